@@ -1,0 +1,165 @@
+"""`voicebatch` command: check and convert inputs without Airflow.
+
+Exit codes: 0 success, 1 some inputs are unusable (the report says which), 2 bad usage or
+an unreadable input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from voicebatch.errors import InputError
+from voicebatch.reference import ClipRules
+
+log = logging.getLogger("voicebatch")
+
+CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicebatch", description="Batch voice cloning with F5-TTS.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    groups = parser.add_subparsers(title="commands")
+
+    transcripts = groups.add_parser("transcripts", help="transcript files").add_subparsers(title="actions")
+    convert = transcripts.add_parser("convert", help="parse a transcript and print it in another format")
+    convert.add_argument("file", type=Path)
+    convert.add_argument("--to", choices=CONVERT_FORMATS, default="json")
+    convert.set_defaults(run=_convert)
+
+    voices = groups.add_parser("voices", help="voice folders").add_subparsers(title="actions")
+    check = voices.add_parser("check", help="validate voices and choose each one's reference clip")
+    check.add_argument("directory", type=Path)
+    check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    check.add_argument("--out", type=Path, help="also write each prepared voice (reference.wav/.txt, voice.json)")
+    _clip_options(check)
+    check.set_defaults(run=_voices_check)
+
+    scripts = groups.add_parser("scripts", help="scripts to synthesize").add_subparsers(title="actions")
+    scheck = scripts.add_parser("check", help="validate scripts against voices and show their chunks")
+    scheck.add_argument("directory", type=Path)
+    scheck.add_argument("--voices", type=Path, required=True, help="voices directory")
+    scheck.add_argument("--json", action="store_true")
+    _clip_options(scheck)
+    scheck.set_defaults(run=_scripts_check)
+    return parser
+
+
+def _clip_options(parser: argparse.ArgumentParser) -> None:
+    defaults = ClipRules()
+    parser.add_argument("--min-seconds", type=float, default=defaults.min_seconds, help="shortest reference clip")
+    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="longest reference clip")
+    parser.add_argument("--vocab", type=Path, help="model vocabulary (default: the one f5-tts ships)")
+
+
+def _rules(args: argparse.Namespace) -> ClipRules:
+    return ClipRules(min_seconds=args.min_seconds, max_seconds=args.max_seconds)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from voicebatch.transcripts import read_transcript, writers
+
+    transcript = read_transcript(args.file)
+    if not transcript.timed:
+        if args.to in ("srt", "vtt", "csv"):
+            raise InputError(args.file, f"a plain-text transcript has no timings: cannot write {args.to}")
+        if args.to == "json":
+            sys.stdout.write(json.dumps([{"start": 0.0, "end": None, "text": transcript.text}], ensure_ascii=False))
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(transcript.text + "\n")
+        return 0
+    write = {"json": writers.to_json, "txt": writers.to_txt, "srt": writers.to_srt, "vtt": writers.to_vtt,
+             "csv": writers.to_csv}[args.to]  # fmt: skip
+    sys.stdout.write(write(transcript.segments))
+    return 0
+
+
+def _voices_check(args: argparse.Namespace) -> int:
+    from voicebatch.vocab import load_vocabulary
+    from voicebatch.voices import prepare_voices, write_prepared_voice
+
+    prepared, reports = prepare_voices(args.directory, _rules(args), load_vocabulary(args.vocab))
+    if args.out:
+        for voice in prepared.values():
+            write_prepared_voice(voice, args.out / voice.name / voice.clip_hash[:16])
+    if args.json:
+        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+    else:
+        rows = [
+            (r.name, r.status, "" if r.start is None else f"{r.start:6.2f}–{r.end:6.2f} s", _reason(r)) for r in reports
+        ]
+        _table(("voice", "status", "clip", "reference text / reason"), rows)
+    return 1 if any(r.status != "ok" for r in reports) or not reports else 0
+
+
+def _reason(report) -> str:
+    if report.status != "ok":
+        return report.reason or ""
+    text = report.text if len(report.text) <= 60 else report.text[:57] + "..."
+    return text + "".join(f"  [warning: {w}]" for w in report.warnings)
+
+
+def _scripts_check(args: argparse.Namespace) -> int:
+    from voicebatch.scripts import chunk_script, load_scripts
+    from voicebatch.vocab import load_vocabulary
+    from voicebatch.voices import prepare_voices
+
+    vocab = load_vocabulary(args.vocab)
+    prepared, voice_reports = prepare_voices(args.voices, _rules(args), vocab)
+    known = {r.name for r in voice_reports}
+    scripts, problems = load_scripts(args.directory, known, vocab)
+    references = {name: (v.text, v.duration) for name, v in prepared.items()}
+    rows, results = [], []
+    for script in scripts:
+        unusable = [v for v in script.voices if v not in prepared]
+        if unusable:
+            reason = f"voice(s) {', '.join(unusable)} unusable (see `voicebatch voices check`)"
+            results.append({"script": script.id, "status": "error", "reason": reason})
+            rows.append((script.id, "error", ", ".join(script.voices), "", reason))
+            continue
+        chunks = chunk_script(script, references)
+        results.append({"script": script.id, "status": "ok", "voices": list(script.voices), "chunks": len(chunks),
+                        "characters": sum(len(c.text) for c in chunks)})  # fmt: skip
+        rows.append((script.id, "ok", ", ".join(script.voices), str(len(chunks)), script.source))
+    for problem in problems:
+        results.append({"script": Path(problem.path).name, "status": "error", "reason": str(problem)})
+        rows.append((Path(problem.path).name, "error", "", "", str(problem)))
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        _table(("script", "status", "voices", "chunks", "source / reason"), rows)
+        total = sum(r.get("chunks", 0) for r in results)
+        failed = sum(r["status"] != "ok" for r in results)
+        print(f"\n{len(results)} script(s): {total} chunk(s) to synthesize, {failed} with problems")
+    return 1 if any(r["status"] != "ok" for r in results) else 0
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
+    widths[-1] = 0  # the last column runs free
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
