@@ -81,7 +81,9 @@ def _blocks(lines: list[str], first_line: int) -> Iterator[_Block]:
     current: list[str] = []
     start = first_line
     for number, line in enumerate(lines, start=first_line):
-        if line.strip():
+        # A space-only line right after a timing line is payload (YouTube writes one), not
+        # the blank line that ends a cue.
+        if line.strip() or (line and current and "-->" in current[-1]):
             if not current:
                 start = number
             current.append(line)
@@ -140,7 +142,7 @@ def _merge_rolling(cues: list[_Cue]) -> list[_Cue]:
 
     Each YouTube cue repeats the line the previous cue introduced above its own new line,
     and a 10 ms cue between them repeats the line alone. Keep each line once: in a
-    multi-line cue or a flash cue (< 100 ms) drop a leading line equal to the last line
+    multi-line cue or a flash cue (< 50 ms; YouTube's last 10 ms) drop a leading line equal to the last line
     already kept; a cue left with nothing new is a repeat and is dropped. A single-line
     cue of normal length that says the same as the one before ("Yes." "Yes.") is kept.
     """
@@ -148,7 +150,7 @@ def _merge_rolling(cues: list[_Cue]) -> list[_Cue]:
     last_line: str | None = None
     for cue in cues:
         lines = list(cue.lines)
-        rolling = len(lines) > 1 or cue.end - cue.start < 0.1
+        rolling = len(lines) > 1 or cue.end - cue.start < 0.05
         while rolling and lines and lines[0] == last_line:
             lines.pop(0)
         if not lines:

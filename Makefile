@@ -1,0 +1,48 @@
+# voicebatch: the two commands are `make demo` and `make test`; both work on a fresh
+# machine (they create .venv and install everything pinned in pyproject.toml, with the
+# full transitive lock in constraints.txt).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_VOICES := include/voices/.built
+
+.PHONY: install demo test lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "voicebatch needs Python 3.11 (set PYTHON=...)"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# Demo recordings are built from real speech the f5-tts package ships (not committed).
+$(DEMO_VOICES): $(STAMP) include/build_demo_voices.py $(wildcard include/transcripts/*)
+	$(BIN)/python include/build_demo_voices.py --out include/voices
+	touch $@
+
+demo: $(DEMO_VOICES)
+	@echo "== voices (include/voices): reference clip chosen for each =="
+	$(BIN)/voicebatch voices check include/voices
+	@echo
+	@echo "== scripts (include/scripts): checked against the voices, split into chunks =="
+	$(BIN)/voicebatch scripts check include/scripts --voices include/voices
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) include/voices airflow_home output .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,52 @@
+"""Every broken-file kind gets ONE line naming the file, the line or row, and the flaw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicebatch.transcripts import TranscriptError, read_transcript
+
+BROKEN = Path(__file__).parent / "fixtures" / "transcripts" / "broken"
+
+
+@pytest.mark.parametrize(
+    ("name", "where", "says"),
+    [
+        ("empty.srt", None, "empty"),
+        ("whitespace_only.vtt", None, "empty"),
+        ("binary_data.srt", None, "binary"),
+        ("end_before_start.srt", "line 6", "before it starts"),
+        ("garbled_timestamp.srt", "line 6", "garbled timestamp '00:0O:04,000'"),
+        ("seconds_over_59.srt", "line 2", "garbled timestamp"),
+        ("missing_timing_line.srt", "line 1", "expected a cue timing"),
+        ("missing_webvtt_header.vtt", "line 1", "starts with 'WEBVTT'"),
+        ("garbled_timestamp.vtt", "line 6", "garbled timestamp 'soon'"),
+        ("no_text_column.csv", "row 1", "no text column"),
+        ("no_start_column.csv", "row 1", "no start column"),
+        ("garbled_time.csv", "row 3", "garbled start time '3.o'"),
+        ("end_before_start.csv", "row 3", "end (4.0) is before start (5.0)"),
+        ("header_only.csv", None, "no row"),
+        ("cues_without_text.srt", None, "no cue with text"),
+    ],
+)
+def test_broken_file_gives_one_line_naming_file_place_and_flaw(name: str, where: str | None, says: str) -> None:
+    path = BROKEN / name
+    with pytest.raises(TranscriptError) as caught:
+        read_transcript(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    if where:
+        assert f": {where}: " in message
+    assert says in message
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    odd = tmp_path / "notes.docx"
+    odd.write_text("x")
+    with pytest.raises(TranscriptError, match="unknown transcript type '.docx'"):
+        read_transcript(odd)
+    with pytest.raises(TranscriptError, match="cannot read"):
+        read_transcript(tmp_path / "missing.srt")
