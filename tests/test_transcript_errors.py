@@ -46,7 +46,7 @@ def test_broken_file_gives_one_line_naming_file_place_and_flaw(name: str, where:
 def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
     odd = tmp_path / "notes.docx"
     odd.write_text("x")
-    with pytest.raises(TranscriptError, match="unknown transcript type '.docx'"):
+    with pytest.raises(TranscriptError, match=r"unknown transcript type '\.docx'"):
         read_transcript(odd)
     with pytest.raises(TranscriptError, match="cannot read"):
         read_transcript(tmp_path / "missing.srt")

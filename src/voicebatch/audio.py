@@ -93,21 +93,30 @@ def integrated_loudness(mono: np.ndarray, sample_rate: int) -> float | None:
     return None if not np.isfinite(value) else round(float(value), 2)
 
 
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples as int16, scaled by 32768: the inverse of how soundfile reads PCM16.
+
+    libsndfile writes floats scaled by 32767 but reads PCM16 divided by 32768, so a clip
+    written, read and written again would drift by one step; converting ourselves makes
+    write -> read -> write exact, and a re-read reference keeps its clip hash.
+    """
+    import numpy as np
+
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
+
+
 def wav_bytes(mono: np.ndarray, sample_rate: int) -> bytes:
     """PCM16 WAV bytes: deterministic for the same samples."""
     import soundfile as sf
 
     buffer = io.BytesIO()
-    sf.write(buffer, mono, sample_rate, format="WAV", subtype="PCM_16")
+    sf.write(buffer, to_pcm16(mono), sample_rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
 def pcm16_sha256(mono: np.ndarray, *extra: bytes) -> str:
     """Hash of the samples as PCM16 (what a WAV file stores) plus any extra fields."""
-    import numpy as np
-
-    pcm = (np.clip(mono, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
-    digest = hashlib.sha256(pcm)
+    digest = hashlib.sha256(to_pcm16(mono).tobytes())
     for field in extra:
         digest.update(b"\0" + field)
     return digest.hexdigest()

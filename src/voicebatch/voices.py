@@ -239,7 +239,8 @@ def _choose_window(recording: Recording, transcript: Transcript, rules: ClipRule
                 f"the recording lasts {recording.duration:.2f} s; a reference needs at least {rules.min_seconds:g} s",
             )
         text = transcript.text
-        return ClipWindow(0, 0, 0.0, round(recording.duration, 3), text, True, True), []
+        # The whole recording, to the last sample (a re-read prepared voice keeps its clip hash).
+        return ClipWindow(0, 0, 0.0, recording.duration, text, True, True), []
     warnings = _timing_warnings(transcript, recording.duration)
     segments = sorted(transcript.segments, key=lambda s: (s.start, s.end))
 
