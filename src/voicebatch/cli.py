@@ -24,13 +24,16 @@ CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    quiet = logging.INFO if getattr(args, "run", None) in (_synth, _model_tiny) else logging.WARNING
+    logging.basicConfig(level=logging.DEBUG if args.verbose else quiet, format="%(levelname)s %(message)s")
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    from voicebatch.synthesis.models import ModelError
+
     try:
         return args.run(args)
-    except InputError as e:
+    except (InputError, ModelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -61,6 +64,30 @@ def _parser() -> argparse.ArgumentParser:
     scheck.add_argument("--json", action="store_true")
     _clip_options(scheck)
     scheck.set_defaults(run=_scripts_check)
+
+    model = groups.add_parser("model", help="models").add_subparsers(title="actions")
+    tiny = model.add_parser("tiny", help="write a tiny randomly initialised F5 model (offline tests and demo)")
+    tiny.add_argument("directory", type=Path)
+    tiny.set_defaults(run=_model_tiny)
+    resolve = model.add_parser("resolve", help="resolve a model spec through the model store and verify it")
+    resolve.add_argument("spec", nargs="?", default="F5TTS_v1_Base")
+    resolve.add_argument("--s3-prefix", help="s3://bucket/prefix holding models (warm starts)")
+    resolve.set_defaults(run=_model_resolve)
+
+    synth = groups.add_parser("synth", help="synthesize one text or script with one voice (no Airflow)")
+    synth.add_argument("--voice", type=Path, required=True, help="a voice folder or a prepared voice folder")
+    what = synth.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text")
+    what.add_argument("--script", type=Path, help="a .txt or .md script")
+    synth.add_argument("--model", default="F5TTS_v1_Base", help="model name, model directory or s3:// prefix")
+    synth.add_argument("--nfe", type=int, default=32, help="sampling steps (8-64)")
+    synth.add_argument("--cfg", type=float, default=2.0, help="classifier-free guidance strength")
+    synth.add_argument("--speed", type=float, help="speaking rate 0.5-2.0 (overrides the script's)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--batch-frames", type=int, default=16_384, help="padded mel frames per forward pass")
+    synth.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
+    synth.add_argument("--out", required=True, help="output directory")
+    synth.set_defaults(run=_synth)
     return parser
 
 
@@ -88,8 +115,13 @@ def _convert(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(transcript.text + "\n")
         return 0
-    write = {"json": writers.to_json, "txt": writers.to_txt, "srt": writers.to_srt, "vtt": writers.to_vtt,
-             "csv": writers.to_csv}[args.to]  # fmt: skip
+    write = {
+        "json": writers.to_json,
+        "txt": writers.to_txt,
+        "srt": writers.to_srt,
+        "vtt": writers.to_vtt,
+        "csv": writers.to_csv,
+    }[args.to]
     sys.stdout.write(write(transcript.segments))
     return 0
 
@@ -138,8 +170,15 @@ def _scripts_check(args: argparse.Namespace) -> int:
             rows.append((script.id, "error", ", ".join(script.voices), "", reason))
             continue
         chunks = chunk_script(script, references)
-        results.append({"script": script.id, "status": "ok", "voices": list(script.voices), "chunks": len(chunks),
-                        "characters": sum(len(c.text) for c in chunks)})  # fmt: skip
+        results.append(
+            {
+                "script": script.id,
+                "status": "ok",
+                "voices": list(script.voices),
+                "chunks": len(chunks),
+                "characters": sum(len(c.text) for c in chunks),
+            }
+        )
         rows.append((script.id, "ok", ", ".join(script.voices), str(len(chunks)), script.source))
     for problem in problems:
         results.append({"script": Path(problem.path).name, "status": "error", "reason": str(problem)})
@@ -152,6 +191,56 @@ def _scripts_check(args: argparse.Namespace) -> int:
         failed = sum(r["status"] != "ok" for r in results)
         print(f"\n{len(results)} script(s): {total} chunk(s) to synthesize, {failed} with problems")
     return 1 if any(r["status"] != "ok" for r in results) else 0
+
+
+def _model_tiny(args: argparse.Namespace) -> int:
+    from voicebatch.synthesis.tiny import build_tiny_model
+
+    files = build_tiny_model(args.directory)
+    print(f"{files.name}: {files.directory} (random weights: noise, not a voice)")
+    return 0
+
+
+def _model_resolve(args: argparse.Namespace) -> int:
+    from voicebatch.storage import open_storage
+    from voicebatch.synthesis.models import ModelStore
+
+    store = ModelStore(s3_prefix=open_storage(args.s3_prefix) if args.s3_prefix else None)
+    files = store.resolve(args.spec)
+    print(
+        json.dumps(
+            {
+                "name": files.name,
+                "directory": str(files.directory),
+                "checksum": files.checksum,
+                "random_weights": files.random_weights,
+                "fetched": store.fetched,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from voicebatch.synthesis.oneoff import synthesize_to_directory
+
+    written = synthesize_to_directory(
+        voice_dir=args.voice,
+        text=args.text,
+        script=args.script,
+        out=args.out,
+        model=args.model,
+        nfe=args.nfe,
+        cfg=args.cfg,
+        speed=args.speed,
+        seed=args.seed,
+        batch_frames=args.batch_frames,
+        device=args.device,
+    )
+    for uri in written:
+        print(uri)
+    return 0
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

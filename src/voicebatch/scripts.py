@@ -100,6 +100,14 @@ def load_scripts(
     return scripts, problems
 
 
+def load_script_file(
+    path: str | Path, voices: Iterable[str] | None = None, vocab: Vocabulary | None = None
+) -> list[Script]:
+    """The scripts of one file; raises ``ScriptError`` on the first problem."""
+    known = set(voices) if voices is not None else None
+    return [_validate(raw, known, vocab, MAX_SCRIPT_CHARS) for raw in _read_file(Path(path))]
+
+
 def chunk_script(script: Script, references: Mapping[str, tuple[str, float]]) -> list[Chunk]:
     """Chunks of a script; ``references`` maps voice -> (reference text, reference seconds)."""
     chunks: list[Chunk] = []

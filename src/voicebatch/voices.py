@@ -102,19 +102,24 @@ def discover_voices(directory: str | Path) -> list[VoiceSource]:
 
 def _folder_voices(root: Path) -> Iterator[VoiceSource]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        if (folder / "voice.json").is_file():
-            yield VoiceSource(folder.name, folder / "reference.wav", folder / "reference.txt")
-            continue
-        audio = _files(folder, AUDIO_SUFFIXES)
-        texts = _files(folder, TRANSCRIPT_SUFFIXES)
-        problem = None
-        if len(audio) != 1:
-            problem = _count_problem(folder, audio, "recording", AUDIO_SUFFIXES)
-        elif len(texts) != 1:
-            problem = _count_problem(folder, texts, "transcript", TRANSCRIPT_SUFFIXES)
-        yield VoiceSource(
-            folder.name, audio[0] if len(audio) == 1 else None, texts[0] if len(texts) == 1 else None, problem
-        )
+        yield folder_voice(folder)
+
+
+def folder_voice(folder: Path) -> VoiceSource:
+    """The voice a single folder holds (a voice folder or a prepared voice)."""
+    if (folder / "voice.json").is_file():
+        meta_name = json.loads((folder / "voice.json").read_text(encoding="utf-8")).get("voice") or folder.name
+        return VoiceSource(meta_name, folder / "reference.wav", folder / "reference.txt")
+    audio = _files(folder, AUDIO_SUFFIXES)
+    texts = _files(folder, TRANSCRIPT_SUFFIXES)
+    problem = None
+    if len(audio) != 1:
+        problem = _count_problem(folder, audio, "recording", AUDIO_SUFFIXES)
+    elif len(texts) != 1:
+        problem = _count_problem(folder, texts, "transcript", TRANSCRIPT_SUFFIXES)
+    return VoiceSource(
+        folder.name, audio[0] if len(audio) == 1 else None, texts[0] if len(texts) == 1 else None, problem
+    )
 
 
 def _flat_voices(root: Path) -> Iterator[VoiceSource]:

@@ -1,0 +1,182 @@
+"""One storage interface over a local directory and S3-compatible object stores.
+
+URIs: a plain path or ``file://`` URI (local), or ``s3://bucket/prefix`` (AWS S3, Backblaze
+B2, MinIO, ...; the endpoint comes from the client, e.g. ``AWS_ENDPOINT_URL``). Keys are
+``/``-separated and relative to the root the URI names.
+
+Writes are atomic: a local write goes to a temporary file in the same directory and is
+renamed into place; an S3 PUT (multipart included) becomes visible only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient as S3Client
+
+# Bounded retries with backoff for throttling and 5xx, the same on every S3-compatible store.
+S3_RETRIES = {"mode": "standard", "max_attempts": 5}
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+
+
+class Storage(Protocol):
+    uri: str
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> None: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def get_file(self, key: str, path: str | Path) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str = "") -> list[str]: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def uri_for(self, key: str) -> str: ...
+
+
+def is_s3_uri(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def open_storage(uri: str, *, client: S3Client | None = None) -> Storage:
+    """Storage for a URI; S3 uses ``client`` or one built from the standard AWS environment."""
+    if is_s3_uri(uri):
+        bucket, _, prefix = uri[5:].partition("/")
+        if not bucket:
+            raise ValueError(f"{uri}: no bucket in the S3 URI")
+        return S3Storage(client or s3_client(), bucket, prefix.strip("/"))
+    path = uri[7:] if uri.startswith("file://") else uri
+    return LocalStorage(Path(path))
+
+
+def s3_client(endpoint_url: str | None = None, region_name: str | None = None, **credentials: str) -> S3Client:
+    """A boto3 S3 client with bounded retries; None arguments fall back to the AWS env vars."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries=S3_RETRIES, s3={"addressing_style": "path"} if endpoint_url else {})
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+        region_name=region_name,
+        config=config,
+        **credentials,
+    )
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = str(root)
+
+    def _path(self, key: str) -> Path:
+        parts = [p for p in key.split("/") if p]
+        if any(p == ".." for p in parts):
+            raise ValueError(f"{key}: '..' is not allowed in a storage key")
+        return self.root.joinpath(*parts)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            Path(tmp).chmod(0o644)  # mkstemp creates 0600; outputs are meant to be shared
+            Path(tmp).replace(target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> None:
+        self.put_bytes(key, Path(path).read_bytes(), content_type)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def get_file(self, key: str, path: str | Path) -> None:
+        Path(path).write_bytes(self.get_bytes(key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix)
+        if base.is_file():
+            return [prefix]
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file() and not p.name.endswith(".part")
+        )
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+        return len(keys)
+
+    def uri_for(self, key: str) -> str:
+        return str(self._path(key))
+
+
+class S3Storage:
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+
+    def _key(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _transfer(self) -> object:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+
+    def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else None
+        self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs=extra, Config=self._transfer())
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def get_file(self, key: str, path: str | Path) -> None:
+        self.client.download_file(self.bucket, self._key(key), str(path), Config=self._transfer())
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        full = self._key(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            keys += [item["Key"][strip:] for item in page.get("Contents", [])]
+        return sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"

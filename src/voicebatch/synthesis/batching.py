@@ -1,0 +1,48 @@
+"""Packing chunks into batches within a frame budget, bucketed by length."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisBatch:
+    items: tuple[int, ...]  # indices into the request list, longest first
+    frames: int  # padded size: len(items) * longest item's frames
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+# An item joins a batch only if it is at least this fraction of the batch's longest item:
+# padding then wastes at most 30 % of a batch's compute.
+MIN_FILL = 0.7
+
+
+def plan_batches(frames: Sequence[int], frame_budget: int, max_items: int | None = None) -> list[SynthesisBatch]:
+    """Greedy packing of items sorted by length into buckets of similar length. A batch
+    costs ``items × longest`` frames (every item is padded to the longest) and stays within
+    ``frame_budget``; an item longer than the budget gets a batch of its own."""
+    order = sorted(range(len(frames)), key=lambda i: (-frames[i], i))
+    batches: list[list[int]] = []
+    for index in order:
+        current = batches[-1] if batches else None
+        if (
+            current
+            and (len(current) + 1) * frames[current[0]] <= frame_budget
+            and frames[index] >= MIN_FILL * frames[current[0]]
+            and (max_items is None or len(current) < max_items)
+        ):
+            current.append(index)
+        else:
+            batches.append([index])
+    return [SynthesisBatch(tuple(b), len(b) * frames[b[0]]) for b in batches]
+
+
+def chunk_seed(base_seed: int, cache_key: str) -> int:
+    """A chunk's noise seed: from the run's seed and the chunk's cache key, so its audio
+    depends on neither its batch mates nor the order chunks run in."""
+    digest = hashlib.sha256(f"{base_seed}:{cache_key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

@@ -1,0 +1,265 @@
+"""The F5-TTS engine: load once per process, synthesize many chunks in true batches.
+
+Per chunk it follows F5-TTS's own ``infer_batch_process`` (reference loudness raised to
+RMS 0.1 and restored after, the reference text and chunk text spoken as one, the
+duration rule from UTF-8 bytes, F5's pinyin conversion), but packs chunks of any script
+and voice into batches within a frame budget, samples each with its own seed
+(``sampler.sample_batch``) with attention masks on, and decodes the vocoder in batches too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from voicebatch.synthesis.batching import SynthesisBatch, plan_batches
+from voicebatch.synthesis.models import ModelFiles
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24_000
+HOP_LENGTH = 256
+TARGET_RMS = 0.1
+_MEL_KEYS = ("n_fft", "hop_length", "win_length", "n_mel_channels", "target_sample_rate", "mel_spec_type")
+DEFAULT_BATCH_FRAMES = 16_384  # padded mel frames per forward pass (about 175 s of audio)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    voice: str
+    samples: np.ndarray = field(repr=False)  # mono float32 at 24 kHz
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRequest:
+    key: str  # the chunk's cache key (its seed derives from it)
+    voice: str
+    text: str
+    speed: float
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkAudio:
+    key: str
+    samples: np.ndarray = field(repr=False)  # mono float32 at 24 kHz
+    frames: int  # generated mel frames: samples = frames * 256
+    mel: np.ndarray = field(repr=False)  # (100, frames) generated mel, for checks and plots
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisParams:
+    nfe_steps: int = 32
+    cfg_strength: float = 2.0
+    sway_sampling_coef: float = -1.0
+
+
+DEFAULT_PARAMS = SynthesisParams()
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int
+    total: int
+    audio_seconds: float
+    elapsed: float
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: seconds of compute per second of audio (lower is faster)."""
+        return self.elapsed / self.audio_seconds if self.audio_seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    cond: torch.Tensor  # (n, 100) reference mel
+    text: list[str]  # tokens after F5's pinyin conversion
+    ref_frames: int
+    duration: int
+    rms: float
+
+
+def choose_device(requested: str | None = None) -> str:
+    import torch
+
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def choose_dtype(device: str) -> torch.dtype:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def attention_backend(device: str) -> str:
+    # flash-attn is an optional extra of the image; never installed at run time.
+    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attn"
+    return "torch"
+
+
+class Engine:
+    """Owns the loaded model and vocoder of one process."""
+
+    def __init__(self, model: ModelFiles, *, device: str | None = None, dtype: torch.dtype | None = None) -> None:
+        self.files = model
+        self.device = device
+        self.dtype = dtype
+        self.model = None
+        self.vocoder = None
+        self.backend = "torch"
+
+    def load(self) -> Engine:
+        if self.model is not None:
+            return self
+        import torch
+        from f5_tts.infer.utils_infer import load_checkpoint, load_vocoder
+        from f5_tts.model import CFM, DiT
+        from f5_tts.model.utils import get_tokenizer
+
+        self.device = choose_device(self.device)
+        self.dtype = self.dtype or choose_dtype(self.device)
+        self.backend = attention_backend(self.device)
+        config = self.files.config
+        if config["backbone"] != "DiT":
+            raise ValueError(f"{self.files.directory}: backbone {config['backbone']!r} is not supported (DiT only)")
+        mel = config["mel_spec"]
+        # Masks on: packaged configs ship attn_mask_enabled False, and then padded batch
+        # items leak into each other through attention.
+        arch = {**config["arch"], "attn_backend": self.backend, "attn_mask_enabled": True}
+        vocab_char_map, vocab_size = get_tokenizer(str(self.files.vocab), "custom")
+        model = CFM(
+            transformer=DiT(**arch, text_num_embeds=vocab_size, mel_dim=mel["n_mel_channels"]),
+            mel_spec_kwargs={k: mel[k] for k in _MEL_KEYS},
+            odeint_kwargs={"method": "euler"},
+            vocab_char_map=vocab_char_map,
+        ).to(self.device)
+        self.model = load_checkpoint(model, str(self.files.checkpoint), self.device, dtype=self.dtype)
+        self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(self.files.vocoder_dir), device=self.device)
+        torch.set_grad_enabled(False)
+        log.info("engine: %s on %s (%s, attention %s)", self.files.name, self.device, self.dtype, self.backend)
+        return self
+
+    def synthesize(
+        self,
+        references: Mapping[str, Reference],
+        chunks: Sequence[ChunkRequest],
+        params: SynthesisParams = DEFAULT_PARAMS,
+        *,
+        batch_frames: int = DEFAULT_BATCH_FRAMES,
+        max_batch: int | None = None,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> list[ChunkAudio]:
+        """Audio for every chunk, in the order given."""
+
+        self.load()
+        mels: dict[str, torch.Tensor] = {}
+        prepared = [self._prepare(references[c.voice], c, mels) for c in chunks]
+        batches = plan_batches([p.duration for p in prepared], batch_frames, max_batch)
+        log.info("synthesizing %d chunks in %d batches (frame budget %d)", len(chunks), len(batches), batch_frames)
+        results: dict[int, ChunkAudio] = {}
+        started, audio_seconds = time.perf_counter(), 0.0
+        for batch in batches:
+            for index, audio in self._run(batch, prepared, chunks, params):
+                results[index] = audio
+                audio_seconds += audio.samples.shape[0] / SAMPLE_RATE
+            if progress:
+                progress(Progress(len(results), len(chunks), audio_seconds, time.perf_counter() - started))
+        return [results[i] for i in range(len(chunks))]
+
+    def _prepare(self, reference: Reference, chunk: ChunkRequest, mels: dict) -> _Prepared:
+        import torch
+        from f5_tts.model.utils import convert_char_to_pinyin
+
+        audio = torch.from_numpy(reference.samples).float().unsqueeze(0)
+        rms = float(torch.sqrt(torch.mean(torch.square(audio))))
+        if reference.voice not in mels:
+            if rms < TARGET_RMS:
+                audio = audio * TARGET_RMS / rms
+            mels[reference.voice] = self.model.mel_spec(audio.to(self.device)).permute(0, 2, 1)[0]
+        ref_text = reference.text + " " if len(reference.text[-1].encode("utf-8")) == 1 else reference.text
+        ref_frames = reference.samples.shape[0] // HOP_LENGTH
+        gen_bytes = len(chunk.text.encode("utf-8"))
+        speed = 0.3 if gen_bytes < 10 else chunk.speed  # F5's rule for very short text
+        duration = ref_frames + int(ref_frames / len(ref_text.encode("utf-8")) * gen_bytes / speed)
+        text = convert_char_to_pinyin([ref_text + chunk.text])[0]
+        return _Prepared(mels[reference.voice], text, ref_frames, duration, rms)
+
+    def _run(
+        self, batch: SynthesisBatch, prepared: list[_Prepared], chunks: Sequence[ChunkRequest], params: SynthesisParams
+    ):
+        import torch
+
+        try:
+            return self._sample(batch.items, prepared, chunks, params)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if len(batch) == 1:
+                raise RuntimeError(
+                    f"CUDA out of memory on a single chunk ({batch.frames} frames, key {chunks[batch.items[0]].key}): "
+                    "lower batch_frames, shorten the chunk or use a GPU with more memory"
+                ) from None
+            half = len(batch) // 2
+            log.warning("CUDA out of memory on a batch of %d: splitting it in two", len(batch))
+            first, second = batch.items[:half], batch.items[half:]
+            parts = [SynthesisBatch(p, len(p) * prepared[p[0]].duration) for p in (first, second)]
+            return [pair for part in parts for pair in self._run(part, prepared, chunks, params)]
+
+    def _sample(
+        self, items: tuple[int, ...], prepared: list[_Prepared], chunks: Sequence[ChunkRequest], params: SynthesisParams
+    ) -> list[tuple[int, ChunkAudio]]:
+        import torch
+        import torch.nn.functional as F
+        from f5_tts.model.utils import list_str_to_idx
+        from torch.nn.utils.rnn import pad_sequence
+
+        from voicebatch.synthesis.sampler import sample_batch
+
+        group = [prepared[i] for i in items]
+        cond = pad_sequence([p.cond for p in group], batch_first=True)
+        lens = torch.tensor([p.cond.shape[0] for p in group], device=self.device)
+        text = list_str_to_idx([p.text for p in group], self.model.vocab_char_map).to(self.device)
+        duration = torch.tensor([p.duration for p in group], device=self.device)
+        with torch.inference_mode():
+            mel = sample_batch(
+                self.model,
+                cond,
+                text,
+                lens,
+                duration,
+                [chunks[i].seed for i in items],
+                steps=params.nfe_steps,
+                cfg_strength=params.cfg_strength,
+                sway_sampling_coef=params.sway_sampling_coef,
+            ).float()
+            spans = [(p.ref_frames, max(p.duration, p.ref_frames + 1)) for p in group]
+            generated = [mel[k, a:b, :].permute(1, 0) for k, (a, b) in enumerate(spans)]
+            longest = max(g.shape[1] for g in generated)
+            # Pad by repeating each item's last frame: the vocoder's convolutions then see
+            # no artificial silence near the end of a shorter item.
+            padded = torch.stack([F.pad(g[None], (0, longest - g.shape[1]), mode="replicate")[0] for g in generated])
+            waves = self.vocoder.decode(padded)
+        out = []
+        for k, index in enumerate(items):
+            frames = generated[k].shape[1]
+            wave = waves[k, : frames * HOP_LENGTH]
+            if group[k].rms < TARGET_RMS:
+                wave = wave * group[k].rms / TARGET_RMS
+            audio = ChunkAudio(
+                chunks[index].key, wave.cpu().numpy().astype("float32"), frames, generated[k].cpu().numpy()
+            )
+            out.append((index, audio))
+        return out

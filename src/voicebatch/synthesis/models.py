@@ -1,0 +1,282 @@
+"""Model store: resolve a model spec to verified local files.
+
+A model directory in the store's layout (what the hub download assembles and what
+``voicebatch model tiny DIR`` writes)::
+
+    model.yaml                 name, backbone, arch, mel_spec, random_weights
+    model.safetensors          the F5 checkpoint (EMA weights)
+    vocab.txt                  the tokenizer's vocabulary
+    vocoder/config.yaml        Vocos hyper-parameters
+    vocoder/pytorch_model.bin  Vocos weights
+    manifest.json              sha256 and size of every file above
+
+A spec is a name (``F5TTS_v1_Base``), a local directory in that layout, or an ``s3://``
+prefix holding one. Names are looked up in order: the local cache
+(``$VOICEBATCH_MODEL_DIR``), the S3 models prefix when configured, then the Hugging Face
+hub. Fetches hold an inter-process file lock, land under a temporary name and are
+renamed into place; a hub download is published to the S3 prefix so the next worker
+starts warm. Every file is checked against its sha256 before use.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicebatch.audio import file_sha256
+from voicebatch.storage import Storage, is_s3_uri, open_storage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "F5TTS_v1_Base"
+MODEL_FILES = ("model.yaml", "model.safetensors", "vocab.txt", "vocoder/config.yaml", "vocoder/pytorch_model.bin")
+# Where the hub keeps each known model: (repo, file) for the checkpoint and vocabulary,
+# and the packaged f5-tts config that describes its architecture.
+HUB_MODELS = {
+    "F5TTS_v1_Base": {
+        "checkpoint": ("SWivid/F5-TTS", "F5TTS_v1_Base/model_1250000.safetensors"),
+        "vocab": ("SWivid/F5-TTS", "F5TTS_v1_Base/vocab.txt"),
+        "config": "F5TTS_v1_Base.yaml",
+    },
+}
+HUB_VOCODER = "charactr/vocos-mel-24khz"
+HUB_HOST = "huggingface.co"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be resolved or fails verification (one-line message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    name: str
+    directory: Path
+    config: dict  # model.yaml
+    checksum: str  # sha256 over the manifest's file hashes: identifies the weights in cache keys
+    files: dict  # manifest: relative path -> {"sha256", "size"}
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.directory / "model.safetensors"
+
+    @property
+    def vocab(self) -> Path:
+        return self.directory / "vocab.txt"
+
+    @property
+    def vocoder_dir(self) -> Path:
+        return self.directory / "vocoder"
+
+    @property
+    def random_weights(self) -> bool:
+        return bool(self.config.get("random_weights"))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("VOICEBATCH_MODEL_DIR") or Path.home() / ".cache" / "voicebatch" / "models")
+
+
+def write_manifest(directory: Path) -> dict:
+    files = {}
+    for relative in MODEL_FILES:
+        path = directory / relative
+        files[relative] = {"sha256": file_sha256(path), "size": path.stat().st_size}
+    (directory / "manifest.json").write_text(json.dumps({"files": files}, indent=2) + "\n")
+    return files
+
+
+def load_model_files(directory: Path, *, verify: bool = True) -> ModelFiles:
+    import yaml
+
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise ModelError(f"{directory}: not a model directory (no manifest.json)")
+    files = json.loads(manifest_path.read_text())["files"]
+    missing = [f for f in MODEL_FILES if f not in files or not (directory / f).is_file()]
+    if missing:
+        raise ModelError(f"{directory}: model files missing: {', '.join(missing)}")
+    if verify:
+        for relative, expected in files.items():
+            actual = file_sha256(directory / relative)
+            if actual != expected["sha256"]:
+                raise ModelError(
+                    f"{directory / relative}: sha256 mismatch (expected {expected['sha256'][:12]}…, "
+                    f"got {actual[:12]}…): refusing a corrupted or altered model file"
+                )
+    config = yaml.safe_load((directory / "model.yaml").read_text())
+    checksum = hashlib.sha256("".join(f"{k}={files[k]['sha256']}\n" for k in sorted(files)).encode()).hexdigest()
+    return ModelFiles(config.get("name", directory.name), directory, config, checksum, files)
+
+
+class ModelStore:
+    """Resolves model specs; owns the cache directory, the lock files and the S3 prefix."""
+
+    def __init__(self, cache_dir: Path | None = None, s3_prefix: Storage | None = None, *, hub: bool = True) -> None:
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.s3_prefix = s3_prefix
+        self.hub = hub
+        self.fetched: list[str] = []  # what this store downloaded (for logs and tests)
+        self._verified: dict[Path, ModelFiles] = {}
+
+    def resolve(self, spec: str = DEFAULT_MODEL) -> ModelFiles:
+        if is_s3_uri(spec):
+            return self._cached(
+                f"s3-{hashlib.sha256(spec.encode()).hexdigest()[:16]}", [("S3", spec, self._from_s3_uri)]
+            )
+        local = Path(spec).expanduser()
+        if local.is_dir():
+            return self._verify(local)
+        if "/" in spec or spec.startswith("."):
+            raise ModelError(f"model {spec!r}: no such directory")
+        sources = []
+        if self.s3_prefix is not None:
+            sources.append(("S3 models prefix", f"{self.s3_prefix.uri}/{spec}/", self._from_s3_prefix))
+        sources.append(("Hugging Face hub", _hub_description(spec), self._from_hub))
+        return self._cached(spec, sources)
+
+    def _verify(self, directory: Path) -> ModelFiles:
+        if directory not in self._verified:
+            self._verified[directory] = load_model_files(directory)
+        return self._verified[directory]
+
+    def _cached(self, name: str, sources: list) -> ModelFiles:
+        target = self.cache_dir / name
+        if (target / "manifest.json").is_file():
+            log.info("model %s: local cache hit at %s", name, target)
+            return self._verify(target)
+        with self._lock(name):
+            if (target / "manifest.json").is_file():  # another process fetched it while we waited
+                log.info("model %s: fetched by another process", name)
+                return self._verify(target)
+            tried = [f"local cache {target}: not there"]
+            for label, where, fetch in sources:
+                try:
+                    return self._fetch(name, target, lambda tmp, f=fetch, w=where: f(name, w, tmp), label, where)
+                except _Miss as e:
+                    tried.append(f"{label} {where}: {e}")
+            raise ModelError(f"model {name!r} not found; tried " + "; ".join(tried))
+
+    def _fetch(self, name: str, target: Path, fetch, label: str, where: str) -> ModelFiles:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=f".{name}."))
+        try:
+            fetch(tmp)
+            load_model_files(tmp)  # verify before it becomes visible
+            tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.fetched.append(f"{label} {where}")
+        log.info("model %s: fetched from %s %s", name, label, where)
+        if label == "Hugging Face hub" and self.s3_prefix is not None:
+            self._publish(name, target)
+        self._verified[target] = load_model_files(target, verify=False)  # verified above, before the rename
+        return self._verified[target]
+
+    @contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        locks = self.cache_dir / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{name}.lock").open("w") as handle:
+            # flock is released by the kernel when the process dies: a crash never wedges it.
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _from_s3_uri(self, name: str, uri: str, tmp: Path) -> None:
+        _download_layout(open_storage(uri), tmp)
+
+    def _from_s3_prefix(self, name: str, where: str, tmp: Path) -> None:
+        assert self.s3_prefix is not None
+        _download_layout(
+            open_storage(f"{self.s3_prefix.uri}/{name}", client=getattr(self.s3_prefix, "client", None)), tmp
+        )
+
+    def _from_hub(self, name: str, where: str, tmp: Path) -> None:
+        if not self.hub:
+            raise _Miss("hub disabled")
+        if name not in HUB_MODELS:
+            raise _Miss(f"unknown model name (known: {', '.join(HUB_MODELS)})")
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
+            # Without this a hub miss retries for ~25 s before failing.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            raise _Miss("offline (Hugging Face hub unreachable)")
+        _download_from_hub(name, tmp)
+
+    def _publish(self, name: str, directory: Path) -> None:
+        assert self.s3_prefix is not None
+        for relative in (*MODEL_FILES, "manifest.json"):  # manifest last: readers trust only complete models
+            self.s3_prefix.put_file(f"{name}/{relative}", directory / relative)
+        log.info("model %s: published to %s/%s/", name, self.s3_prefix.uri, name)
+
+
+class _Miss(Exception):
+    """A source that does not hold the model."""
+
+
+def _hub_description(name: str) -> str:
+    if name in HUB_MODELS:
+        repo, path = HUB_MODELS[name]["checkpoint"]
+        return f"hf://{repo}/{path}"
+    return f"hf://?/{name}"
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _download_layout(source: Storage, tmp: Path) -> None:
+    if not source.exists("manifest.json"):
+        raise _Miss("no manifest.json there")
+    for relative in (*MODEL_FILES, "manifest.json"):
+        (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+        source.get_file(relative, tmp / relative)
+
+
+def _download_from_hub(name: str, tmp: Path) -> None:
+    import importlib.util
+
+    import yaml
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    spec = HUB_MODELS[name]
+    downloads = {
+        "model.safetensors": spec["checkpoint"],
+        "vocab.txt": spec["vocab"],
+        "vocoder/config.yaml": (HUB_VOCODER, "config.yaml"),
+        "vocoder/pytorch_model.bin": (HUB_VOCODER, "pytorch_model.bin"),
+    }
+    for relative, (repo, path) in downloads.items():
+        (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+        cached = hf_hub_download(repo_id=repo, filename=path)
+        shutil.copyfile(cached, tmp / relative)
+        etag = (get_hf_file_metadata(hf_hub_url(repo, path)).etag or "").strip('"')
+        if len(etag) == 64 and etag != file_sha256(tmp / relative):  # LFS files: the etag is the sha256
+            raise ModelError(f"hf://{repo}/{path}: sha256 does not match the hub's record")
+    f5_root = Path(next(iter(importlib.util.find_spec("f5_tts").submodule_search_locations)))
+    packaged = yaml.safe_load((f5_root / "configs" / spec["config"]).read_text())["model"]
+    config = {
+        "name": name,
+        "backbone": packaged["backbone"],
+        "arch": packaged["arch"],
+        "mel_spec": packaged["mel_spec"],
+        "random_weights": False,
+    }
+    (tmp / "model.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_manifest(tmp)

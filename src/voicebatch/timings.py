@@ -1,0 +1,173 @@
+"""Joining a script's chunks into one recording, and where every sentence and word lies.
+
+Chunks are joined with F5-TTS's linear cross-fade (default 0.15 s). Each chunk's leading
+and trailing silence is trimmed first (by energy, keeping a short margin) and recorded.
+Positions are tracked in samples: a chunk starts where the previous output ends minus the
+cross-fade overlap. The boundary between two chunks' cues is the middle of their
+cross-fade, so sentence cues that come from chunk boundaries are exact to the sample.
+Inside a chunk holding several sentences, and for words, times are estimated in
+proportion to UTF-8 bytes (the rule F5 uses for duration) and marked ``estimated``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SAMPLE_RATE = 24_000
+CROSS_FADE_SECONDS = 0.15
+SILENCE_DBFS = -45.0
+TRIM_MARGIN_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    level: str  # "sentence" | "word"
+    index: int
+    start_sample: int
+    end_sample: int
+    text: str
+    estimated: bool
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def start(self) -> float:
+        return self.start_sample / self.sample_rate
+
+    @property
+    def end(self) -> float:
+        return self.end_sample / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpan:
+    index: int
+    start_sample: int  # where the (trimmed) chunk starts in the joined audio
+    end_sample: int
+    trimmed_lead: int  # samples of silence removed before and after
+    trimmed_trail: int
+    cross_fade: int  # samples overlapping the previous chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    samples: np.ndarray
+    sample_rate: int
+    chunks: tuple[ChunkSpan, ...]
+    sentences: tuple[Cue, ...]
+    words: tuple[Cue, ...]
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[0] / self.sample_rate
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
+    """(start, end) of the part louder than -45 dBFS in 10 ms frames, with a 50 ms margin."""
+    import numpy as np
+
+    frame = max(1, sample_rate // 100)
+    count = samples.shape[0] // frame
+    if count == 0:
+        return 0, samples.shape[0]
+    energy = np.sqrt(np.mean(np.square(samples[: count * frame].reshape(count, frame), dtype=np.float64), axis=1))
+    loud = np.flatnonzero(energy > 10 ** (SILENCE_DBFS / 20))
+    if loud.size == 0:
+        return 0, samples.shape[0]  # nothing above the threshold: keep it all
+    margin = round(TRIM_MARGIN_SECONDS * sample_rate)
+    start = max(0, int(loud[0]) * frame - margin)
+    end = min(samples.shape[0], (int(loud[-1]) + 1) * frame + margin)
+    return start, end
+
+
+def assemble(
+    chunks: Sequence[np.ndarray],
+    sentences: Sequence[tuple[str, ...]],
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    cross_fade: float = CROSS_FADE_SECONDS,
+    trim: bool = True,
+) -> Assembly:
+    """Join chunk audio (in order) and place every sentence and word."""
+    import numpy as np
+
+    if not chunks:
+        raise ValueError("no chunks to assemble")
+    joined = np.zeros(0, dtype=np.float32)
+    spans: list[ChunkSpan] = []
+    for index, audio in enumerate(chunks):
+        start, end = trim_silence(audio, sample_rate) if trim else (0, audio.shape[0])
+        piece = audio[start:end].astype(np.float32)
+        # F5 caps the overlap at the shorter of the two waves; we cap it at half of either
+        # piece, so a very short chunk can never be overlapped past its middle and cue
+        # boundaries (the middle of each cross-fade) never go backwards.
+        previous = spans[-1].end_sample - spans[-1].start_sample if spans else 0
+        overlap = min(round(cross_fade * sample_rate), previous // 2, piece.shape[0] // 2)
+        position = joined.shape[0] - overlap
+        if overlap > 0:
+            fade = np.linspace(0.0, 1.0, overlap, dtype=np.float32)  # F5's linear cross-fade
+            mixed = joined[-overlap:] * (1.0 - fade) + piece[:overlap] * fade
+            joined = np.concatenate([joined[:-overlap], mixed, piece[overlap:]])
+        else:
+            joined = np.concatenate([joined, piece])
+        spans.append(ChunkSpan(index, position, position + piece.shape[0], start, audio.shape[0] - end, overlap))
+    sentence_cues, word_cues = _cues(spans, sentences, joined.shape[0], sample_rate)
+    return Assembly(joined, sample_rate, tuple(spans), tuple(sentence_cues), tuple(word_cues))
+
+
+def chunk_boundaries(spans: Sequence[ChunkSpan], total: int) -> list[int]:
+    """Sample positions where each chunk's cues start, plus the end: the middle of each cross-fade."""
+    return [0] + [span.start_sample + span.cross_fade // 2 for span in spans[1:]] + [total]
+
+
+def _cues(spans: Sequence[ChunkSpan], sentences: Sequence[tuple[str, ...]], total: int, rate: int):
+    bounds = chunk_boundaries(spans, total)
+    sentence_cues: list[Cue] = []
+    word_cues: list[Cue] = []
+    for k, texts in enumerate(sentences):
+        cuts = _proportional(bounds[k], bounds[k + 1], [utf8_len(t) for t in texts])
+        for j, text in enumerate(texts):
+            estimated = j > 0 or j < len(texts) - 1  # a boundary inside the chunk is an estimate
+            cue = Cue("sentence", len(sentence_cues), cuts[j], cuts[j + 1], text, estimated, rate)
+            sentence_cues.append(cue)
+            words = re.findall(r"\S+", text)
+            word_cuts = _proportional(cue.start_sample, cue.end_sample, [utf8_len(w) for w in words])
+            for w, word in enumerate(words):
+                word_cues.append(
+                    Cue("word", len(word_cues), word_cuts[w], word_cuts[w + 1], word, len(words) > 1, rate)
+                )
+    return sentence_cues, word_cues
+
+
+def _proportional(start: int, end: int, weights: Sequence[int]) -> list[int]:
+    total = sum(weights) or 1
+    cuts, acc = [start], 0
+    for weight in weights[:-1]:
+        acc += weight
+        cuts.append(start + round((end - start) * acc / total))
+    cuts.append(end)
+    return cuts
+
+
+def timing_rows(assembly: Assembly) -> list[dict]:
+    """The timing table: level, index, start, end (seconds), text, estimated."""
+    return [
+        {
+            "level": c.level,
+            "index": c.index,
+            "start": round(c.start, 3),
+            "end": round(c.end, 3),
+            "text": c.text,
+            "estimated": c.estimated,
+        }
+        for c in (*assembly.sentences, *assembly.words)
+    ]

@@ -1,0 +1,88 @@
+"""`voicebatch synth` on a demo voice with the tiny model writes four files that parse back."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pysrt
+import soundfile as sf
+import webvtt
+
+INCLUDE = Path(__file__).parent.parent / "include"
+
+
+def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(tmp_path / "voices")], check=True
+    )
+    text = "Good morning. This is voicebatch speaking! The subtitles follow the sentences."
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "voicebatch.cli",
+            "synth",
+            "--voice",
+            str(tmp_path / "voices" / "nature"),
+            "--text",
+            text,
+            "--model",
+            str(tiny_model_dir),
+            "--nfe",
+            "8",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "random weights" in result.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["synth.csv", "synth.srt", "synth.vtt", "synth.wav"]
+    samples, rate = sf.read(tmp_path / "out" / "synth.wav")
+    assert rate == 24_000 and samples.shape[0] > 0
+    subs = pysrt.open(str(tmp_path / "out" / "synth.srt"))
+    assert [s.text for s in subs] == [
+        "Good morning.",
+        "This is voicebatch speaking!",
+        "The subtitles follow the sentences.",
+    ]
+    assert subs[-1].end.ordinal == round(samples.shape[0] / rate * 1000)
+    captions = webvtt.read(str(tmp_path / "out" / "synth.vtt"))
+    assert [c.text for c in captions] == [s.text for s in subs]
+    rows = list(csv.DictReader((tmp_path / "out" / "synth.csv").open()))
+    assert {r["level"] for r in rows} == {"sentence", "word"} and rows[0]["text"] == "Good morning."
+
+
+def test_synth_offline_without_a_model_is_one_clear_error(tmp_path: Path) -> None:
+    env = {"HF_HUB_OFFLINE": "1", "VOICEBATCH_MODEL_DIR": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(tmp_path / "voices")], check=True
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "voicebatch.cli",
+            "synth",
+            "--voice",
+            str(tmp_path / "voices" / "nature"),
+            "--text",
+            "Hello.",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("error: model 'F5TTS_v1_Base' not found; tried local cache")
+    )

@@ -1,0 +1,84 @@
+"""Assembly: cue boundaries are the chunk boundaries in the joined audio, to the sample."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voicebatch.timings import assemble, chunk_boundaries, trim_silence
+
+RATE = 24_000
+
+
+def tone(seconds: float, lead: float = 0.0, trail: float = 0.0, freq: float = 220.0) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    body = (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.concatenate([np.zeros(round(lead * RATE), np.float32), body, np.zeros(round(trail * RATE), np.float32)])
+
+
+def test_trim_keeps_a_margin_and_records_what_it_removed() -> None:
+    start, end = trim_silence(tone(1.0, lead=0.5, trail=0.3))
+    assert start == round(0.45 * RATE) and end == round(1.55 * RATE)
+    assert trim_silence(np.zeros(RATE, np.float32)) == (0, RATE)  # all silent: nothing removed
+
+
+def test_positions_account_for_trim_and_cross_fade_to_the_sample() -> None:
+    chunks = [tone(1.0, 0.3, 0.2), tone(2.0, 0.1, 0.4, 330.0), tone(0.5, 0.0, 0.0, 440.0)]
+    out = assemble(chunks, [("One.",), ("Two.",), ("Three.",)], cross_fade=0.15)
+    cf = round(0.15 * RATE)
+    lengths = [round(1.1 * RATE), round(2.1 * RATE), round(0.5 * RATE)]  # trimmed, 50 ms margins kept
+    assert [s.end_sample - s.start_sample for s in out.chunks] == lengths
+    assert [s.start_sample for s in out.chunks] == [0, lengths[0] - cf, lengths[0] + lengths[1] - 2 * cf]
+    assert out.samples.shape[0] == sum(lengths) - 2 * cf
+    assert [s.trimmed_lead for s in out.chunks] == [round(0.25 * RATE), round(0.05 * RATE), 0]
+    # The cross-fade mixes the tail of one chunk into the head of the next, linearly.
+    start = out.chunks[1].start_sample
+    first = chunks[0][round(0.25 * RATE) : round(0.25 * RATE) + lengths[0]]
+    second = chunks[1][round(0.05 * RATE) :]
+    fade = np.linspace(0, 1, cf, dtype=np.float32)
+    np.testing.assert_allclose(
+        out.samples[start : start + cf], first[-cf:] * (1 - fade) + second[:cf] * fade, atol=1e-6
+    )
+    # Sentence cues meet at the middle of each cross-fade, and cover the whole recording.
+    bounds = [0, out.chunks[1].start_sample + cf // 2, out.chunks[2].start_sample + cf // 2, out.samples.shape[0]]
+    assert [(c.start_sample, c.end_sample) for c in out.sentences] == list(itertools.pairwise(bounds))
+    assert not any(c.estimated for c in out.sentences)
+
+
+def test_several_sentences_in_a_chunk_are_estimated_by_utf8_bytes() -> None:
+    out = assemble([tone(3.0)], [("Short.", "A longer sentence.", "Ünïcödé.")], trim=False)
+    sizes = [6, 18, 12]  # UTF-8 bytes: the four accented letters take two each
+    total = out.samples.shape[0]
+    assert [c.end_sample for c in out.sentences] == [round(total * 6 / 36), round(total * 24 / 36), total]
+    assert [c.estimated for c in out.sentences] == [True, True, True]
+    assert [len(t.encode()) for t in (c.text for c in out.sentences)] == sizes
+    words = [w.text for w in out.words]
+    assert words == ["Short.", "A", "longer", "sentence.", "Ünïcödé."]
+    assert out.words[0].estimated is False and out.words[1].estimated is True
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    st.lists(st.tuples(st.floats(0.05, 2.0), st.floats(0.0, 0.3), st.floats(0.0, 0.3)), min_size=1, max_size=6),
+    st.floats(0.0, 0.3),
+)
+def test_invariants_cues_never_go_back_never_overlap_and_tile_the_audio(parts: list, cross_fade: float) -> None:
+    chunks = [tone(body, lead, trail) for body, lead, trail in parts]
+    texts = [tuple(f"S{i}-{j}." for j in range(1 + i % 3)) for i in range(len(chunks))]
+    out = assemble(chunks, texts, cross_fade=cross_fade)
+    for cues in (out.sentences, out.words):
+        assert cues[0].start_sample == 0 and cues[-1].end_sample == out.samples.shape[0]
+        for a, b in itertools.pairwise(cues):
+            assert a.start_sample <= a.end_sample == b.start_sample
+    assert chunk_boundaries(out.chunks, out.samples.shape[0]) == sorted(
+        chunk_boundaries(out.chunks, out.samples.shape[0])
+    )
+
+
+def test_nothing_to_assemble() -> None:
+    with pytest.raises(ValueError, match="no chunks"):
+        assemble([], [])
