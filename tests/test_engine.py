@@ -13,6 +13,7 @@ from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, Synthes
 from voicebatch.synthesis.models import ModelStore
 
 PARAMS = SynthesisParams(nfe_steps=8)
+BATCH = 8  # explicit: on CPU the engine defaults to batches of one
 TEXTS = [
     ("anna", "Hi."),
     ("anna", "A much longer sentence that goes on for quite a while, so that lengths differ a lot."),
@@ -77,7 +78,7 @@ def test_single_item_matches_f5s_own_cfm_sample_exactly(engine: Engine, referenc
 
 
 def test_batched_and_one_by_one_agree_within_1e_3_mel(engine: Engine, references: dict[str, Reference]) -> None:
-    batched = engine.synthesize(references, requests(), PARAMS)
+    batched = engine.synthesize(references, requests(), PARAMS, max_batch=BATCH)
     single = [engine.synthesize(references, [r], PARAMS)[0] for r in requests()]
     assert len({a.frames for a in batched}) == len(TEXTS), "lengths must differ for the test to mean anything"
     for a, b in zip(batched, single, strict=True):
@@ -87,23 +88,29 @@ def test_batched_and_one_by_one_agree_within_1e_3_mel(engine: Engine, references
 
 
 def test_same_inputs_and_seed_twice_are_identical(engine: Engine, references: dict[str, Reference]) -> None:
-    first = engine.synthesize(references, requests(), PARAMS)
-    second = engine.synthesize(references, requests(), PARAMS)
+    first = engine.synthesize(references, requests(), PARAMS, max_batch=BATCH)
+    second = engine.synthesize(references, requests(), PARAMS, max_batch=BATCH)
     assert all(np.array_equal(a.samples, b.samples) for a, b in zip(first, second, strict=True))
     reseeded = [ChunkRequest(r.key, r.voice, r.text, r.speed, r.seed + 1) for r in requests()]
-    third = engine.synthesize(references, reseeded, PARAMS)
+    third = engine.synthesize(references, reseeded, PARAMS, max_batch=BATCH)
     assert not np.array_equal(first[1].samples, third[1].samples)
 
 
 def test_a_chunks_audio_does_not_depend_on_its_batch_mates(engine: Engine, references: dict[str, Reference]) -> None:
-    everything = engine.synthesize(references, requests(), PARAMS)
-    fewer = engine.synthesize(references, requests()[1:3], PARAMS)
+    everything = engine.synthesize(references, requests(), PARAMS, max_batch=BATCH)
+    fewer = engine.synthesize(references, requests()[1:3], PARAMS, max_batch=BATCH)
     assert np.abs(everything[1].mel - fewer[0].mel).max() < 1e-3
+
+
+def test_cpu_runs_batches_of_one_unless_asked(engine: Engine, references: dict[str, Reference]) -> None:
+    seen = []
+    engine.synthesize(references, requests(), PARAMS, progress=seen.append)
+    assert [p.done for p in seen] == [1, 2, 3, 4, 5]
 
 
 def test_progress_reports_chunks_audio_seconds_and_rtf(engine: Engine, references: dict[str, Reference]) -> None:
     seen = []
-    out = engine.synthesize(references, requests(), PARAMS, batch_frames=600, progress=seen.append)
+    out = engine.synthesize(references, requests(), PARAMS, batch_frames=600, max_batch=BATCH, progress=seen.append)
     assert len(seen) >= 2 and seen[-1].done == seen[-1].total == len(TEXTS)
     assert seen[-1].audio_seconds == pytest.approx(sum(a.samples.shape[0] for a in out) / 24_000)
     assert seen[-1].rtf > 0 and [p.done for p in seen] == sorted(p.done for p in seen)
@@ -123,7 +130,7 @@ def test_out_of_memory_splits_the_batch_then_fails_clearly(
         return real(self, items, *args)
 
     monkeypatch.setattr(Engine, "_sample", limited)
-    got = engine.synthesize(references, requests(), PARAMS, batch_frames=100_000)
+    got = engine.synthesize(references, requests(), PARAMS, batch_frames=100_000, max_batch=BATCH)
     assert max(sizes) > 2, "the simulated GPU must have refused a batch"
     assert all(np.abs(a.mel - b.mel).max() < 1e-3 for a, b in zip(got, expected, strict=True))
 

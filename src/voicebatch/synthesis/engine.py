@@ -166,6 +166,10 @@ class Engine:
         """Audio for every chunk, in the order given."""
 
         self.load()
+        if max_batch is None and not self.device.startswith("cuda"):
+            # Measured (benchmarks/RESULTS.md): on a CPU one batch-8 forward with the padding
+            # mask costs 1.55x eight batch-1 forwards; batching pays on accelerators only.
+            max_batch = 1
         mels: dict[str, torch.Tensor] = {}
         prepared = [self._prepare(references[c.voice], c, mels) for c in chunks]
         batches = plan_batches([p.duration for p in prepared], batch_frames, max_batch)

@@ -26,14 +26,16 @@ MEL_SPEC = {
 VOCOS_CONFIG = """\
 feature_extractor:
   class_path: vocos.feature_extractors.MelSpectrogramFeatures
-  init_args: {sample_rate: 24000, n_fft: 1024, hop_length: 256, n_mels: 100, padding: center}
+  init_args: {{sample_rate: 24000, n_fft: 1024, hop_length: 256, n_mels: 100, padding: center}}
 backbone:
   class_path: vocos.models.VocosBackbone
-  init_args: {input_channels: 100, dim: 32, intermediate_dim: 64, num_layers: 1}
+  init_args: {{input_channels: 100, dim: {dim}, intermediate_dim: {intermediate}, num_layers: {layers}}}
 head:
   class_path: vocos.heads.ISTFTHead
-  init_args: {dim: 32, n_fft: 1024, hop_length: 256, padding: same}
+  init_args: {{dim: {dim}, n_fft: 1024, hop_length: 256, padding: same}}
 """
+TINY_VOCOS = {"dim": 32, "intermediate": 64, "layers": 1}
+FULL_VOCOS = {"dim": 512, "intermediate": 1536, "layers": 8}  # charactr/vocos-mel-24khz
 
 
 def tiny_arch(dim: int = 64, depth: int = 2) -> dict:
@@ -54,7 +56,22 @@ def tiny_arch(dim: int = 64, depth: int = 2) -> dict:
     }
 
 
+def v1_base_arch() -> dict:
+    """F5TTS_v1_Base's architecture, as f5-tts packages it (for GPU benchmarks: same compute)."""
+    import importlib.util
+
+    import yaml
+
+    root = Path(next(iter(importlib.util.find_spec("f5_tts").submodule_search_locations)))
+    return yaml.safe_load((root / "configs" / "F5TTS_v1_Base.yaml").read_text())["model"]["arch"]
+
+
 def build_tiny_model(directory: str | Path, *, dim: int = 64, depth: int = 2, seed: int = 0) -> ModelFiles:
+    """The tiny model: a DiT of ``dim`` x ``depth`` (64 x 2: ~365k parameters) and a small Vocos."""
+    return build_random_model(directory, tiny_arch(dim, depth), TINY_VOCOS, f"tiny-random-dit{dim}x{depth}", seed)
+
+
+def build_random_model(directory: str | Path, arch: dict, vocos: dict, name: str, seed: int = 0) -> ModelFiles:
     import shutil
 
     import torch
@@ -68,7 +85,6 @@ def build_tiny_model(directory: str | Path, *, dim: int = 64, depth: int = 2, se
     (out / "vocoder").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(default_vocab_path(), out / "vocab.txt")
     vocab_char_map, vocab_size = get_tokenizer(str(out / "vocab.txt"), "custom")
-    arch = tiny_arch(dim, depth)
 
     torch.manual_seed(seed)
     transformer = DiT(**arch, text_num_embeds=vocab_size, mel_dim=MEL_SPEC["n_mel_channels"])
@@ -84,12 +100,12 @@ def build_tiny_model(directory: str | Path, *, dim: int = 64, depth: int = 2, se
     state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("mel_spec.")}
     save_file(state, str(out / "model.safetensors"))
 
-    (out / "vocoder" / "config.yaml").write_text(VOCOS_CONFIG)
+    (out / "vocoder" / "config.yaml").write_text(VOCOS_CONFIG.format(**vocos))
     vocoder = Vocos.from_hparams(str(out / "vocoder" / "config.yaml"))
     torch.save(vocoder.state_dict(), out / "vocoder" / "pytorch_model.bin")
 
     config = {
-        "name": f"tiny-random-dit{dim}x{depth}",
+        "name": name,
         "backbone": "DiT",
         "arch": arch,
         "mel_spec": MEL_SPEC,
@@ -98,5 +114,5 @@ def build_tiny_model(directory: str | Path, *, dim: int = 64, depth: int = 2, se
     (out / "model.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     write_manifest(out)
     params = sum(p.numel() for p in transformer.parameters())
-    log.info("tiny model (%d DiT parameters, random weights) written to %s", params, out)
+    log.info("%s (%d DiT parameters, random weights) written to %s", name, params, out)
     return load_model_files(out)
