@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_VOICES := include/voices/.built
 
-.PHONY: install demo test lint format clean
+.PHONY: install system-deps demo test lint format clean
 
 install: $(STAMP)
 
@@ -31,7 +31,13 @@ demo: $(DEMO_VOICES)
 	@echo "== scripts (include/scripts): checked against the voices, split into chunks =="
 	$(BIN)/voicebatch scripts check include/scripts --voices include/voices
 
-test: $(STAMP)
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: chromium chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

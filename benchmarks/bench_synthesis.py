@@ -94,7 +94,7 @@ def run_one(args: argparse.Namespace) -> dict:
     if args.mode == "f5":
         from f5_tts.infer.utils_infer import infer_batch_process
 
-        def f5_script(voice: str, texts: list[str], seed: int) -> float:
+        def f5_script(voice: str, texts: list[str], speed: float, seed: int) -> float:
             ref = torch.from_numpy(voices[voice].samples)[None]
             torch.manual_seed(seed)
             _, _, mel = next(
@@ -106,28 +106,29 @@ def run_one(args: argparse.Namespace) -> dict:
                     engine.vocoder,
                     progress=None,
                     nfe_step=args.nfe,
+                    speed=speed,
                     device=engine.device,
                 )
             )
             # Generated mel frames: the same measure as the engine's (chunk audio before joining).
             return mel.shape[1] * 256 / 24_000
 
-        f5_script(warm[0].voice, [r.text for r in warm], 0)
+        f5_script(warm[0].voice, [r.text for r in warm], warm[0].speed, 0)
         sync()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
         audio = 0.0
         for _script, requests in jobs:
-            # F5 speaks one voice per call: split multi-voice scripts into runs of one voice.
-            runs: list[tuple[str, list[str]]] = []
+            # F5 speaks one voice at one speed per call: split scripts into such runs.
+            runs: list[tuple[str, float, list[str]]] = []
             for r in requests:
-                if runs and runs[-1][0] == r.voice:
-                    runs[-1][1].append(r.text)
+                if runs and runs[-1][:2] == (r.voice, r.speed):
+                    runs[-1][2].append(r.text)
                 else:
-                    runs.append((r.voice, [r.text]))
-            for voice, texts in runs:
-                audio += f5_script(voice, texts, 0)
+                    runs.append((r.voice, r.speed, [r.text]))
+            for voice, speed, texts in runs:
+                audio += f5_script(voice, texts, speed, 0)
         sync()
         wall = time.perf_counter() - started
     else:

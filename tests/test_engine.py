@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from audio_helpers import speech_like
 from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.models import ModelStore
+
+from audio_helpers import speech_like
 
 PARAMS = SynthesisParams(nfe_steps=8)
 BATCH = 8  # explicit: on CPU the engine defaults to batches of one

@@ -86,3 +86,40 @@ def test_synth_offline_without_a_model_is_one_clear_error(tmp_path: Path) -> Non
     assert (
         result.stderr.strip().splitlines()[-1].startswith("error: model 'F5TTS_v1_Base' not found; tried local cache")
     )
+
+
+def test_synth_to_s3_publishes_through_the_protocol_once(tiny_model_dir: Path, tmp_path: Path, s3_bucket: str) -> None:
+    from voicebatch.storage import open_storage
+
+    subprocess.run(
+        [sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(tmp_path / "voices")], check=True
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "voicebatch.cli",
+        "synth",
+        "--voice",
+        str(tmp_path / "voices" / "taiyi"),
+        "--text",
+        "你好。Hello there.",
+        "--model",
+        str(tiny_model_dir),
+        "--nfe",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        f"s3://{s3_bucket}/published",
+    ]
+    first = subprocess.run(command, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    storage = open_storage(f"s3://{s3_bucket}/published")
+    keys = storage.list("")
+    assert any(k.startswith("voices/taiyi/") and k.endswith("voice.json") for k in keys)
+    manifests = [k for k in keys if k.startswith("audio/synth/") and k.endswith("manifest.json")]
+    assert len(manifests) == 1 and "audio/synth/latest.json" in keys
+    assert first.stdout.strip().splitlines()[-1] == f"s3://{s3_bucket}/published/{manifests[0]}"
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0 and "already published" in again.stderr
+    assert storage.list("") == keys

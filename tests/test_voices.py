@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_helpers import speech_like, srt, write_audio
 from voicebatch.errors import InputError
 from voicebatch.voices import discover_voices, prepare_voice, prepare_voices, write_prepared_voice
+
+from audio_helpers import speech_like, srt, write_audio
 
 CUES = [(0.5, 3.0, "The first sentence."), (3.3, 6.5, "The second one, longer."), (6.8, 12.4, "A third sentence.")]
 
@@ -150,3 +151,15 @@ def test_unsafe_voice_name_is_rejected(tmp_path: Path) -> None:
     make_voice(tmp_path, "bad name")
     with pytest.raises(InputError, match="voice name 'bad name'"):
         prepare_voice(discover_voices(tmp_path)[0])
+
+
+def test_one_voice_by_path_in_every_layout(tmp_path: Path) -> None:
+    from voicebatch.voices import voice_source
+
+    make_voice(tmp_path, "folder_voice")
+    make_voice(tmp_path, "flat_voice", flat=True)
+    assert voice_source(tmp_path / "folder_voice").name == "folder_voice"
+    assert voice_source(tmp_path / "flat_voice.wav").transcript == tmp_path / "flat_voice.srt"
+    assert voice_source(tmp_path / "flat_voice").audio == tmp_path / "flat_voice.wav"
+    with pytest.raises(InputError, match="no voice folder"):
+        voice_source(tmp_path / "nobody")

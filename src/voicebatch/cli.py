@@ -75,7 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     resolve.set_defaults(run=_model_resolve)
 
     synth = groups.add_parser("synth", help="synthesize one text or script with one voice (no Airflow)")
-    synth.add_argument("--voice", type=Path, required=True, help="a voice folder or a prepared voice folder")
+    synth.add_argument(
+        "--voice",
+        type=Path,
+        required=True,
+        help="a voice folder, a prepared voice, or a recording beside its transcript",
+    )
     what = synth.add_mutually_exclusive_group(required=True)
     what.add_argument("--text")
     what.add_argument("--script", type=Path, help="a .txt or .md script")

@@ -10,17 +10,55 @@ renamed into place; an S3 PUT (multipart included) becomes visible only when com
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient as S3Client
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 # Bounded retries with backoff for throttling and 5xx, the same on every S3-compatible store.
 S3_RETRIES = {"mode": "standard", "max_attempts": 5}
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's longest: 7 days
+TRANSIENT_CODES = {"500", "502", "503", "504", "RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"}
+
+
+def is_transient(error: BaseException) -> bool:
+    """Network trouble or a retryable S3 status: worth another try. Anything else is not."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code")) in TRANSIENT_CODES
+    return isinstance(error, (ConnectionError, HTTPClientError, OSError))
+
+
+def retrying(
+    operation: Callable[[], T],
+    *,
+    attempts: int = 3,
+    what: str = "storage operation",
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run one step of a multi-step operation, retrying transient failures a bounded number
+    of times (botocore already retries each request; this covers a step that failed after
+    those, e.g. a dropped connection in the middle of a publish)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except Exception as e:
+            if attempt == attempts or not is_transient(e):
+                raise
+            log.warning("%s failed (%s), try %d of %d", what, type(e).__name__, attempt + 1, attempts)
+            sleep(min(2**attempt, 10))
+    raise AssertionError("unreachable")
 
 
 class Storage(Protocol):
@@ -34,6 +72,7 @@ class Storage(Protocol):
     def list(self, prefix: str = "") -> list[str]: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def uri_for(self, key: str) -> str: ...
+    def presign(self, key: str, expires: int = PRESIGN_SECONDS) -> str: ...
 
 
 def is_s3_uri(uri: str) -> bool:
@@ -56,7 +95,10 @@ def s3_client(endpoint_url: str | None = None, region_name: str | None = None, *
     import boto3
     from botocore.config import Config
 
-    config = Config(retries=S3_RETRIES, s3={"addressing_style": "path"} if endpoint_url else {})
+    # SigV4 everywhere: presigned links then carry no legacy signature and expire within 7 days.
+    config = Config(
+        retries=S3_RETRIES, signature_version="s3v4", s3={"addressing_style": "path"} if endpoint_url else {}
+    )
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
@@ -121,6 +163,9 @@ class LocalStorage:
     def uri_for(self, key: str) -> str:
         return str(self._path(key))
 
+    def presign(self, key: str, expires: int = PRESIGN_SECONDS) -> str:
+        return self._path(key).resolve().as_uri()  # a local file needs no signature
+
 
 class S3Storage:
     def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
@@ -180,3 +225,9 @@ class S3Storage:
 
     def uri_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+    def presign(self, key: str, expires: int = PRESIGN_SECONDS) -> str:
+        """A time-limited GET link: listeners need no credentials and see no secret."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires
+        )

@@ -105,6 +105,20 @@ def _folder_voices(root: Path) -> Iterator[VoiceSource]:
         yield folder_voice(folder)
 
 
+def voice_source(path: str | Path) -> VoiceSource:
+    """One voice named by a path: a voice folder, a prepared voice, a recording beside its
+    transcript (flat layout), or a flat voice's path without the extension."""
+    path = Path(path)
+    if path.is_dir():
+        return folder_voice(path)
+    stem = path.stem if path.suffix.lower() in AUDIO_SUFFIXES else path.name
+    if path.parent.is_dir():
+        for source in _flat_voices(path.parent):
+            if source.name == stem:
+                return source
+    raise InputError(path, "no voice folder, and no recording with a transcript beside it, at this path")
+
+
 def folder_voice(folder: Path) -> VoiceSource:
     """The voice a single folder holds (a voice folder or a prepared voice)."""
     if (folder / "voice.json").is_file():

@@ -1,38 +1,23 @@
-"""Scripts -> chunk requests -> one engine pass for all of them -> one assembly per script."""
+"""Scripts -> chunk requests (cache keys and seeds) for the engine; progress logging."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 
 from voicebatch.chunking import Chunk
 from voicebatch.manifest import chunk_cache_key
 from voicebatch.scripts import Script, chunk_script
 from voicebatch.synthesis.batching import chunk_seed
 from voicebatch.synthesis.engine import (
-    DEFAULT_BATCH_FRAMES,
-    DEFAULT_PARAMS,
-    ChunkAudio,
     ChunkRequest,
-    Engine,
     Progress,
-    Reference,
     SynthesisParams,
 )
-from voicebatch.timings import CROSS_FADE_SECONDS, Assembly, assemble
 from voicebatch.voices import PreparedVoice
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptResult:
-    script: Script
-    chunks: tuple[Chunk, ...]
-    requests: tuple[ChunkRequest, ...]
-    audio: tuple[ChunkAudio, ...]
-    assembly: Assembly
 
 
 def plan_requests(
@@ -59,30 +44,6 @@ def plan_requests(
             requests.append(ChunkRequest(key, chunk.voice, chunk.text, chunk.speed, chunk_seed(seed, key)))
         planned.append((script, chunks, requests))
     return planned
-
-
-def synthesize_scripts(
-    engine: Engine,
-    voices: Mapping[str, PreparedVoice],
-    scripts: Sequence[Script],
-    params: SynthesisParams = DEFAULT_PARAMS,
-    *,
-    seed: int = 0,
-    batch_frames: int = DEFAULT_BATCH_FRAMES,
-    cross_fade: float = CROSS_FADE_SECONDS,
-    progress: Callable[[Progress], None] | None = None,
-) -> list[ScriptResult]:
-    """Synthesize every chunk of every script in shared batches, then assemble per script."""
-    planned = plan_requests(scripts, voices, params, engine.files.checksum, seed)
-    references = {name: Reference(name, v.samples, v.text) for name, v in voices.items()}
-    every_request = [r for _, _, requests in planned for r in requests]
-    audio = iter(engine.synthesize(references, every_request, params, batch_frames=batch_frames, progress=progress))
-    results = []
-    for script, chunks, requests in planned:
-        pieces = [next(audio) for _ in requests]
-        assembly = assemble([p.samples for p in pieces], [c.sentences for c in chunks], cross_fade=cross_fade)
-        results.append(ScriptResult(script, tuple(chunks), tuple(requests), tuple(pieces), assembly))
-    return results
 
 
 def log_progress(p: Progress) -> None:

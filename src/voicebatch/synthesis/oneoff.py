@@ -1,20 +1,29 @@
-"""`voicebatch synth`: one voice, one text or script, four files, no Airflow."""
+"""`voicebatch synth`: one voice, one text or script, no Airflow.
+
+``--out DIR`` writes ``<name>.wav/.srt/.vtt/.csv`` into DIR. ``--out s3://bucket/prefix``
+publishes through the protocol instead (voice registry, content-addressed outputs,
+manifest last), and skips the work when the same output is already published.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from voicebatch.errors import InputError
 from voicebatch.outputs import render_outputs
+from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
+from voicebatch.publish import publish_voice
 from voicebatch.scripts import Script, ScriptPart, load_script_file, normalise_text
-from voicebatch.storage import open_storage
+from voicebatch.storage import is_s3_uri, open_storage
 from voicebatch.synthesis.devices import lease_device
-from voicebatch.synthesis.engine import Engine, SynthesisParams
-from voicebatch.synthesis.jobs import log_progress, synthesize_scripts
+from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
+from voicebatch.synthesis.jobs import log_progress
 from voicebatch.synthesis.models import ModelStore
+from voicebatch.timings import assemble
 from voicebatch.vocab import load_vocabulary
-from voicebatch.voices import folder_voice, prepare_voice
+from voicebatch.voices import prepare_voice, voice_source
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +42,11 @@ def synthesize_to_directory(
     batch_frames: int = 16_384,
     device: str | None = None,
 ) -> list[str]:
-    """Write ``<name>.wav/.srt/.vtt/.csv`` to ``out`` (a directory or s3:// prefix); return their URIs."""
+    """Synthesize and write or publish; return the URIs of what was written (or found)."""
     if not 8 <= nfe <= 64:
         raise InputError("--nfe", f"{nfe} steps is outside 8-64")
     vocab = load_vocabulary()
-    voice = prepare_voice(folder_voice(Path(voice_dir)), vocab=vocab)
+    voice = prepare_voice(voice_source(voice_dir), vocab=vocab)
     for warning in voice.warnings:
         log.warning("voice %s: %s", voice.name, warning)
     job = _script(voice.name, text, script, vocab)
@@ -46,24 +55,39 @@ def synthesize_to_directory(
     files = ModelStore().resolve(model)
     if files.random_weights:
         log.warning("model %s has random weights: the audio is noise, not a voice", files.name)
+    settings = RunSettings(SynthesisParams(nfe_steps=nfe, cfg_strength=cfg), seed=seed)
+    voices = {voice.name: voice}
+    storage = open_storage(out)
+    publishing = is_s3_uri(out)
+    if publishing:
+        publish_voice(storage, voice)
+    (plan,) = plan_scripts([job], voices, files.checksum, settings, storage if publishing else None)
+    if plan.published:
+        log.info("%s is already published under %s: nothing to do", job.id, storage.uri_for(f"audio/{job.id}/"))
+        return [storage.uri_for(f"audio/{job.id}/{plan.output_hash}/manifest.json")]
     lease = lease_device() if device is None else None
     try:
         engine = Engine(files, device=device or lease.device)
-        (result,) = synthesize_scripts(
-            engine,
-            {voice.name: voice},
-            [job],
-            SynthesisParams(nfe_steps=nfe, cfg_strength=cfg),
-            seed=seed,
+        started = time.perf_counter()
+        audio = engine.synthesize(
+            {voice.name: Reference(voice.name, voice.samples, voice.text)},
+            list(plan.requests),
+            settings.params,
             batch_frames=batch_frames,
             progress=log_progress,
         )
+        elapsed = time.perf_counter() - started
     finally:
         if lease is not None:
             lease.release()
-    storage = open_storage(out)
+    if publishing:
+        published = publish_script_outputs(
+            storage, plan, [a.samples for a in audio], voices, files, settings, synthesis_seconds=elapsed
+        )
+        return [storage.uri_for(k) for k in published.keys]
+    assembly = assemble([a.samples for a in audio], [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade)
     written = []
-    for name, data in render_outputs(result.assembly, job.id).items():
+    for name, data in render_outputs(assembly, job.id, settings.options).files.items():
         storage.put_bytes(name, data)
         written.append(storage.uri_for(name))
     return written

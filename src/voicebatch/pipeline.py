@@ -1,0 +1,147 @@
+"""Plan and publish: the steps the CLI and the Airflow tasks share.
+
+``plan_scripts`` gives each script its output hash and marks those already published (the
+work a retry, re-run or backfill skips); ``publish_script_outputs`` assembles synthesized
+chunk audio, renders the files, builds the manifest and publishes through the protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from voicebatch.chunking import Chunk
+from voicebatch.manifest import build_manifest, output_hash
+from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_outputs
+from voicebatch.publish import Published, is_published, publish_script, voice_prefix
+from voicebatch.scripts import Script
+from voicebatch.storage import Storage
+from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
+from voicebatch.synthesis.jobs import plan_requests
+from voicebatch.timings import CROSS_FADE_SECONDS, assemble
+from voicebatch.voices import PreparedVoice
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from voicebatch.synthesis.models import ModelFiles
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    params: SynthesisParams = DEFAULT_PARAMS
+    options: OutputOptions = DEFAULT_OUTPUT_OPTIONS
+    seed: int = 0
+    cross_fade: float = CROSS_FADE_SECONDS
+
+    def hashed(self) -> dict:
+        """Everything that changes the bytes of an output, for its hash."""
+        return {**asdict(self.params), **asdict(self.options), "seed": self.seed, "cross_fade": self.cross_fade}
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptPlan:
+    script: Script
+    output_hash: str
+    chunks: tuple[Chunk, ...]
+    requests: tuple[ChunkRequest, ...]
+    published: bool  # already published: nothing to do
+
+
+def plan_scripts(
+    scripts: Sequence[Script],
+    voices: Mapping[str, PreparedVoice],
+    model_checksum: str,
+    settings: RunSettings,
+    storage: Storage | None = None,
+    *,
+    force: bool = False,
+) -> list[ScriptPlan]:
+    plans = []
+    for script, chunks, requests in plan_requests(scripts, voices, settings.params, model_checksum, settings.seed):
+        used = {v: voices[v] for v in script.voices}
+        key = output_hash(
+            clip_hashes={v: p.clip_hash for v, p in used.items()},
+            reference_texts={v: p.text for v, p in used.items()},
+            script_text=f"{script.speed}|{script.text}",
+            params=settings.hashed(),
+            model_checksum=model_checksum,
+        )
+        done = storage is not None and not force and is_published(storage, script.id, key)
+        if done:
+            log.info("%s: already published (%s), skipped", script.id, key[:12])
+        plans.append(ScriptPlan(script, key, tuple(chunks), tuple(requests), done))
+    return plans
+
+
+def publish_script_outputs(
+    storage: Storage,
+    plan: ScriptPlan,
+    chunk_audio: Sequence[np.ndarray],
+    voices: Mapping[str, PreparedVoice],
+    model: ModelFiles,
+    settings: RunSettings,
+    *,
+    synthesis_seconds: float | None = None,
+    run: Mapping[str, object] | None = None,
+) -> Published:
+    assembly = assemble(chunk_audio, [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade)
+    rendered = render_outputs(assembly, plan.script.id, settings.options)
+    chunks = [
+        {
+            "index": c.index,
+            "voice": c.voice,
+            "text": c.text,
+            "key": r.key,
+            "seed": r.seed,
+            "start": round(s.start_sample / assembly.sample_rate, 3),
+            "end": round(s.end_sample / assembly.sample_rate, 3),
+        }
+        for c, r, s in zip(plan.chunks, plan.requests, assembly.chunks, strict=True)
+    ]
+    script_text = plan.script.text
+    manifest = build_manifest(
+        script_id=plan.script.id,
+        output_hash=plan.output_hash,
+        script={
+            "uri": plan.script.source,
+            "sha256": hashlib.sha256(script_text.encode("utf-8")).hexdigest(),
+            "speed": plan.script.speed,
+            "voices": list(plan.script.voices),
+        },
+        voices={v: _voice_lineage(storage, voices[v]) for v in plan.script.voices},
+        model={
+            "name": model.name,
+            "checksum": model.checksum,
+            "random_weights": model.random_weights,
+            "files": {k: v["sha256"] for k, v in model.files.items()},
+        },
+        parameters={**settings.hashed(), "python": platform.python_version()},
+        chunks=chunks,
+        durations={
+            "audio_seconds": round(assembly.duration, 3),
+            "synthesis_seconds": synthesis_seconds,
+            "rtf": round(synthesis_seconds / assembly.duration, 4) if synthesis_seconds else None,
+        },
+        loudness=asdict(rendered.loudness) if rendered.loudness else None,
+        run=run,
+    )
+    return publish_script(storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest)
+
+
+def _voice_lineage(storage: Storage, voice: PreparedVoice) -> dict:
+    meta = voice.metadata
+    return {
+        "uri": storage.uri_for(voice_prefix(voice.name, voice.clip_hash)),
+        "clip_hash": voice.clip_hash,
+        "reference_text": voice.text,
+        "window": meta.get("window"),
+        "source_audio": meta.get("sources", {}).get("audio"),
+        "source_transcript": meta.get("sources", {}).get("transcript"),
+    }

@@ -1,0 +1,91 @@
+"""report.html in headless Chromium (Debian's package, driven by Playwright): players and images show."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from voicebatch.pipeline import RunSettings, publish_script_outputs
+from voicebatch.report import RANDOM_WEIGHTS_NOTICE, ScriptOutcome, VoiceOutcome, build_report, publish_report
+from voicebatch.storage import open_storage
+
+from publish_helpers import chunk_audio, model, plans, voice
+
+ARTIFACTS = Path(__file__).parent.parent / "out" / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# Chromium as root, offline: no sandbox, and none of its background network traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (make system-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def test_report_html_shows_players_images_subtitles_and_failures(browser, tmp_path: Path) -> None:
+    storage = open_storage(str(tmp_path / "bucket"))
+    settings = RunSettings()
+    outcomes = []
+    for plan in plans(storage, settings):
+        audio = chunk_audio(len(plan.requests))
+        published = publish_script_outputs(
+            storage, plan, audio, {"anna": voice()}, model(), settings, synthesis_seconds=2.0
+        )
+        outcomes.append(ScriptOutcome(plan.script.id, "published", plan.output_hash, published.manifest_key))
+    outcomes.append(ScriptOutcome("broken", "failed", error="scripts/broken.txt: line 3: unknown voice 'zed'"))
+    report, page = build_report(
+        storage,
+        dag_id="voice_batch",
+        run_id="manual__2026-11-25T10:00:00+00:00",
+        model={"name": "tiny", "random_weights": True},
+        scripts=outcomes,
+        voices=[VoiceOutcome("anna", "ok", start=0.0, end=4.0), VoiceOutcome("bob", "error", reason="bob.wav: silent")],
+    )
+    json_key, html_key = publish_report(storage, report, page)
+    assert json_key == "runs/voice_batch/manual__2026-11-25T10_00_00_00_00/report.json"
+    assert json.loads(storage.get_bytes(json_key))["totals"] == {
+        "scripts": 3,
+        "published": 2,
+        "skipped": 0,
+        "failed": 1,
+        "voices_ok": 1,
+        "voices_failed": 1,
+        "audio_seconds": report["totals"]["audio_seconds"],
+        "synthesis_seconds": 4.0,
+    }
+    tab = browser.new_page(viewport={"width": 1100, "height": 1400})
+    tab.goto(Path(storage.uri_for(html_key)).as_uri())
+    tab.wait_for_load_state("load")
+    assert tab.locator("audio").count() == 2
+    sources = tab.locator("audio").evaluate_all("els => els.map(e => e.src)")
+    assert all(s.startswith("file://") and s.endswith(".wav") for s in sources)
+    widths = tab.locator("img").evaluate_all("els => els.map(e => e.complete ? e.naturalWidth : 0)")
+    assert len(widths) == 2 and all(w == 900 for w in widths), widths
+    assert RANDOM_WEIGHTS_NOTICE in tab.locator("#notice").inner_text()
+    failures = tab.locator("#failures").inner_text()
+    assert "unknown voice 'zed'" in failures and "bob.wav: silent" in failures
+    tab.locator("section#script-intro summary").click()  # subtitles are folded until asked for
+    assert "WEBVTT" in tab.locator("section#script-intro pre").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    tab.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    shutil.copyfile(Path(storage.uri_for(html_key)), ARTIFACTS / "report.html")
