@@ -11,14 +11,14 @@ import hashlib
 import logging
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from voicebatch.chunking import Chunk
 from voicebatch.manifest import build_manifest, output_hash
 from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_outputs
 from voicebatch.publish import Published, is_published, publish_script, voice_prefix
-from voicebatch.scripts import Script
+from voicebatch.scripts import MAX_SPEED, MIN_SPEED, Script
 from voicebatch.storage import Storage
 from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
 from voicebatch.synthesis.jobs import plan_requests
@@ -39,10 +39,14 @@ class RunSettings:
     options: OutputOptions = DEFAULT_OUTPUT_OPTIONS
     seed: int = 0
     cross_fade: float = CROSS_FADE_SECONDS
+    speed: float = 1.0  # multiplies each script's own speed (the result kept within 0.5-2.0)
 
     def hashed(self) -> dict:
-        """Everything that changes the bytes of an output, for its hash."""
+        """Everything that changes the bytes of an output, for its hash (speed is in the script)."""
         return {**asdict(self.params), **asdict(self.options), "seed": self.seed, "cross_fade": self.cross_fade}
+
+    def script_speed(self, speed: float) -> float:
+        return min(MAX_SPEED, max(MIN_SPEED, round(speed * self.speed, 4)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,7 @@ def plan_scripts(
     force: bool = False,
 ) -> list[ScriptPlan]:
     plans = []
+    scripts = [replace(s, speed=settings.script_speed(s.speed)) for s in scripts]
     for script, chunks, requests in plan_requests(scripts, voices, settings.params, model_checksum, settings.seed):
         used = {v: voices[v] for v in script.voices}
         key = output_hash(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from voicebatch.synthesis.batching import SynthesisBatch, plan_batches
+from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, plan_batches
 from voicebatch.synthesis.models import ModelFiles
 
 if TYPE_CHECKING:
@@ -196,9 +196,7 @@ class Engine:
             mels[reference.voice] = self.model.mel_spec(audio.to(self.device)).permute(0, 2, 1)[0]
         ref_text = reference.text + " " if len(reference.text[-1].encode("utf-8")) == 1 else reference.text
         ref_frames = reference.samples.shape[0] // HOP_LENGTH
-        gen_bytes = len(chunk.text.encode("utf-8"))
-        speed = 0.3 if gen_bytes < 10 else chunk.speed  # F5's rule for very short text
-        duration = ref_frames + int(ref_frames / len(ref_text.encode("utf-8")) * gen_bytes / speed)
+        duration = estimate_frames(reference.samples.shape[0], reference.text, chunk.text, chunk.speed, HOP_LENGTH)
         text = convert_char_to_pinyin([ref_text + chunk.text])[0]
         return _Prepared(mels[reference.voice], text, ref_frames, duration, rms)
 
