@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_VOICES := include/voices/.built
 
-.PHONY: install system-deps demo test lint format clean
+.PHONY: install system-deps demo check-inputs airflow test lint format clean
 
 install: $(STAMP)
 
@@ -24,12 +24,25 @@ $(DEMO_VOICES): $(STAMP) include/build_demo_voices.py $(wildcard include/transcr
 	$(BIN)/python include/build_demo_voices.py --out include/voices
 	touch $@
 
-demo: $(DEMO_VOICES)
+# The whole pipeline once with Airflow (dags test) on the demo inputs; see deploy/demo.py.
+demo: check-inputs
+	$(BIN)/python deploy/demo.py
+
+check-inputs: $(DEMO_VOICES)
 	@echo "== voices (include/voices): reference clip chosen for each =="
 	$(BIN)/voicebatch voices check include/voices
 	@echo
 	@echo "== scripts (include/scripts): checked against the voices, split into chunks =="
 	$(BIN)/voicebatch scripts check include/scripts --voices include/voices
+
+# Airflow's UI and scheduler with this project's DAGs on http://127.0.0.1:8080 (login: admin,
+# password in airflow_home/simple_auth_manager_passwords.json.generated).
+airflow: $(DEMO_VOICES)
+	AIRFLOW_HOME=$(CURDIR)/airflow_home AIRFLOW_BIN=$(BIN)/airflow bash deploy/airflow-init.sh
+	AIRFLOW_HOME=$(CURDIR)/airflow_home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
+	PYTHONPATH=$(CURDIR)/plugins PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/airflow standalone
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
 system-deps:

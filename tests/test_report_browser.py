@@ -12,20 +12,10 @@ from voicebatch.pipeline import RunSettings, publish_script_outputs
 from voicebatch.report import RANDOM_WEIGHTS_NOTICE, ScriptOutcome, VoiceOutcome, build_report, publish_report
 from voicebatch.storage import open_storage
 
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 from publish_helpers import chunk_audio, model, plans, voice
 
 ARTIFACTS = Path(__file__).parent.parent / "out" / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-# Chromium as root, offline: no sandbox, and none of its background network traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

@@ -158,6 +158,13 @@ class LocalStorage:
         keys = self.list(prefix)
         for key in keys:
             self._path(key).unlink(missing_ok=True)
+        base = self._path(prefix)
+        if base.is_dir():  # no empty folders left behind (S3 has none to leave)
+            for folder in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+            if not any(base.iterdir()):
+                base.rmdir()
         return len(keys)
 
     def uri_for(self, key: str) -> str:

@@ -1,0 +1,98 @@
+"""Running Airflow in a subprocess with its own AIRFLOW_HOME (config is read at import time)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def airflow_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW_BIN": str(BIN / "airflow"),
+            "PYTHONPATH": str(ROOT / "plugins"),
+            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+            **extra,
+        }
+    )
+    return env
+
+
+def init_airflow(home: Path, **extra: str) -> dict[str, str]:
+    env = airflow_env(home, **extra)
+    subprocess.run(["bash", str(ROOT / "deploy" / "airflow-init.sh")], env=env, check=True, capture_output=True)
+    return env
+
+
+def s3_connection(endpoint: str, access_key: str, secret: str) -> str:
+    import json
+
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": access_key,
+            "password": secret,
+            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        }
+    )
+
+
+DAG_TEST = r"""
+import json, sys
+from airflow.models.dagbag import DagBag
+dag = DagBag(sys.argv[1]).dags["voice_batch"]
+run = dag.test(run_conf=json.loads(sys.argv[2]))
+tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
+print("DAGTEST " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": tasks}))
+"""
+
+
+def dag_test(env: dict[str, str], conf: dict, timeout: int = 600) -> dict:
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-c", DAG_TEST, str(ROOT / "dags"), json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("DAGTEST ")]
+    assert lines, f"dag.test failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return json.loads(lines[-1][len("DAGTEST ") :])
+
+
+def demo_inputs(root: Path, *, broken_voice: bool = True) -> tuple[Path, Path]:
+    """Two demo voices (real speech), optionally a silent one, and two short scripts."""
+    import numpy as np
+    import soundfile as sf
+
+    voices = root / "voices"
+    subprocess.run(
+        [sys.executable, str(ROOT / "include" / "build_demo_voices.py"), "--out", str(voices)],
+        check=True,
+        capture_output=True,
+    )
+    import shutil
+
+    shutil.rmtree(voices / "narrator")
+    if broken_voice:
+        (voices / "ghost").mkdir()
+        sf.write(voices / "ghost" / "take.wav", np.zeros(24_000 * 5, dtype="float32"), 24_000)
+        (voices / "ghost" / "take.srt").write_text("1\n00:00:00,000 --> 00:00:04,000\nNothing at all.\n")
+    scripts = root / "scripts"
+    scripts.mkdir()
+    (scripts / "hello.txt").write_text("---\nvoice: nature\n---\nHello there. This is a short test.")
+    (scripts / "duet.txt").write_text("[nature] Good morning! [taiyi] 你好。")
+    return voices, scripts

@@ -1,0 +1,210 @@
+"""A real Airflow: scheduler, dag-processor and api-server (LocalExecutor, SQLite, 127.0.0.1).
+
+Unpause, trigger with --conf, backfill two dates with scripts in two date folders, re-run
+with everything cached, and trigger from the UI's form in headless Chromium as a user does.
+Every process started here is stopped by its PID (process group).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voicebatch.storage import open_storage, s3_client
+
+from airflow_helpers import BIN, demo_inputs, init_airflow, s3_connection
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port, wait_for_port
+
+PASSWORD = "voicebatch-ui-test"
+
+
+def airflow(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    return result.stdout
+
+
+def runs(env: dict[str, str]) -> list[dict]:
+    return json.loads(airflow(env, "dags", "list-runs", "voice_batch", "-o", "json") or "[]")
+
+
+def wait_until(what: str, check, timeout: float, logs: Path) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(2)  # polling a live scheduler, not timing anything
+    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.glob("*.log")))
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+
+
+def wait_for_runs(env: dict[str, str], run_ids: set[str] | None, logs: Path, count: int = 0) -> list[dict]:
+    def done() -> list[dict] | None:
+        found = [r for r in runs(env) if (run_ids is None or r["run_id"] in run_ids)]
+        if run_ids is None:
+            found = [r for r in found if r["run_type"] == "backfill"]
+        if len(found) >= max(count, len(run_ids or ())) and all(r["state"] in ("success", "failed") for r in found):
+            return found
+        return None
+
+    return wait_until(f"runs {run_ids or 'backfill'}", done, 420, logs)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_model_dir: Path) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("deploy")
+    voices, scripts = demo_inputs(root, broken_voice=False)
+    for day, text in (("2026-11-01", "The first day."), ("2026-11-02", "The second day.")):
+        (scripts / day).mkdir()
+        (scripts / day / f"day-{day[-1]}.txt").write_text(f"---\nvoice: nature\n---\n{text}")
+    client = s3_client(s3_endpoint, "us-east-1", aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY)
+    client.create_bucket(Bucket="deploy")
+    port = free_port()
+    home = root / "airflow"
+    home.mkdir()
+    (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
+    env = init_airflow(
+        home,
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+        AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="5",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        AIRFLOW_CONN_TEST_S3=s3_connection(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY),
+        # The form's defaults (and the scheduled run's inputs) point at this test's inputs.
+        VOICEBATCH_VOICES_URI=str(voices),
+        VOICEBATCH_SCRIPTS_URI=str(scripts),
+        VOICEBATCH_OUTPUT_URI="s3://deploy/out",
+        VOICEBATCH_AWS_CONN_ID="test_s3",
+        VOICEBATCH_MODEL=str(tiny_model_dir),
+        VOICEBATCH_GPU_LOCK_DIR=str(root / "gpu-locks"),
+    )
+    logs = root / "logs"
+    logs.mkdir()
+    processes = []
+    for name, args in (
+        ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(port)]),
+        ("scheduler", ["scheduler"]),
+        ("dag-processor", ["dag-processor"]),
+    ):
+        with (logs / f"{name}.log").open("w") as log:
+            processes.append(
+                subprocess.Popen(
+                    [str(BIN / "airflow"), *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
+    try:
+        wait_for_port(port, processes[0], timeout=120)
+        listed = lambda: "voice_batch" in airflow(env, "dags", "list", "-o", "plain")  # noqa: E731
+        wait_until("the dag-processor to serialize voice_batch", listed, 180, logs)
+        airflow(env, "dags", "unpause", "voice_batch")
+        conf = {"nfe_steps": 8}
+        yield {
+            "env": env,
+            "port": port,
+            "conf": conf,
+            "logs": logs,
+            "storage": open_storage("s3://deploy/out", client=client),
+        }
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def published_scripts(storage) -> set[str]:
+    return {k.split("/")[1] for k in storage.list("audio/") if k.endswith("manifest.json")}
+
+
+def test_trigger_with_conf_runs_to_success(deployment: dict) -> None:
+    env = deployment["env"]
+    airflow(env, "dags", "trigger", "voice_batch", "-r", "cli_conf", "--conf", json.dumps(deployment["conf"]))
+    (run,) = wait_for_runs(env, {"cli_conf"}, deployment["logs"])
+    assert run["state"] == "success"
+    assert {"hello", "duet"} <= published_scripts(deployment["storage"])
+
+
+def test_backfill_two_dates_uses_each_dates_scripts(deployment: dict) -> None:
+    env = deployment["env"]
+    airflow(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        "voice_batch",
+        "--from-date",
+        "2026-11-01",
+        "--to-date",
+        "2026-11-02",
+        "--dag-run-conf",
+        json.dumps(deployment["conf"]),
+    )
+    backfills = wait_for_runs(env, None, deployment["logs"], count=2)
+    assert len(backfills) == 2 and all(r["state"] == "success" for r in backfills), backfills
+    assert {"day-1", "day-2"} <= published_scripts(deployment["storage"])
+
+
+def test_a_rerun_synthesizes_nothing(deployment: dict) -> None:
+    env, storage = deployment["env"], deployment["storage"]
+    before = sorted(k for k in storage.list("audio/"))
+    airflow(env, "dags", "trigger", "voice_batch", "-r", "cli_again", "--conf", json.dumps(deployment["conf"]))
+    (run,) = wait_for_runs(env, {"cli_again"}, deployment["logs"])
+    assert run["state"] == "success"
+    states = json.loads(airflow(env, "tasks", "states-for-dag-run", "voice_batch", "cli_again", "-o", "json"))
+    assert not [s for s in states if s["task_id"] == "synthesize" and s["state"] == "success"]
+    assert sorted(storage.list("audio/")) == before
+    from voicebatch.report import report_prefix
+
+    report = json.loads(storage.get_bytes(report_prefix("voice_batch", "cli_again") + "report.json"))
+    assert report["totals"]["published"] == 0 and report["totals"]["skipped"] == 2
+
+
+def test_trigger_form_in_the_browser(deployment: dict) -> None:
+    from playwright.sync_api import sync_playwright
+
+    env, port = deployment["env"], deployment["port"]
+    existing = {r["run_id"] for r in runs(env)}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"http://127.0.0.1:{port}/dags/voice_batch")
+        page.get_by_role("button", name="Trigger").first.click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for()
+        for title in ("Sampling steps (NFE)", "Seed", "Audio format", "Output"):
+            assert dialog.get_by_text(title, exact=True).first.is_visible(), title
+        dialog.locator("input[name=element_nfe_steps]").fill("9")
+        dialog.locator("input[name=element_seed]").fill("7")
+        Path(deployment["logs"], "trigger-form.png").write_bytes(page.screenshot(full_page=True))
+        dialog.get_by_test_id("trigger-dag-submit").click()
+        new = wait_until(
+            "the UI-triggered run",
+            lambda: [r for r in runs(env) if r["run_id"] not in existing and r["run_type"] == "manual"],
+            60,
+            deployment["logs"],
+        )
+        browser.close()
+    (run,) = wait_for_runs(env, {new[0]["run_id"]}, deployment["logs"])
+    assert run["state"] == "success"
+    conf = run["conf"] if isinstance(run["conf"], dict) else json.loads(run["conf"])
+    assert conf["nfe_steps"] == 9 and conf["seed"] == 7
