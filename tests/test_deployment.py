@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,8 +33,22 @@ def airflow(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def api(port: int, path: str) -> dict:
+    """The public REST API, as the UI uses it (a JWT from the simple auth manager)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/auth/token",
+        data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        token = json.loads(response.read())["access_token"]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 def runs(env: dict[str, str]) -> list[dict]:
-    return json.loads(airflow(env, "dags", "list-runs", "voice_batch", "-o", "json") or "[]")
+    return api(int(env["VOICEBATCH_TEST_API_PORT"]), "/api/v2/dags/voice_batch/dagRuns?limit=100")["dag_runs"]
 
 
 def wait_until(what: str, check, timeout: float, logs: Path) -> object:
@@ -48,7 +63,7 @@ def wait_until(what: str, check, timeout: float, logs: Path) -> object:
 
 def wait_for_runs(env: dict[str, str], run_ids: set[str] | None, logs: Path, count: int = 0) -> list[dict]:
     def done() -> list[dict] | None:
-        found = [r for r in runs(env) if (run_ids is None or r["run_id"] in run_ids)]
+        found = [r for r in runs(env) if (run_ids is None or r["dag_run_id"] in run_ids)]
         if run_ids is None:
             found = [r for r in found if r["run_type"] == "backfill"]
         if len(found) >= max(count, len(run_ids or ())) and all(r["state"] in ("success", "failed") for r in found):
@@ -87,6 +102,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_
         VOICEBATCH_AWS_CONN_ID="test_s3",
         VOICEBATCH_MODEL=str(tiny_model_dir),
         VOICEBATCH_GPU_LOCK_DIR=str(root / "gpu-locks"),
+        VOICEBATCH_TEST_API_PORT=str(port),
     )
     logs = root / "logs"
     logs.mkdir()
@@ -179,7 +195,7 @@ def test_trigger_form_in_the_browser(deployment: dict) -> None:
     from playwright.sync_api import sync_playwright
 
     env, port = deployment["env"], deployment["port"]
-    existing = {r["run_id"] for r in runs(env)}
+    existing = {r["dag_run_id"] for r in runs(env)}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -191,20 +207,23 @@ def test_trigger_form_in_the_browser(deployment: dict) -> None:
         page.get_by_role("button", name="Trigger").first.click()
         dialog = page.get_by_role("dialog")
         dialog.wait_for()
-        for title in ("Sampling steps (NFE)", "Seed", "Audio format", "Output"):
-            assert dialog.get_by_text(title, exact=True).first.is_visible(), title
-        dialog.locator("input[name=element_nfe_steps]").fill("9")
-        dialog.locator("input[name=element_seed]").fill("7")
+        nfe, seed = dialog.locator("input[name=element_nfe_steps]"), dialog.locator("input[name=element_seed]")
+        nfe.scroll_into_view_if_needed()
+        form = dialog.inner_text()
+        for title in ("Run Parameters", "Sampling steps (NFE)", "More is slower and cleaner.", "Seed", "Audio format"):
+            assert title in form, title
+        assert nfe.input_value() == "32" and seed.input_value() == "0"  # the Params' defaults
+        nfe.fill("9")
+        seed.fill("7")
         Path(deployment["logs"], "trigger-form.png").write_bytes(page.screenshot(full_page=True))
         dialog.get_by_test_id("trigger-dag-submit").click()
         new = wait_until(
             "the UI-triggered run",
-            lambda: [r for r in runs(env) if r["run_id"] not in existing and r["run_type"] == "manual"],
+            lambda: [r for r in runs(env) if r["dag_run_id"] not in existing and r["run_type"] == "manual"],
             60,
             deployment["logs"],
         )
         browser.close()
-    (run,) = wait_for_runs(env, {new[0]["run_id"]}, deployment["logs"])
+    (run,) = wait_for_runs(env, {new[0]["dag_run_id"]}, deployment["logs"])
     assert run["state"] == "success"
-    conf = run["conf"] if isinstance(run["conf"], dict) else json.loads(run["conf"])
-    assert conf["nfe_steps"] == 9 and conf["seed"] == 7
+    assert run["conf"]["nfe_steps"] == 9 and run["conf"]["seed"] == 7
