@@ -44,11 +44,20 @@ airflow: $(DEMO_VOICES)
 	AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
 	PYTHONPATH=$(CURDIR)/plugins PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/airflow standalone
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+# Debian packages the tests use: Chromium for the browser tests (Playwright drives it; it never
+# downloads a browser), Redis and PostgreSQL for the Celery test, docker-compose to validate
+# docker-compose.yaml (its `config` needs no Docker engine).
+SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql docker-compose
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian packages: chromium chromium-driver"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium chromium-driver"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .

@@ -83,6 +83,14 @@ def run_day(context: Mapping[str, Any]) -> datetime.date | None:
     return start.date() if start else None
 
 
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` for workers that share a host (tests, one-machine setups):
+    ``VOICEBATCH_WORKER_HOSTNAME`` names the worker, else the host's FQDN as Airflow does."""
+    import socket
+
+    return os.environ.get("VOICEBATCH_WORKER_HOSTNAME") or socket.getfqdn()
+
+
 def run_context(context: Mapping[str, Any]) -> dict:
     ti = context["ti"]
     return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "try_number": ti.try_number}
