@@ -18,6 +18,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,12 +60,12 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def postgres(root: Path, logs: Path, processes: list) -> int:
-    """A private PostgreSQL cluster owned by the postgres user (initdb refuses root)."""
+    """A private PostgreSQL cluster owned by the postgres user (initdb refuses root). It lives
+    in its own directory under /tmp: pytest's temporary tree is closed to other users."""
     bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1].parent
-    data = root / "pgdata"
-    data.mkdir()
+    data = Path(tempfile.mkdtemp(prefix="voicebatch-pg-"))
+    (root / "pgdata").symlink_to(data)  # removed with the test's tree; see cluster() for the data
     shutil.chown(data, "postgres")
-    root.chmod(0o755)  # the postgres user must reach its data directory
     subprocess.run(
         [str(bindir / "initdb"), "-D", str(data), "-U", "airflow", "--auth=trust"],
         check=True,
@@ -162,6 +163,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_mod
         }
     finally:
         stop(processes)
+        if (root / "pgdata").is_symlink():
+            shutil.rmtree((root / "pgdata").resolve(), ignore_errors=True)
 
 
 def airflow_cli(env: dict, *args: str) -> str:
