@@ -11,6 +11,31 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def start(command: list[str], log: Path, env: dict | None = None, user: str | None = None) -> subprocess.Popen:
+    """A long-running process in its own session (so its whole group can be stopped), logging to ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, user=user
+        )
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """Stop every process group by PID: SIGTERM, then SIGKILL after 30 s."""
+    import os
+    import signal
+
+    for process in reversed(processes):
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(

@@ -16,7 +16,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,7 @@ import yaml
 
 from voicebatch.storage import open_storage, s3_client
 
-from airflow_helpers import BIN, ROOT, demo_inputs, init_airflow, s3_connection
+from airflow_helpers import BIN, ROOT, demo_inputs, init_airflow, s3_connection, start, stop
 from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port, wait_for_port
 
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -37,26 +36,6 @@ COMPOSE = ROOT / "docker-compose.yaml"
 def compose_environment() -> dict[str, str]:
     document = yaml.safe_load(COMPOSE.read_text())
     return {k: str(v) for k, v in document["x-airflow-common"]["environment"].items()}
-
-
-def start(command: list[str], log: Path, env: dict | None = None, user: str | None = None) -> subprocess.Popen:
-    with log.open("w") as out:
-        return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, user=user
-        )
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for process in reversed(processes):
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def postgres(root: Path, logs: Path, processes: list) -> int:

@@ -8,8 +8,6 @@ Every process started here is stopped by its PID (process group).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -20,7 +18,7 @@ import pytest
 
 from voicebatch.storage import open_storage, s3_client
 
-from airflow_helpers import BIN, demo_inputs, init_airflow, s3_connection
+from airflow_helpers import BIN, demo_inputs, init_airflow, s3_connection, start, stop
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port, wait_for_port
 
@@ -106,18 +104,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_
     )
     logs = root / "logs"
     logs.mkdir()
-    processes = []
-    for name, args in (
-        ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(port)]),
-        ("scheduler", ["scheduler"]),
-        ("dag-processor", ["dag-processor"]),
-    ):
-        with (logs / f"{name}.log").open("w") as log:
-            processes.append(
-                subprocess.Popen(
-                    [str(BIN / "airflow"), *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
+    airflow_bin = str(BIN / "airflow")
+    processes = [
+        start([airflow_bin, "api-server", "-H", "127.0.0.1", "-p", str(port)], logs / "api-server.log", env),
+        start([airflow_bin, "scheduler"], logs / "scheduler.log", env),
+        start([airflow_bin, "dag-processor"], logs / "dag-processor.log", env),
+    ]
     try:
         wait_for_port(port, processes[0], timeout=120)
         listed = lambda: "voice_batch" in airflow(env, "dags", "list", "-o", "plain")  # noqa: E731
@@ -132,16 +124,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_
             "storage": open_storage("s3://deploy/out", client=client),
         }
     finally:
-        for process in processes:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop(processes)
 
 
 def published_scripts(storage) -> set[str]:

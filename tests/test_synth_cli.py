@@ -8,16 +8,21 @@ import sys
 from pathlib import Path
 
 import pysrt
+import pytest
 import soundfile as sf
 import webvtt
 
 INCLUDE = Path(__file__).parent.parent / "include"
 
 
-def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(tmp_path / "voices")], check=True
-    )
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("voices")
+    subprocess.run([sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(out)], check=True)
+    return out
+
+
+def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, voices: Path, tmp_path: Path) -> None:
     text = "Good morning. This is voicebatch speaking! The subtitles follow the sentences."
     result = subprocess.run(
         [
@@ -26,7 +31,7 @@ def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, tmp_path: Path) -> N
             "voicebatch.cli",
             "synth",
             "--voice",
-            str(tmp_path / "voices" / "nature"),
+            str(voices / "nature"),
             "--text",
             text,
             "--model",
@@ -60,11 +65,8 @@ def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, tmp_path: Path) -> N
     assert {r["level"] for r in rows} == {"sentence", "word"} and rows[0]["text"] == "Good morning."
 
 
-def test_synth_offline_without_a_model_is_one_clear_error(tmp_path: Path) -> None:
+def test_synth_offline_without_a_model_is_one_clear_error(voices: Path, tmp_path: Path) -> None:
     env = {"HF_HUB_OFFLINE": "1", "VOICEBATCH_MODEL_DIR": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
-    subprocess.run(
-        [sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(tmp_path / "voices")], check=True
-    )
     result = subprocess.run(
         [
             sys.executable,
@@ -72,7 +74,7 @@ def test_synth_offline_without_a_model_is_one_clear_error(tmp_path: Path) -> Non
             "voicebatch.cli",
             "synth",
             "--voice",
-            str(tmp_path / "voices" / "nature"),
+            str(voices / "nature"),
             "--text",
             "Hello.",
             "--out",
@@ -88,19 +90,16 @@ def test_synth_offline_without_a_model_is_one_clear_error(tmp_path: Path) -> Non
     )
 
 
-def test_synth_to_s3_publishes_through_the_protocol_once(tiny_model_dir: Path, tmp_path: Path, s3_bucket: str) -> None:
+def test_synth_to_s3_publishes_through_the_protocol_once(tiny_model_dir: Path, voices: Path, s3_bucket: str) -> None:
     from voicebatch.storage import open_storage
 
-    subprocess.run(
-        [sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(tmp_path / "voices")], check=True
-    )
     command = [
         sys.executable,
         "-m",
         "voicebatch.cli",
         "synth",
         "--voice",
-        str(tmp_path / "voices" / "taiyi"),
+        str(voices / "taiyi"),
         "--text",
         "你好。Hello there.",
         "--model",
