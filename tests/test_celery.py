@@ -173,7 +173,9 @@ def wait_for(what: str, check, logs: Path, timeout: float = 480) -> object:
     raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
-def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(cluster: dict) -> None:
+def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
+    cluster: dict, capsys: pytest.CaptureFixture
+) -> None:
     env, logs, database = cluster["env"], cluster["logs"], cluster["database"]
     wait_for("voice_batch to be parsed", lambda: "voice_batch" in airflow_cli(env, "dags", "list", "-o", "plain"), logs)
     airflow_cli(env, "dags", "unpause", "voice_batch")
@@ -191,7 +193,8 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(cluster: dict
         "from task_instance where run_id = 'celery_run' order by start_date",
     )
     table = "\n".join(f"{r[0]:>14} {r[1]:>3} {r[2]:>8} {r[3]:>8} {r[4]:>12} {r[5]}" for r in rows)
-    print(f"\ntask instances of celery_run (task, map index, state, queue, hostname, pool):\n{table}")
+    with capsys.disabled():  # shown in CI's output, not only on failure
+        print(f"\ntask instances of celery_run (task, map index, state, queue, hostname, pool):\n{table}")
     assert state == "success", table
     synth = [r for r in rows if r[0] == "synthesize"]
     assert len(synth) >= 3, "several synthesize tasks are needed to see the pool at work"
