@@ -109,8 +109,11 @@ def list_voice_names(config: RunConfig, open_uri: Opener) -> list[str]:
 def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_uri: Opener) -> dict:
     """Prepare one voice and register it; its outcome is staged either way. Raises InputError."""
     record = {"voice": name, "status": "error"}
+
+    def belongs(key: str) -> bool:  # the voice's own files only: a folder or a flat stem
+        return key.startswith(f"{name}/") or key.rsplit(".", 1)[0] == name
+
     try:
-        belongs = lambda key: key.startswith(f"{name}/") or key.rsplit(".", 1)[0] == name  # noqa: E731
         with materialize(config.voices_uri, open_uri, belongs) as root:
             voice = prepare_voice(voice_source(root / name), vocab=load_vocabulary())
         published = publish_voice(out, voice)
@@ -129,6 +132,9 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
         return {k: record[k] for k in ("voice", "status", "clip_hash")}
     except InputError as e:
         record["reason"] = str(e)
+        raise
+    except Exception as e:  # unexpected: retried by Airflow, and the report still says why
+        record["reason"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         raise
     finally:
         out.put_bytes(f"{staging}voices/{name}.json", json_bytes(record), "application/json")
