@@ -186,6 +186,9 @@ def test_trigger_form_in_the_browser(deployment: dict) -> None:
         page.fill("input[name=username]", "admin")
         page.fill("input[name=password]", PASSWORD)
         page.get_by_role("button", name="Sign in").click()
+        # Sign-in redirects (with the token) back to the UI: navigate only once that is done.
+        page.wait_for_url(lambda url: "login" not in url and "/auth/" not in url)
+        page.wait_for_load_state("load")
         page.goto(f"http://127.0.0.1:{port}/dags/voice_batch")
         page.get_by_role("button", name="Trigger").first.click()
         dialog = page.get_by_role("dialog")
