@@ -78,6 +78,15 @@ def s3_bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def demo_voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo voices, built once per session by include/build_demo_voices.py."""
+    out = tmp_path_factory.mktemp("demo-voices")
+    script = Path(__file__).parent.parent / "include" / "build_demo_voices.py"
+    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random F5 model and Vocos, built once per test session in the store's layout."""
     from voicebatch.synthesis.tiny import build_tiny_model

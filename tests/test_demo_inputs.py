@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from voicebatch.scripts import chunk_script, load_scripts
 from voicebatch.transcripts import read_transcript
@@ -14,13 +10,6 @@ from voicebatch.vocab import load_vocabulary
 from voicebatch.voices import discover_voices, prepare_voices
 
 INCLUDE = Path(__file__).parent.parent / "include"
-
-
-@pytest.fixture(scope="module")
-def demo_voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("voices")
-    subprocess.run([sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(out)], check=True)
-    return out
 
 
 def test_every_demo_voice_clip_is_whole_segments_with_their_exact_text(demo_voices: Path) -> None:

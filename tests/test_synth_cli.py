@@ -8,21 +8,13 @@ import sys
 from pathlib import Path
 
 import pysrt
-import pytest
 import soundfile as sf
 import webvtt
 
 INCLUDE = Path(__file__).parent.parent / "include"
 
 
-@pytest.fixture(scope="module")
-def voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("voices")
-    subprocess.run([sys.executable, str(INCLUDE / "build_demo_voices.py"), "--out", str(out)], check=True)
-    return out
-
-
-def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, voices: Path, tmp_path: Path) -> None:
+def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, demo_voices: Path, tmp_path: Path) -> None:
     text = "Good morning. This is voicebatch speaking! The subtitles follow the sentences."
     result = subprocess.run(
         [
@@ -31,7 +23,7 @@ def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, voices: Path, tmp_pa
             "voicebatch.cli",
             "synth",
             "--voice",
-            str(voices / "nature"),
+            str(demo_voices / "nature"),
             "--text",
             text,
             "--model",
@@ -65,7 +57,7 @@ def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, voices: Path, tmp_pa
     assert {r["level"] for r in rows} == {"sentence", "word"} and rows[0]["text"] == "Good morning."
 
 
-def test_synth_offline_without_a_model_is_one_clear_error(voices: Path, tmp_path: Path) -> None:
+def test_synth_offline_without_a_model_is_one_clear_error(demo_voices: Path, tmp_path: Path) -> None:
     env = {"HF_HUB_OFFLINE": "1", "VOICEBATCH_MODEL_DIR": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [
@@ -74,7 +66,7 @@ def test_synth_offline_without_a_model_is_one_clear_error(voices: Path, tmp_path
             "voicebatch.cli",
             "synth",
             "--voice",
-            str(voices / "nature"),
+            str(demo_voices / "nature"),
             "--text",
             "Hello.",
             "--out",
@@ -90,7 +82,9 @@ def test_synth_offline_without_a_model_is_one_clear_error(voices: Path, tmp_path
     )
 
 
-def test_synth_to_s3_publishes_through_the_protocol_once(tiny_model_dir: Path, voices: Path, s3_bucket: str) -> None:
+def test_synth_to_s3_publishes_through_the_protocol_once(
+    tiny_model_dir: Path, demo_voices: Path, s3_bucket: str
+) -> None:
     from voicebatch.storage import open_storage
 
     command = [
@@ -99,7 +93,7 @@ def test_synth_to_s3_publishes_through_the_protocol_once(tiny_model_dir: Path, v
         "voicebatch.cli",
         "synth",
         "--voice",
-        str(voices / "taiyi"),
+        str(demo_voices / "taiyi"),
         "--text",
         "你好。Hello there.",
         "--model",
