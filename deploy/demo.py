@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -153,7 +154,7 @@ def main() -> int:
     return 0
 
 
-def _client(endpoint: str):
+def _client(endpoint: str) -> Any:  # a boto3 S3 client
     import boto3
 
     return boto3.client(
@@ -165,7 +166,7 @@ def _client(endpoint: str):
     )
 
 
-def _show_and_copy(client, output: str, random_weights: bool) -> None:
+def _show_and_copy(client: Any, output: str, random_weights: bool) -> None:
     from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
     from voicebatch.storage import open_storage
 

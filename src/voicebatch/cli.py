@@ -12,9 +12,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voicebatch.errors import InputError
 from voicebatch.reference import ClipRules
+
+if TYPE_CHECKING:
+    from voicebatch.voices import VoiceReport
 
 log = logging.getLogger("voicebatch")
 
@@ -149,7 +153,7 @@ def _voices_check(args: argparse.Namespace) -> int:
     return 1 if any(r.status != "ok" for r in reports) or not reports else 0
 
 
-def _reason(report) -> str:
+def _reason(report: VoiceReport) -> str:
     if report.status != "ok":
         return report.reason or ""
     text = report.text if len(report.text) <= 60 else report.text[:57] + "..."

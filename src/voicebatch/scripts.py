@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,8 @@ from voicebatch.names import key_name_problem
 
 if TYPE_CHECKING:
     from voicebatch.vocab import Vocabulary
+
+_Fail = Callable[..., ScriptError]  # builds the one-line error for the script at hand
 
 SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv")
 MAX_SCRIPT_CHARS = 200_000
@@ -248,7 +250,7 @@ def _validate(raw: _Raw, known: set[str] | None, vocab: Vocabulary | None, max_c
     return Script(raw.id, raw.source + (f" {raw.where}" if raw.where else ""), tuple(parts), speed)
 
 
-def _parts(raw: _Raw, known: set[str] | None, fail) -> list[ScriptPart]:
+def _parts(raw: _Raw, known: set[str] | None, fail: _Fail) -> list[ScriptPart]:
     voice = raw.voice
     if voice is not None and known is not None and voice not in known:
         raise fail(f"unknown voice {voice!r} (known: {', '.join(sorted(known)) or 'none'})")
@@ -272,7 +274,7 @@ def _parts(raw: _Raw, known: set[str] | None, fail) -> list[ScriptPart]:
     return parts
 
 
-def _only_voice(known: set[str] | None, fail) -> str:
+def _only_voice(known: set[str] | None, fail: _Fail) -> str:
     if known is not None and len(known) == 1:
         return next(iter(known))
     raise fail("no voice: set 'voice:' in front matter (or the voice column), or start with a [voice] tag")

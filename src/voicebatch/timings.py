@@ -129,7 +129,9 @@ def chunk_boundaries(spans: Sequence[ChunkSpan], total: int) -> list[int]:
     return [0] + [span.start_sample + span.cross_fade // 2 for span in spans[1:]] + [total]
 
 
-def _cues(spans: Sequence[ChunkSpan], sentences: Sequence[tuple[str, ...]], total: int, rate: int):
+def _cues(
+    spans: Sequence[ChunkSpan], sentences: Sequence[tuple[str, ...]], total: int, rate: int
+) -> tuple[list[Cue], list[Cue]]:
     bounds = chunk_boundaries(spans, total)
     sentence_cues: list[Cue] = []
     word_cues: list[Cue] = []

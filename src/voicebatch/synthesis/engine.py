@@ -202,7 +202,7 @@ class Engine:
 
     def _run(
         self, batch: SynthesisBatch, prepared: list[_Prepared], chunks: Sequence[ChunkRequest], params: SynthesisParams
-    ):
+    ) -> list[tuple[int, ChunkAudio]]:
         import torch
 
         try:

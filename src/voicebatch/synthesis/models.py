@@ -28,7 +28,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +166,7 @@ class ModelStore:
                     tried.append(f"{label} {where}: {e}")
             raise ModelError(f"model {name!r} not found; tried " + "; ".join(tried))
 
-    def _fetch(self, name: str, target: Path, fetch, label: str, where: str) -> ModelFiles:
+    def _fetch(self, name: str, target: Path, fetch: Callable[[Path], None], label: str, where: str) -> ModelFiles:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=f".{name}."))
         try:

@@ -22,7 +22,7 @@ from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
 from voicebatch.synthesis.models import ModelStore
 from voicebatch.timings import assemble
-from voicebatch.vocab import load_vocabulary
+from voicebatch.vocab import Vocabulary, load_vocabulary
 from voicebatch.voices import prepare_voice, voice_source
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def synthesize_to_directory(
     return written
 
 
-def _script(voice: str, text: str | None, script: Path | None, vocab) -> Script:
+def _script(voice: str, text: str | None, script: Path | None, vocab: Vocabulary) -> Script:
     if script is not None:
         (only, *more) = load_script_file(script, {voice}, vocab) or [None]
         if only is None or more:
