@@ -174,15 +174,13 @@ def voice_batch() -> None:
     def publish(params: dict | None = None, run_id: str | None = None) -> dict:
         from voicebatch.runs import publish_run, staging_prefix
 
-        from voicebatch_airflow import model_store, run_context
+        from voicebatch_airflow import run_context
 
         open_uri = storage_opener(params["aws_conn_id"])
         context = get_current_context()
-        model = model_store(open_uri).resolve(params["model"])
         counts = publish_run(
             open_uri(params["output_uri"]),
             staging_prefix(run_id),
-            model,
             run_config(params).settings,
             run_context(context),
         )

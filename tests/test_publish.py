@@ -46,7 +46,7 @@ def publish_all(storage, settings: RunSettings | None = None) -> list:
                 plan,
                 audio,
                 {"anna": voice()},
-                model(),
+                model().lineage(),
                 settings,
                 synthesis_seconds=1.0,
                 run={"dag_id": "d", "run_id": "r"},
@@ -75,7 +75,7 @@ def test_publish_then_republish_uploads_nothing(counted) -> None:
     # Even a caller that did not check first writes nothing: the manifest is there.
     plan = plans()[0]
     again = publish_script_outputs(
-        storage, plan, chunk_audio(len(plan.requests)), {"anna": voice()}, model(), RunSettings()
+        storage, plan, chunk_audio(len(plan.requests)), {"anna": voice()}, model().lineage(), RunSettings()
     )
     assert again.skipped and writes == []
     assert_every_manifest_is_complete(storage)

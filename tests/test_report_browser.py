@@ -37,7 +37,7 @@ def test_report_html_shows_players_images_subtitles_and_failures(browser, tmp_pa
     for plan in plans(storage, settings):
         audio = chunk_audio(len(plan.requests))
         published = publish_script_outputs(
-            storage, plan, audio, {"anna": voice()}, model(), settings, synthesis_seconds=2.0
+            storage, plan, audio, {"anna": voice()}, model().lineage(), settings, synthesis_seconds=2.0
         )
         outcomes.append(ScriptOutcome(plan.script.id, "published", plan.output_hash, published.manifest_key))
     outcomes.append(ScriptOutcome("broken", "failed", error="scripts/broken.txt: line 3: unknown voice 'zed'"))

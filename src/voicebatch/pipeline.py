@@ -28,7 +28,6 @@ from voicebatch.voices import PreparedVoice
 if TYPE_CHECKING:
     import numpy as np
 
-    from voicebatch.synthesis.models import ModelFiles
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def publish_script_outputs(
     plan: ScriptPlan,
     chunk_audio: Sequence[np.ndarray],
     voices: Mapping[str, PreparedVoice],
-    model: ModelFiles,
+    model: Mapping[str, object],
     settings: RunSettings,
     *,
     synthesis_seconds: float | None = None,
@@ -121,12 +120,7 @@ def publish_script_outputs(
             "voices": list(plan.script.voices),
         },
         voices={v: _voice_lineage(storage, voices[v]) for v in plan.script.voices},
-        model={
-            "name": model.name,
-            "checksum": model.checksum,
-            "random_weights": model.random_weights,
-            "files": {k: v["sha256"] for k, v in model.files.items()},
-        },
+        model=dict(model),  # ModelFiles.lineage(): publishing never needs the weights themselves
         parameters={**settings.hashed(), "python": platform.python_version()},
         chunks=chunks,
         durations={

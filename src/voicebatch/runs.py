@@ -149,7 +149,7 @@ def load_registered_voice(out: Storage, name: str, clip_hash: str) -> PreparedVo
     return PreparedVoice(name, samples, metadata["reference_text"], clip_hash, metadata, tuple(metadata["warnings"]))
 
 
-def _ok_voices(out: Storage, staging: str) -> dict[str, dict]:
+def _voice_records(out: Storage, staging: str) -> dict[str, dict]:
     records = [json.loads(out.get_bytes(k)) for k in out.list(f"{staging}voices/") if k.endswith(".json")]
     return {r["voice"]: r for r in records}
 
@@ -158,7 +158,7 @@ def plan_run(
     config: RunConfig, out: Storage, staging: str, model: ModelFiles, open_uri: Opener, day: datetime.date | None
 ) -> dict:
     """Load and check the scripts, skip what is published, write batch specs. Returns counts and keys."""
-    records = _ok_voices(out, staging)
+    records = _voice_records(out, staging)
     voices = {n: load_registered_voice(out, n, r["clip_hash"]) for n, r in records.items() if r["status"] == "ok"}
     location = scripts_location(config.scripts_uri, day, open_uri)
     log.info("scripts from %s; voices ready: %s", location, ", ".join(sorted(voices)) or "none")
@@ -184,7 +184,7 @@ def plan_run(
     document = {
         "scripts": entries,
         "voices": {n: r["clip_hash"] for n, r in records.items() if r["status"] == "ok"},
-        "model": {"name": model.name, "checksum": model.checksum, "random_weights": model.random_weights},
+        "model": model.lineage(),  # publish and report read it here instead of resolving the model again
     }
     out.put_bytes(f"{staging}plan.json", json_bytes(document), "application/json")
     counts = {s: sum(e["status"] == s for e in entries) for s in ("pending", "skipped", "failed")}
@@ -269,9 +269,7 @@ def _float_wav(samples: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def publish_run(
-    out: Storage, staging: str, model: ModelFiles, settings: RunSettings, run: Mapping[str, object]
-) -> dict:
+def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[str, object]) -> dict:
     """Assemble and publish every script whose chunks were all synthesized."""
     import soundfile as sf
 
@@ -300,7 +298,7 @@ def publish_run(
             audio.append(sf.read(io.BytesIO(out.get_bytes(f"{staging}chunks/{r.key}.wav")), dtype="float32")[0])
             seconds += json.loads(out.get_bytes(f"{staging}chunks/{r.key}.json"))["seconds"]
         published = publish_script_outputs(
-            out, plan, audio, voices, model, settings, synthesis_seconds=seconds, run=run
+            out, plan, audio, voices, document["model"], settings, synthesis_seconds=seconds, run=run
         )
         outcomes.append(
             {
@@ -329,7 +327,7 @@ def finish_run(
             r.get("end"),
             tuple(r.get("warnings", ())),
         )
-        for r in sorted(_ok_voices(out, staging).values(), key=lambda r: r["voice"])
+        for r in sorted(_voice_records(out, staging).values(), key=lambda r: r["voice"])
     ]
     plan = json.loads(out.get_bytes(f"{staging}plan.json")) if out.exists(f"{staging}plan.json") else {"scripts": []}
     outcomes_key = f"{staging}outcomes.json"

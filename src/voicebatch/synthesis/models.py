@@ -81,6 +81,15 @@ class ModelFiles:
     def random_weights(self) -> bool:
         return bool(self.config.get("random_weights"))
 
+    def lineage(self) -> dict:
+        """What a manifest records of the model: enough to trace it, without needing its files."""
+        return {
+            "name": self.name,
+            "checksum": self.checksum,
+            "random_weights": self.random_weights,
+            "files": {k: v["sha256"] for k, v in self.files.items()},
+        }
+
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("VOICEBATCH_MODEL_DIR") or Path.home() / ".cache" / "voicebatch" / "models")

@@ -82,7 +82,7 @@ def synthesize_to_directory(
             lease.release()
     if publishing:
         published = publish_script_outputs(
-            storage, plan, [a.samples for a in audio], voices, files, settings, synthesis_seconds=elapsed
+            storage, plan, [a.samples for a in audio], voices, files.lineage(), settings, synthesis_seconds=elapsed
         )
         return [storage.uri_for(k) for k in published.keys]
     assembly = assemble([a.samples for a in audio], [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade)
