@@ -52,6 +52,26 @@ def test_s3_uri_spec(tiny_model_dir: Path, tmp_path: Path, s3_bucket: str) -> No
     assert len(store.fetched) == 1
 
 
+def test_a_verified_unchanged_model_is_not_hashed_again(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicebatch.synthesis import models
+
+    copy = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    (copy / models.VERIFIED_STAMP).unlink(missing_ok=True)  # start unverified
+    hashed: list[str] = []
+    real = models.file_sha256
+    monkeypatch.setattr(models, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+    ModelStore(tmp_path / "cache", hub=False).resolve(str(copy))
+    first = len(hashed)
+    ModelStore(tmp_path / "cache", hub=False).resolve(str(copy))  # a new store: another task
+    assert first == len(MODEL_FILES) and len(hashed) == first
+    with (copy / "vocab.txt").open("a") as f:
+        f.write("x\n")
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        ModelStore(tmp_path / "cache", hub=False).resolve(str(copy))
+
+
 def test_checksum_mismatch_is_refused_locally(tiny_model_dir: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(tiny_model_dir, tmp_path / "altered")
     with (copy / "vocoder" / "pytorch_model.bin").open("ab") as f:

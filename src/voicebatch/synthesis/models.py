@@ -50,6 +50,7 @@ HUB_MODELS = {
     },
 }
 HUB_VOCODER = "charactr/vocos-mel-24khz"
+VERIFIED_STAMP = ".verified.json"
 HUB_HOST = "huggingface.co"
 
 
@@ -115,16 +116,40 @@ def load_model_files(directory: Path, *, verify: bool = True) -> ModelFiles:
     if missing:
         raise ModelError(f"{directory}: model files missing: {', '.join(missing)}")
     if verify:
-        for relative, expected in files.items():
-            actual = file_sha256(directory / relative)
-            if actual != expected["sha256"]:
-                raise ModelError(
-                    f"{directory / relative}: sha256 mismatch (expected {expected['sha256'][:12]}…, "
-                    f"got {actual[:12]}…): refusing a corrupted or altered model file"
-                )
+        _verify_files(directory, files)
     config = yaml.safe_load((directory / "model.yaml").read_text())
     checksum = hashlib.sha256("".join(f"{k}={files[k]['sha256']}\n" for k in sorted(files)).encode()).hexdigest()
     return ModelFiles(config.get("name", directory.name), directory, config, checksum, files)
+
+
+def _verify_files(directory: Path, files: dict) -> None:
+    """Check every file's sha256, unless it is unchanged since the last full check.
+
+    Hashing a 1.3 GB checkpoint takes seconds, and every task resolves its model: after a full
+    check, each file's size and modification time are recorded in ``.verified.json``, and the
+    hashes are computed again only when any of them (or the manifest) changed.
+    """
+    stats = {
+        rel: [(directory / rel).stat().st_size, (directory / rel).stat().st_mtime_ns]
+        for rel in (*files, "manifest.json")
+    }
+    stamp = directory / VERIFIED_STAMP
+    try:
+        if json.loads(stamp.read_text()) == stats:
+            return
+    except (OSError, ValueError):
+        pass
+    for relative, expected in files.items():
+        actual = file_sha256(directory / relative)
+        if actual != expected["sha256"]:
+            raise ModelError(
+                f"{directory / relative}: sha256 mismatch (expected {expected['sha256'][:12]}…, "
+                f"got {actual[:12]}…): refusing a corrupted or altered model file"
+            )
+    try:
+        stamp.write_text(json.dumps(stats))
+    except OSError:
+        log.debug("cannot record the verification in %s (read-only?): will hash again next time", directory)
 
 
 class ModelStore:
