@@ -37,12 +37,10 @@ check-inputs: $(DEMO_VOICES)
 
 # Airflow's UI and scheduler with this project's DAGs on http://127.0.0.1:8080 (login: admin,
 # password in airflow_home/simple_auth_manager_passwords.json.generated).
+AIRFLOW_ENV := $(BIN)/python deploy/airflow_env.py --home $(CURDIR)/airflow_home
 airflow: $(DEMO_VOICES)
-	AIRFLOW_HOME=$(CURDIR)/airflow_home AIRFLOW_BIN=$(BIN)/airflow bash deploy/airflow-init.sh
-	AIRFLOW_HOME=$(CURDIR)/airflow_home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	AIRFLOW__CORE__PARALLELISM=4 AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
-	PYTHONPATH=$(CURDIR)/plugins PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/airflow standalone
+	$(AIRFLOW_ENV) -- bash deploy/airflow-init.sh
+	$(AIRFLOW_ENV) --set AIRFLOW__API__HOST=127.0.0.1 --set AIRFLOW__API__PORT=8080 -- $(BIN)/airflow standalone
 
 # Debian packages the tests use: Chromium for the browser tests (Playwright drives it; it never
 # downloads a browser), Redis and PostgreSQL for the Celery test, docker-compose to validate

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from airflow_env import ROOT, VENV_BIN, airflow_env  # deploy/ is on sys.path: this file runs as a script
+
 AIRFLOW_HOME = ROOT / "airflow_home"
 LOCAL_COPY = ROOT / "output" / "demo"
 DEMO_CONN = "voicebatch_demo_s3"
@@ -84,23 +84,6 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     raise SystemExit("moto server did not start")
 
 
-def airflow_env(extra: dict[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW_HOME": str(AIRFLOW_HOME),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "PYTHONPATH": str(ROOT / "plugins"),
-            "AIRFLOW_BIN": str(VENV_BIN / "airflow"),
-            **extra,
-        }
-    )
-    return env
-
-
 def main() -> int:
     AIRFLOW_HOME.mkdir(exist_ok=True)
     model, random_weights = choose_model()
@@ -121,7 +104,7 @@ def main() -> int:
         }
         extra[f"AIRFLOW_CONN_{DEMO_CONN.upper()}"] = json.dumps(connection)
         print(f"S3: local endpoint {endpoint} (moto server, pid {moto.pid}), bucket {BUCKET}", flush=True)
-    env = airflow_env(extra)
+    env = airflow_env(AIRFLOW_HOME, **extra)
     try:
         if moto is not None:
             client = _client(endpoint)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "deploy"))
+
+from airflow_env import airflow_env as project_airflow_env  # noqa: E402 - deploy/ is not a package
 
 
 def start(command: list[str], log: Path, env: dict | None = None, user: str | None = None) -> subprocess.Popen:
@@ -21,7 +24,6 @@ def start(command: list[str], log: Path, env: dict | None = None, user: str | No
 
 def stop(processes: list[subprocess.Popen]) -> None:
     """Stop every process group by PID: SIGTERM, then SIGKILL after 30 s."""
-    import os
     import signal
 
     for process in reversed(processes):
@@ -37,21 +39,8 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW_BIN": str(BIN / "airflow"),
-            "PYTHONPATH": str(ROOT / "plugins"),
-            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-            **extra,
-        }
-    )
-    return env
+    """The project's Airflow environment (deploy/airflow_env.py), with nothing of the caller's Airflow."""
+    return project_airflow_env(home, parallelism=2, clean=True, **extra)
 
 
 def init_airflow(home: Path, **extra: str) -> dict[str, str]:

@@ -1,0 +1,62 @@
+"""This project's Airflow environment, defined once: `make demo`, `make airflow` and the tests.
+
+    python deploy/airflow_env.py --home DIR [--set KEY=VALUE ...] -- COMMAND [ARGS ...]
+
+runs COMMAND with it: AIRFLOW_HOME, this repository's dags/ and plugins/ (plugins also on
+PYTHONPATH, so DAG files import the operator), no example DAGs, a low parallelism for small
+machines, and the virtual environment's bin/ first on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def airflow_env(
+    home: Path, *, parallelism: int = 4, clean: bool = False, base: Mapping[str, str] | None = None, **extra: str
+) -> dict[str, str]:
+    """``base`` (the current environment) plus this project's Airflow settings and ``extra``.
+
+    ``clean`` drops every AIRFLOW* variable of ``base`` first (tests: nothing of the caller's
+    Airflow leaks in); without it the caller's connections and settings are kept.
+    """
+    base = os.environ if base is None else base
+    env = {k: v for k, v in base.items() if not (clean and k.startswith("AIRFLOW"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW_BIN": str(VENV_BIN / "airflow"),
+            "PYTHONPATH": str(ROOT / "plugins"),
+            "PATH": f"{VENV_BIN}:{base.get('PATH', '')}",
+            **extra,
+        }
+    )
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", type=Path, default=ROOT / "airflow_home")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command to run")
+    extra = dict(item.split("=", 1) for item in args.set)
+    os.execvpe(command[0], command, airflow_env(args.home, **extra))
+
+
+if __name__ == "__main__":
+    main()
