@@ -14,30 +14,18 @@ import webvtt
 INCLUDE = Path(__file__).parent.parent / "include"
 
 
+FAST = ("--nfe", "8", "--device", "cpu")
+
+
+def synth(voice: Path, text: str, out: str, *options: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    """`voicebatch synth` as a user runs it."""
+    command = [sys.executable, "-m", "voicebatch.cli", "synth", "--voice", str(voice), "--text", text, *options]
+    return subprocess.run([*command, "--out", out], capture_output=True, text=True, env=env)
+
+
 def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, demo_voices: Path, tmp_path: Path) -> None:
     text = "Good morning. This is voicebatch speaking! The subtitles follow the sentences."
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "voicebatch.cli",
-            "synth",
-            "--voice",
-            str(demo_voices / "nature"),
-            "--text",
-            text,
-            "--model",
-            str(tiny_model_dir),
-            "--nfe",
-            "8",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = synth(demo_voices / "nature", text, str(tmp_path / "out"), "--model", str(tiny_model_dir), *FAST)
     assert result.returncode == 0, result.stderr
     assert "random weights" in result.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -59,23 +47,7 @@ def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, demo_voices: Path, t
 
 def test_synth_offline_without_a_model_is_one_clear_error(demo_voices: Path, tmp_path: Path) -> None:
     env = {"HF_HUB_OFFLINE": "1", "VOICEBATCH_MODEL_DIR": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "voicebatch.cli",
-            "synth",
-            "--voice",
-            str(demo_voices / "nature"),
-            "--text",
-            "Hello.",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    result = synth(demo_voices / "nature", "Hello.", str(tmp_path / "out"), env=env)
     assert result.returncode == 2
     assert (
         result.stderr.strip().splitlines()[-1].startswith("error: model 'F5TTS_v1_Base' not found; tried local cache")
@@ -87,25 +59,9 @@ def test_synth_to_s3_publishes_through_the_protocol_once(
 ) -> None:
     from voicebatch.storage import open_storage
 
-    command = [
-        sys.executable,
-        "-m",
-        "voicebatch.cli",
-        "synth",
-        "--voice",
-        str(demo_voices / "taiyi"),
-        "--text",
-        "你好。Hello there.",
-        "--model",
-        str(tiny_model_dir),
-        "--nfe",
-        "8",
-        "--device",
-        "cpu",
-        "--out",
-        f"s3://{s3_bucket}/published",
-    ]
-    first = subprocess.run(command, capture_output=True, text=True)
+    out = f"s3://{s3_bucket}/published"
+    options = ("--model", str(tiny_model_dir), *FAST)
+    first = synth(demo_voices / "taiyi", "你好。Hello there.", out, *options)
     assert first.returncode == 0, first.stderr
     storage = open_storage(f"s3://{s3_bucket}/published")
     keys = storage.list("")
@@ -113,6 +69,6 @@ def test_synth_to_s3_publishes_through_the_protocol_once(
     manifests = [k for k in keys if k.startswith("audio/synth/") and k.endswith("manifest.json")]
     assert len(manifests) == 1 and "audio/synth/latest.json" in keys
     assert first.stdout.strip().splitlines()[-1] == f"s3://{s3_bucket}/published/{manifests[0]}"
-    again = subprocess.run(command, capture_output=True, text=True)
+    again = synth(demo_voices / "taiyi", "你好。Hello there.", out, *options)
     assert again.returncode == 0 and "already published" in again.stderr
     assert storage.list("") == keys
