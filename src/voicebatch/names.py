@@ -7,6 +7,12 @@ import re
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def key_segment(text: str) -> str:
+    """``text`` as one storage key segment: anything but letters, digits, '.', '_', '-' becomes '_'
+    (Airflow run ids hold ':' and '+', which some S3 tools read as a space)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+
+
 def key_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be one storage key segment, or None when it can."""
     if not name:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from voicebatch.names import key_segment
 from voicebatch.publish import json_bytes
 from voicebatch.storage import PRESIGN_SECONDS, Storage, retrying
 
@@ -55,8 +56,7 @@ class _Extras:
 
 
 def report_prefix(dag_id: str, run_id: str) -> str:
-    safe_run = "".join(c if c.isalnum() or c in "._-" else "_" for c in run_id)
-    return f"runs/{dag_id}/{safe_run}/"
+    return f"runs/{dag_id}/{key_segment(run_id)}/"
 
 
 def build_report(

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING
 
 from voicebatch.chunking import Chunk
 from voicebatch.errors import InputError
+from voicebatch.names import key_segment
 from voicebatch.pipeline import RunSettings, ScriptPlan, plan_scripts, publish_script_outputs
 from voicebatch.publish import json_bytes, publish_voice, voice_prefix
 from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
 from voicebatch.scripts import Script, ScriptPart, load_scripts
-from voicebatch.storage import Storage, is_s3_uri
+from voicebatch.storage import Storage, is_s3_uri, local_path
 from voicebatch.synthesis.batching import estimate_frames
 from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
@@ -63,7 +64,7 @@ class RunConfig:
 
 
 def staging_prefix(run_id: str) -> str:
-    return "_staging/" + "".join(c if c.isalnum() or c in "._-" else "_" for c in run_id) + "/"
+    return f"_staging/{key_segment(run_id)}/"
 
 
 def scripts_location(scripts_uri: str, day: datetime.date | None, open_uri: Opener) -> str:
@@ -78,7 +79,7 @@ def scripts_location(scripts_uri: str, day: datetime.date | None, open_uri: Open
 def materialize(uri: str, open_uri: Opener, only: Callable[[str], bool] = lambda key: True) -> Iterator[Path]:
     """A local directory holding what ``uri`` holds (S3 is downloaded to a temporary one)."""
     if not is_s3_uri(uri):
-        path = Path(uri[7:] if uri.startswith("file://") else uri)
+        path = local_path(uri)
         if not path.is_dir():
             raise InputError(uri, "no such directory")
         yield path

@@ -79,6 +79,11 @@ def is_s3_uri(uri: str) -> bool:
     return uri.startswith("s3://")
 
 
+def local_path(uri: str) -> Path:
+    """The directory a plain path or ``file://`` URI names."""
+    return Path(uri[7:] if uri.startswith("file://") else uri)
+
+
 def open_storage(uri: str, *, client: S3Client | None = None) -> Storage:
     """Storage for a URI; S3 uses ``client`` or one built from the standard AWS environment."""
     if is_s3_uri(uri):
@@ -86,8 +91,7 @@ def open_storage(uri: str, *, client: S3Client | None = None) -> Storage:
         if not bucket:
             raise ValueError(f"{uri}: no bucket in the S3 URI")
         return S3Storage(client or s3_client(), bucket, prefix.strip("/"))
-    path = uri[7:] if uri.startswith("file://") else uri
-    return LocalStorage(Path(path))
+    return LocalStorage(local_path(uri))
 
 
 def s3_client(endpoint_url: str | None = None, region_name: str | None = None, **credentials: str) -> S3Client:

@@ -41,13 +41,18 @@ def plan_batches(frames: Sequence[int], frame_budget: int, max_items: int | None
     return [SynthesisBatch(tuple(b), len(b) * frames[b[0]]) for b in batches]
 
 
+def f5_reference_text(text: str) -> str:
+    """The reference text as F5-TTS speaks it: a space appended after a one-byte final
+    character, so the chunk's text does not run into it."""
+    return text + " " if len(text[-1].encode("utf-8")) == 1 else text
+
+
 def estimate_frames(ref_samples: int, ref_text: str, text: str, speed: float, hop_length: int = 256) -> int:
     """F5-TTS's total frames for a chunk (reference included): the reference's frames plus
     the chunk's UTF-8 bytes at the reference's frames per byte, divided by the speed (0.3 for
     text under 10 bytes, F5's rule). ``ref_text`` gets F5's trailing space when it ends in
     a one-byte character."""
-    if len(ref_text[-1].encode("utf-8")) == 1:
-        ref_text += " "
+    ref_text = f5_reference_text(ref_text)
     ref_frames = ref_samples // hop_length
     gen_bytes = len(text.encode("utf-8"))
     speed = 0.3 if gen_bytes < 10 else speed

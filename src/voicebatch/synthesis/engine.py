@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, plan_batches
+from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, f5_reference_text, plan_batches
 from voicebatch.synthesis.models import ModelFiles
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class Engine:
             if rms < TARGET_RMS:
                 audio = audio * TARGET_RMS / rms
             mels[reference.voice] = self.model.mel_spec(audio.to(self.device)).permute(0, 2, 1)[0]
-        ref_text = reference.text + " " if len(reference.text[-1].encode("utf-8")) == 1 else reference.text
+        ref_text = f5_reference_text(reference.text)
         ref_frames = reference.samples.shape[0] // HOP_LENGTH
         duration = estimate_frames(reference.samples.shape[0], reference.text, chunk.text, chunk.speed, HOP_LENGTH)
         text = convert_char_to_pinyin([ref_text + chunk.text])[0]
