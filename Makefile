@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_VOICES := include/voices/.built
 
-.PHONY: install system-deps demo check-inputs airflow test lint format clean
+.PHONY: install system-deps demo check-inputs airflow test lint format clean gpu-wheels gpu-check
 
 install: $(STAMP)
 
@@ -69,6 +69,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The one-call GPU check (benchmarks/gpu/README.md): wheels for the GPU machine, made here.
+gpu-wheels:
+	PYTHON=$(PYTHON) bash benchmarks/gpu/prepare_wheels.sh
+
+# On a machine with a CUDA GPU and torch 2.11 (Python 3.12 wheels: see gpu-wheels).
+gpu-check:
+	bash benchmarks/gpu/run.sh
 
 clean:
 	rm -rf $(VENV) include/voices airflow_home output .pytest_cache .ruff_cache .hypothesis

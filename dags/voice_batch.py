@@ -73,7 +73,12 @@ PARAMS = {
         minLength=1,
     ),
     "nfe_steps": _param(
-        32, "Sampling steps (NFE)", "More is slower and cleaner.", type="integer", minimum=8, maximum=64
+        32,
+        "Sampling steps (NFE)",
+        "More is slower and cleaner; 7 (or 5, 6, 10, 12, 16) uses F5's EPSS step schedule, ~4.5x faster than 32.",
+        type="integer",
+        minimum=4,
+        maximum=64,
     ),
     "cfg_strength": _param(
         2.0, "Guidance strength (CFG)", "How closely speech follows the text.", type="number", minimum=0, maximum=5
@@ -88,10 +93,18 @@ PARAMS = {
         minimum=1000,
         maximum=1_000_000,
     ),
+    "task_gpu_seconds": _param(
+        150,
+        "GPU seconds per synthesize task",
+        "Tasks are sized by estimated GPU time so model loading stays under 10 % of each task.",
+        type="number",
+        minimum=1,
+        maximum=86_400,
+    ),
     "chunks_per_task": _param(
-        64,
-        "Chunks per synthesize task",
-        "How many chunks one GPU task speaks.",
+        1024,
+        "Most chunks per synthesize task",
+        "A cap on top of the GPU-time sizing.",
         type="integer",
         minimum=1,
         maximum=10_000,

@@ -72,6 +72,7 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
         settings=settings,
         batch_frames=int(params["batch_frames"]),
         chunks_per_task=int(params["chunks_per_task"]),
+        task_gpu_seconds=float(params["task_gpu_seconds"]),
         voices=tuple(params["voices"] or ()),
         force=bool(params["force"]),
     )

@@ -78,6 +78,7 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "speed",
             "seed",
             "batch_frames",
+            "task_gpu_seconds",
             "chunks_per_task",
             "audio_format",
             "loudness_lufs",
@@ -108,8 +109,10 @@ print(json.dumps(out))
 CONFS = {
     "defaults": {},
     "good": {"nfe_steps": 16, "speed": 1.5, "audio_format": "mp3", "loudness_lufs": None, "voices": ["nature"]},
+    "epss": {"nfe_steps": 7, "task_gpu_seconds": 600},
     "nfe_too_high": {"nfe_steps": 100},
-    "nfe_too_low": {"nfe_steps": 4},
+    "nfe_too_low": {"nfe_steps": 3},
+    "task_gpu_seconds_zero": {"task_gpu_seconds": 0},
     "speed_too_fast": {"speed": 3.0},
     "unknown_format": {"audio_format": "ogg"},
     "loudness_too_loud": {"loudness_lufs": 0},
@@ -128,7 +131,7 @@ def test_params_validate_good_conf_and_reject_out_of_range(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr[-3000:]
     verdicts = json.loads(result.stdout.strip().splitlines()[-1])
-    assert verdicts["defaults"] == "ok" and verdicts["good"] == "ok"
-    rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good")}
+    assert verdicts["defaults"] == "ok" and verdicts["good"] == "ok" and verdicts["epss"] == "ok"
+    rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good", "epss")}
     assert all(v != "ok" for v in rejected.values()), rejected
     assert "nfe_steps" in verdicts["nfe_too_high"] and "audio_format" in verdicts["unknown_format"]

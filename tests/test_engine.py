@@ -44,9 +44,12 @@ def requests() -> list[ChunkRequest]:
     return [ChunkRequest(f"key-{i}", voice, text, 1.0, 1000 + i) for i, (voice, text) in enumerate(TEXTS)]
 
 
-def test_engine_builds_f5_model_with_masks_on_and_chosen_dtype(engine: Engine) -> None:
-    assert engine.device == "cpu" and engine.dtype == torch.float32 and engine.backend == "torch"
-    assert all(block.attn.processor.attn_mask_enabled for block in engine.model.transformer.transformer_blocks)
+def test_engine_builds_f5_model_with_padding_aware_attention_and_chosen_dtype(engine: Engine) -> None:
+    from voicebatch.synthesis.attention import PaddingAwareAttention
+
+    assert engine.device == "cpu" and engine.dtype == torch.float32 and engine.backend == "sliced"
+    processors = [block.attn.processor for block in engine.model.transformer.transformer_blocks]
+    assert all(isinstance(p, PaddingAwareAttention) and p.backend == "sliced" for p in processors)
     assert type(engine.model).__module__ == "f5_tts.model.cfm"
 
 
@@ -141,3 +144,12 @@ def test_out_of_memory_splits_the_batch_then_fails_clearly(
     monkeypatch.setattr(Engine, "_sample", nothing_fits)
     with pytest.raises(RuntimeError, match=r"CUDA out of memory on a single chunk .* lower batch_frames"):
         engine.synthesize(references, requests()[:2], PARAMS)
+
+
+def test_a_chunk_longer_than_the_models_positions_is_refused_by_name(
+    engine: Engine, references: dict[str, Reference]
+) -> None:
+    assert engine.max_frames == 8192  # F5's text positions (precompute_max_pos)
+    too_long = ChunkRequest("key-long", "anna", "A sentence that goes on. " * 40, 1.0, 1)  # ~16,000 frames
+    with pytest.raises(ValueError, match=r"chunk key-long: \d+ frames with its reference, over the model's 8192"):
+        engine.synthesize(references, [too_long], PARAMS)

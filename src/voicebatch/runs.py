@@ -36,7 +36,7 @@ from voicebatch.publish import json_bytes, publish_voice, voice_prefix
 from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
 from voicebatch.scripts import Script, ScriptPart, load_scripts
 from voicebatch.storage import Storage, is_s3_uri, local_path
-from voicebatch.synthesis.batching import estimate_frames
+from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_tasks
 from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
 from voicebatch.synthesis.models import ModelFiles
@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Opener = Callable[[str], Storage]  # URI -> Storage (the Airflow layer builds S3 from a connection)
-DEFAULT_CHUNKS_PER_TASK = 64
+# Tasks are sized by estimated GPU seconds (``task_gpu_seconds``); this only caps their count.
+DEFAULT_CHUNKS_PER_TASK = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class RunConfig:
     settings: RunSettings = field(default_factory=RunSettings)
     batch_frames: int = 16_384
     chunks_per_task: int = DEFAULT_CHUNKS_PER_TASK
+    task_gpu_seconds: float = DEFAULT_TASK_GPU_SECONDS
     voices: tuple[str, ...] = ()  # only these voices; empty: all
     force: bool = False
 
@@ -177,7 +179,9 @@ def plan_run(
     plans = plan_scripts(usable, voices, model.checksum, config.settings, out, force=config.force)
     entries += [_plan_json(p) for p in plans]
     pending = [p for p in plans if not p.published]
-    batches = _batch_specs(pending, voices, config.chunks_per_task, asdict(config.settings.params))
+    batches = _batch_specs(
+        pending, voices, config.chunks_per_task, config.task_gpu_seconds, asdict(config.settings.params)
+    )
     keys = []
     for n, spec in enumerate(batches):
         keys.append(f"{staging}batches/{n:04d}.json")
@@ -214,16 +218,24 @@ def _plan_from_json(entry: dict) -> ScriptPlan:
 
 
 def _batch_specs(
-    pending: Sequence[ScriptPlan], voices: Mapping[str, PreparedVoice], per_task: int, params: dict
+    pending: Sequence[ScriptPlan],
+    voices: Mapping[str, PreparedVoice],
+    per_task: int,
+    task_gpu_seconds: float,
+    params: dict,
 ) -> list[dict]:
+    def frames(r: ChunkRequest) -> int:
+        return estimate_frames(voices[r.voice].samples.shape[0], voices[r.voice].text, r.text, r.speed)
+
     requests = [r for p in pending for r in p.requests]
     # Sorted by length, so each task's engine batches hold similar lengths.
-    requests.sort(
-        key=lambda r: -estimate_frames(voices[r.voice].samples.shape[0], voices[r.voice].text, r.text, r.speed)
-    )
+    requests.sort(key=lambda r: -frames(r))
+    # Sized by estimated GPU time, so a task's fixed cost (model load, warm-up) stays small
+    # against its work (issue 12); chunks_per_task caps the count.
+    tasks = plan_tasks([frames(r) for r in requests], params["nfe_steps"], task_gpu_seconds, per_task)
     specs = []
-    for start in range(0, len(requests), per_task):
-        group = requests[start : start + per_task]
+    for task in tasks:
+        group = [requests[i] for i in task]
         used = sorted({r.voice for r in group})
         specs.append(
             {"voices": {v: voices[v].clip_hash for v in used}, "params": params, "requests": [asdict(r) for r in group]}

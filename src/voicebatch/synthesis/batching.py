@@ -41,6 +41,37 @@ def plan_batches(frames: Sequence[int], frame_budget: int, max_items: int | None
     return [SynthesisBatch(tuple(b), len(b) * frames[b[0]]) for b in batches]
 
 
+# Measured on an H200 (benchmarks/RESULTS.md): the engine spends about 7.2 microseconds of GPU
+# time per frame (reference + generated) and sampling step, at NFE 32 and at EPSS 7 alike.
+GPU_SECONDS_PER_FRAME_STEP = 7.2e-6
+# A synthesize task's fixed cost (imports, CUDA start, model load, warm-up) measured 14.4 s on
+# that GPU; tasks of ten times that keep it under 10 % of the task (issue 12).
+DEFAULT_TASK_GPU_SECONDS = 150.0
+
+
+def estimate_gpu_seconds(frames: int, nfe_steps: int) -> float:
+    """GPU seconds a chunk of ``frames`` total frames costs at ``nfe_steps`` (H200-measured)."""
+    return frames * nfe_steps * GPU_SECONDS_PER_FRAME_STEP
+
+
+def plan_tasks(
+    frames: Sequence[int], nfe_steps: int, task_gpu_seconds: float, max_chunks: int
+) -> list[tuple[int, ...]]:
+    """Consecutive runs of items (in the given order) for synthesize tasks: a task closes
+    when the next item would take its estimated GPU time past ``task_gpu_seconds`` or it holds
+    ``max_chunks`` items; every task holds at least one item."""
+    tasks: list[list[int]] = []
+    seconds = 0.0
+    for index, n in enumerate(frames):
+        cost = estimate_gpu_seconds(n, nfe_steps)
+        if not tasks or len(tasks[-1]) >= max_chunks or (seconds + cost > task_gpu_seconds and tasks[-1]):
+            tasks.append([])
+            seconds = 0.0
+        tasks[-1].append(index)
+        seconds += cost
+    return [tuple(t) for t in tasks]
+
+
 def f5_reference_text(text: str) -> str:
     """The reference text as F5-TTS speaks it: a space appended after a one-byte final
     character, so the chunk's text does not run into it."""

@@ -9,9 +9,9 @@ and voice into batches within a frame budget, samples each with its own seed
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -80,6 +80,15 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class _Launched:
+    """A batch queued on the device: its outputs are device tensors until collected."""
+
+    items: tuple[int, ...]
+    waves: torch.Tensor  # (b, samples) vocoder output, padded to the longest item
+    mels: list[torch.Tensor]  # (100, frames) generated mel per item
+
+
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     cond: torch.Tensor  # (n, 100) reference mel
     text: list[str]  # tokens after F5's pinyin conversion
@@ -99,28 +108,36 @@ def choose_device(requested: str | None = None) -> str:
 def choose_dtype(device: str) -> torch.dtype:
     import torch
 
+    # float16 on CUDA, as F5-TTS's own loader does. bfloat16 has the same speed but too few
+    # mantissa bits for F5's sway-sampled time grid: measured on an H200 (benchmarks/RESULTS.md),
+    # 1 - cos(pi/2 * t) rounds to 0 at t = 1/32, so NFE 32 repeats a step and F5's own sampler
+    # (torchdiffeq) refuses the grid.
     if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16
     return torch.float32
-
-
-def attention_backend(device: str) -> str:
-    # flash-attn is an optional extra of the image; never installed at run time.
-    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attn"
-    return "torch"
 
 
 class Engine:
     """Owns the loaded model and vocoder of one process."""
 
-    def __init__(self, model: ModelFiles, *, device: str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        model: ModelFiles,
+        *,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        attention: str | None = None,
+        compile: str | None = None,
+    ) -> None:
         self.files = model
         self.device = device
         self.dtype = dtype
+        self.attention = attention  # None: the fastest usable (attention.choose_backend)
+        self.compile = compile  # a torch.compile backend ("inductor") for the DiT, or None: see load()
         self.model = None
         self.vocoder = None
-        self.backend = "torch"
+        self.backend = attention or "auto"
+        self.max_frames: int | None = None
 
     def load(self) -> Engine:
         if self.model is not None:
@@ -130,27 +147,48 @@ class Engine:
         from f5_tts.model import CFM, DiT
         from f5_tts.model.utils import get_tokenizer
 
+        from voicebatch.synthesis import attention
+
         self.device = choose_device(self.device)
         self.dtype = self.dtype or choose_dtype(self.device)
-        self.backend = attention_backend(self.device)
+        self.backend = attention.choose_backend(self.device, self.dtype, self.attention)
         config = self.files.config
         if config["backbone"] != "DiT":
             raise ValueError(f"{self.files.directory}: backbone {config['backbone']!r} is not supported (DiT only)")
         mel = config["mel_spec"]
         # Masks on: packaged configs ship attn_mask_enabled False, and then padded batch
-        # items leak into each other through attention.
-        arch = {**config["arch"], "attn_backend": self.backend, "attn_mask_enabled": True}
+        # items leak into each other through attention. F5's processors are replaced by
+        # padding-aware ones (attention.py), so its warning about expanded masks is moot.
+        arch = {**config["arch"], "attn_backend": "torch", "attn_mask_enabled": True}
         vocab_char_map, vocab_size = get_tokenizer(str(self.files.vocab), "custom")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="attn_mask_enabled=True", category=UserWarning)
+            transformer = DiT(**arch, text_num_embeds=vocab_size, mel_dim=mel["n_mel_channels"])
+        attention.install(transformer, self.backend)
         model = CFM(
-            transformer=DiT(**arch, text_num_embeds=vocab_size, mel_dim=mel["n_mel_channels"]),
+            transformer=transformer,
             mel_spec_kwargs={k: mel[k] for k in _MEL_KEYS},
             odeint_kwargs={"method": "euler"},
             vocab_char_map=vocab_char_map,
         ).to(self.device)
-        self.model = load_checkpoint(model, str(self.files.checkpoint), self.device, dtype=self.dtype)
+        # eval(): the DiT has dropout layers; inference must not drop anything.
+        self.model = load_checkpoint(model, str(self.files.checkpoint), self.device, dtype=self.dtype).eval()
         self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(self.files.vocoder_dir), device=self.device)
         torch.set_grad_enabled(False)
-        log.info("engine: %s on %s (%s, attention %s)", self.files.name, self.device, self.dtype, self.backend)
+        self.max_frames = getattr(self.model.transformer.text_embed, "precompute_max_pos", None)
+        if self.compile:
+            # Fuses the DiT's elementwise work (modulation, RoPE, norms, GELU), which the
+            # H200 profile shows costs more than its matrix products; dynamic shapes so that
+            # each batch's length does not compile anew. The attention kernels stay eager.
+            self.model.transformer = torch.compile(self.model.transformer, dynamic=True, backend=self.compile)
+        log.info(
+            "engine: %s on %s (%s, attention %s%s)",
+            self.files.name,
+            self.device,
+            self.dtype,
+            self.backend,
+            f", compiled with {self.compile}" if self.compile else "",
+        )
         return self
 
     def synthesize(
@@ -176,12 +214,25 @@ class Engine:
         log.info("synthesizing %d chunks in %d batches (frame budget %d)", len(chunks), len(batches), batch_frames)
         results: dict[int, ChunkAudio] = {}
         started, audio_seconds = time.perf_counter(), 0.0
-        for batch in batches:
-            for index, audio in self._run(batch, prepared, chunks, params):
+
+        def collect(launched: list[_Launched]) -> None:
+            nonlocal audio_seconds
+            for index, audio in self._collect(launched, prepared, chunks):
                 results[index] = audio
                 audio_seconds += audio.samples.shape[0] / SAMPLE_RATE
             if progress:
                 progress(Progress(len(results), len(chunks), audio_seconds, time.perf_counter() - started))
+
+        # One batch in flight: batch k+1 is queued on the GPU before batch k's audio is copied
+        # to the host and converted, so the host work overlaps the device work (issue 12).
+        pending: list[_Launched] | None = None
+        for batch in batches:
+            launched = self._launch(batch, prepared, chunks, params)
+            if pending is not None:
+                collect(pending)
+            pending = launched
+        if pending is not None:
+            collect(pending)
         return [results[i] for i in range(len(chunks))]
 
     def _prepare(self, reference: Reference, chunk: ChunkRequest, mels: dict) -> _Prepared:
@@ -197,16 +248,22 @@ class Engine:
         ref_text = f5_reference_text(reference.text)
         ref_frames = reference.samples.shape[0] // HOP_LENGTH
         duration = estimate_frames(reference.samples.shape[0], reference.text, chunk.text, chunk.speed, HOP_LENGTH)
+        if self.max_frames and duration > self.max_frames:
+            raise ValueError(
+                f"chunk {chunk.key}: {duration} frames with its reference, over the model's {self.max_frames} "
+                f"({self.max_frames * HOP_LENGTH / SAMPLE_RATE:.0f} s): shorten the chunk or the reference clip"
+            )
         text = convert_char_to_pinyin([ref_text + chunk.text])[0]
         return _Prepared(mels[reference.voice], text, ref_frames, duration, rms)
 
-    def _run(
+    def _launch(
         self, batch: SynthesisBatch, prepared: list[_Prepared], chunks: Sequence[ChunkRequest], params: SynthesisParams
-    ) -> list[tuple[int, ChunkAudio]]:
+    ) -> list[_Launched]:
+        """Queue a batch on the device (split in halves on CUDA out-of-memory)."""
         import torch
 
         try:
-            return self._sample(batch.items, prepared, chunks, params)
+            return [self._sample(batch.items, prepared, chunks, params)]
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
             if len(batch) == 1:
@@ -218,11 +275,11 @@ class Engine:
             log.warning("CUDA out of memory on a batch of %d: splitting it in two", len(batch))
             first, second = batch.items[:half], batch.items[half:]
             parts = [SynthesisBatch(p, len(p) * prepared[p[0]].duration) for p in (first, second)]
-            return [pair for part in parts for pair in self._run(part, prepared, chunks, params)]
+            return [launched for part in parts for launched in self._launch(part, prepared, chunks, params)]
 
     def _sample(
         self, items: tuple[int, ...], prepared: list[_Prepared], chunks: Sequence[ChunkRequest], params: SynthesisParams
-    ) -> list[tuple[int, ChunkAudio]]:
+    ) -> _Launched:
         import torch
         import torch.nn.functional as F
         from f5_tts.model.utils import list_str_to_idx
@@ -232,20 +289,22 @@ class Engine:
 
         group = [prepared[i] for i in items]
         cond = pad_sequence([p.cond for p in group], batch_first=True)
-        lens = torch.tensor([p.cond.shape[0] for p in group], device=self.device)
-        text = list_str_to_idx([p.text for p in group], self.model.vocab_char_map).to(self.device)
-        duration = torch.tensor([p.duration for p in group], device=self.device)
+        text = list_str_to_idx([p.text for p in group], self.model.vocab_char_map)
+        cuda = self.device.startswith("cuda")
+        # Pinned memory: the copy runs asynchronously instead of waiting for queued GPU work.
+        text = (text.pin_memory() if cuda else text).to(self.device, non_blocking=cuda)
         with torch.inference_mode():
             mel = sample_batch(
                 self.model,
                 cond,
                 text,
-                lens,
-                duration,
+                [p.ref_frames for p in group],
+                [p.duration for p in group],
                 [chunks[i].seed for i in items],
                 steps=params.nfe_steps,
                 cfg_strength=params.cfg_strength,
                 sway_sampling_coef=params.sway_sampling_coef,
+                text_lengths=[len(p.text) for p in group],
             ).float()
             spans = [(p.ref_frames, max(p.duration, p.ref_frames + 1)) for p in group]
             generated = [mel[k, a:b, :].permute(1, 0) for k, (a, b) in enumerate(spans)]
@@ -254,14 +313,22 @@ class Engine:
             # no artificial silence near the end of a shorter item.
             padded = torch.stack([F.pad(g[None], (0, longest - g.shape[1]), mode="replicate")[0] for g in generated])
             waves = self.vocoder.decode(padded)
+        return _Launched(items, waves, generated)
+
+    def _collect(
+        self, launched: list[_Launched], prepared: list[_Prepared], chunks: Sequence[ChunkRequest]
+    ) -> list[tuple[int, ChunkAudio]]:
         out = []
-        for k, index in enumerate(items):
-            frames = generated[k].shape[1]
-            wave = waves[k, : frames * HOP_LENGTH]
-            if group[k].rms < TARGET_RMS:
-                wave = wave * group[k].rms / TARGET_RMS
-            audio = ChunkAudio(
-                chunks[index].key, wave.cpu().numpy().astype("float32"), frames, generated[k].cpu().numpy()
-            )
-            out.append((index, audio))
+        for part in launched:
+            waves = part.waves.cpu()  # waits for this batch only; the next one is already queued
+            for k, index in enumerate(part.items):
+                frames = part.mels[k].shape[1]
+                wave = waves[k, : frames * HOP_LENGTH]
+                rms = prepared[index].rms
+                if rms < TARGET_RMS:
+                    wave = wave * rms / TARGET_RMS
+                audio = ChunkAudio(
+                    chunks[index].key, wave.numpy().astype("float32"), frames, part.mels[k].cpu().numpy()
+                )
+                out.append((index, audio))
         return out

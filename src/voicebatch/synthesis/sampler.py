@@ -1,13 +1,21 @@
 """Batched flow-matching sampling with a seed per item.
 
 This is F5-TTS's ``CFM.sample`` inference path (f5-tts 1.1.22: no edit mask, no
-duplicate test, EPSS timesteps) with one change: ``CFM.sample(seed=s)`` re-seeds the global
-RNG with the same ``s`` before drawing each item's noise, so every item of a batch shares
-one seed. Here each item draws its noise from its own generator seeded with its own seed,
-exactly as ``torch.manual_seed(seed); torch.randn(...)`` would: a single item gives the same
-result as ``CFM.sample(seed=...)`` (tested), and an item's result does not depend on its
-batch mates. Everything else is F5's own: the transformer, tokenizer, masks, timesteps,
-sway sampling and ODE solver.
+duplicate test, EPSS timesteps) with three changes:
+
+- ``CFM.sample(seed=s)`` re-seeds the global RNG with the same ``s`` before drawing each
+  item's noise, so every item of a batch shares one seed. Here each item draws its noise
+  from its own generator seeded with its own seed, exactly as ``torch.manual_seed(seed);
+  torch.randn(...)`` would: a single item gives the same result as ``CFM.sample(seed=...)``
+  (tested), and an item's result does not depend on its batch mates.
+- The Euler steps run in a plain loop instead of ``torchdiffeq.odeint``: the arithmetic is
+  the same (``y1 = y0 + dt * f(t0, y0)``, bit-identical, tested), but torchdiffeq compares
+  device tensors on the host at every step (``t1 >= t[j]``), a GPU synchronisation per
+  step that left the GPU idle while Python launched the next step's kernels (issue 12).
+- Lengths arrive as Python ints, so nothing here waits for the device; the attention
+  processors are told the lengths once per batch (``attention.set_lengths``).
+
+Everything else is F5's own: the transformer, tokenizer, masks, timesteps, sway sampling.
 """
 
 from __future__ import annotations
@@ -19,34 +27,63 @@ if TYPE_CHECKING:
     import torch
     from f5_tts.model import CFM
 
+_TIMESTEPS: dict[tuple, torch.Tensor] = {}
+
+
+def _ints(values: Sequence[int] | torch.Tensor) -> list[int]:
+    return [int(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
+
+
+def timesteps(steps: int, sway_sampling_coef: float | None, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """F5's EPSS timesteps with sway sampling, made once per (steps, device, dtype): building
+    them copies from host memory, which waits for the GPU's queued work. Computed in float32
+    and then cast (F5 computes them in the model's dtype: identical in float32; in half
+    precision ``cos`` near 1 loses the first steps, in bfloat16 to the point of repeating one)."""
+    import torch
+    from f5_tts.model.utils import get_epss_timesteps
+
+    key = (steps, sway_sampling_coef, str(device), dtype)
+    if key not in _TIMESTEPS:
+        t = get_epss_timesteps(steps, device=device, dtype=torch.float32)
+        if sway_sampling_coef is not None:
+            t = t + sway_sampling_coef * (torch.cos(torch.pi / 2 * t) - 1 + t)
+        _TIMESTEPS[key] = t.to(dtype)
+    return _TIMESTEPS[key]
+
 
 def sample_batch(
     model: CFM,
     cond: torch.Tensor,  # (b, n, mel) reference mels, zero-padded
     text: torch.Tensor,  # (b, nt) token ids, -1 padded
-    lens: torch.Tensor,  # (b,) reference mel frames
-    duration: torch.Tensor,  # (b,) total frames to generate (reference included)
+    lens: Sequence[int] | torch.Tensor,  # (b,) reference mel frames
+    duration: Sequence[int] | torch.Tensor,  # (b,) total frames to generate (reference included)
     seeds: Sequence[int],
     *,
     steps: int = 32,
     cfg_strength: float = 2.0,
     sway_sampling_coef: float | None = -1.0,
+    text_lengths: Sequence[int] | None = None,  # tokens per item; read off ``text`` when None
 ) -> torch.Tensor:
     import torch
     import torch.nn.functional as F
-    from f5_tts.model.utils import get_epss_timesteps, lens_to_mask
     from torch.nn.utils.rnn import pad_sequence
-    from torchdiffeq import odeint
+
+    from voicebatch.synthesis.attention import set_lengths
 
     model.eval()
     cond = cond.to(next(model.parameters()).dtype)
     batch, device = cond.shape[0], cond.device
-    duration = torch.maximum(torch.maximum((text != -1).sum(dim=-1), lens) + 1, duration)
-    max_duration = int(duration.amax())
+    lens, duration = _ints(lens), _ints(duration)
+    if text_lengths is None:
+        text_lengths = _ints((text != -1).sum(dim=-1))
+    duration = [max(max(t, r) + 1, d) for t, r, d in zip(text_lengths, lens, duration, strict=True)]
+    max_duration = max(duration)
+    positions = torch.arange(max_duration, device=device)
     cond = F.pad(cond, (0, 0, 0, max_duration - cond.shape[1]), value=0.0)
-    cond_mask = F.pad(lens_to_mask(lens), (0, max_duration - int(lens.amax())), value=False).unsqueeze(-1)
+    # Masks from Python ints (a tensor from a host list would synchronise with the GPU).
+    cond_mask = torch.stack([positions < r for r in lens]).unsqueeze(-1)
     step_cond = torch.where(cond_mask, cond, torch.zeros_like(cond))
-    mask = lens_to_mask(duration) if batch > 1 else None
+    mask = torch.stack([positions < d for d in duration]) if batch > 1 else None
 
     def flow(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if cfg_strength < 1e-5:
@@ -58,14 +95,18 @@ def sample_batch(
         return pred + (pred - null_pred) * cfg_strength
 
     noise = []
-    for frames, seed in zip(duration.tolist(), seeds, strict=True):
+    for frames, seed in zip(duration, seeds, strict=True):
         generator = torch.Generator(device=device).manual_seed(int(seed))
         noise.append(torch.randn(frames, model.num_channels, generator=generator, device=device, dtype=step_cond.dtype))
-    y0 = pad_sequence(noise, padding_value=0, batch_first=True)
+    y = pad_sequence(noise, padding_value=0, batch_first=True)
 
-    t = get_epss_timesteps(steps, device=device, dtype=step_cond.dtype)
-    if sway_sampling_coef is not None:
-        t = t + sway_sampling_coef * (torch.cos(torch.pi / 2 * t) - 1 + t)
-    trajectory = odeint(flow, y0, t, **model.odeint_kwargs)
-    model.transformer.clear_cache()
-    return torch.where(cond_mask, cond, trajectory[-1])
+    t = timesteps(steps, sway_sampling_coef, device, step_cond.dtype)
+    set_lengths(model.transformer, tuple(duration) if batch > 1 else None)
+    try:
+        for i in range(len(t) - 1):  # torchdiffeq's fixed-grid Euler, without its host checks
+            t0, t1 = t[i], t[i + 1]
+            y = y + (t1 - t0) * flow(t0, y)
+    finally:
+        set_lengths(model.transformer, None)
+        model.transformer.clear_cache()
+    return torch.where(cond_mask, cond, y)
