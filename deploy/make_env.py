@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
-    os.chmod(args.output, 0o600)
+    args.output.chmod(0o600)  # an existing file (--force) keeps its mode otherwise
     print(f"wrote {args.output} ({len(SECRETS)} secrets generated; mode 0600, git-ignored)", file=sys.stderr)
 
 
