@@ -21,5 +21,8 @@ case "$queue" in
     concurrency="${VOICEBATCH_WORKER_CONCURRENCY:-4}"
     ;;
 esac
-echo "worker.sh: queue ${queue}, concurrency ${concurrency}"
-exec "$airflow" celery worker --queues "$queue" --celery-hostname "${queue}@%h" --concurrency "$concurrency"
+# Celery node name: the compose healthchecks ping "<queue>@<host>"; the Helm chart's liveness probe
+# pings "celery@<host>" (deploy/helm/values.yaml sets VOICEBATCH_CELERY_HOSTNAME accordingly).
+node="${VOICEBATCH_CELERY_HOSTNAME:-${queue}@%h}"
+echo "worker.sh: queue ${queue}, concurrency ${concurrency}, node ${node}"
+exec "$airflow" celery worker --queues "$queue" --celery-hostname "$node" --concurrency "$concurrency"
