@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_VOICES := include/voices/.built
 
-.PHONY: install system-deps demo check-inputs airflow test lint format clean gpu-wheels gpu-check
+.PHONY: install system-deps demo check-inputs airflow env test lint format clean gpu-wheels gpu-check
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ airflow: $(DEMO_VOICES)
 	$(AIRFLOW_ENV) -- bash deploy/airflow-init.sh
 	$(AIRFLOW_ENV) --set AIRFLOW__API__HOST=127.0.0.1 --set AIRFLOW__API__PORT=8080 -- $(BIN)/airflow standalone
 
+# docker compose's .env: .env.example with every secret generated (deploy/make_env.py; standard
+# library only, so it runs on a Docker host without .venv). Never overwrites an existing .env.
+env:
+	$(PYTHON) deploy/make_env.py
+
 # Debian packages the tests use: Chromium for the browser tests (Playwright drives it; it never
 # downloads a browser), Redis and PostgreSQL for the Celery test, docker-compose to validate
 # docker-compose.yaml (its `config` needs no Docker engine).
@@ -60,11 +65,13 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,24 +1,33 @@
-"""The distributed path without Docker: CeleryExecutor, PostgreSQL, Redis, two Celery workers.
+"""The distributed path without Docker: docker-compose.yaml's Airflow, run as separate processes.
 
-PostgreSQL (a private cluster in a temporary directory) and Redis come from Debian's packages
-(`make system-deps` installs them). Airflow's Celery settings are taken from
-docker-compose.yaml's common environment, with the hosts pointed at 127.0.0.1. A CPU worker
-serves queue `default` and a "GPU" worker (the tiny model on the CPU) serves queue `gpu`;
-the DAG runs and the metadata DB must show every synthesize task on queue `gpu`, run by the
-gpu worker, and never two at once (pool `f5_gpu` has one slot). Everything started here is
-stopped by its PID.
+PostgreSQL and Redis come from Debian's packages (`make system-deps`), each a private instance
+on a free port with the password `make env` generated; S3 is the moto server. Every Airflow
+component gets its own AIRFLOW_HOME, as each container has its own filesystem, and takes its
+settings from its service's environment in `docker-compose config` (with a generated `.env`),
+with the compose host names pointed at this machine and the few test-only changes in
+`local_overrides`. So a setting the components must share (the JWT secret, the fernet key) is
+shared only if the compose file shares it:
+
+- without the shared secrets each component generates its own and tasks fail on token
+  verification (the first test shows it);
+- with them the DAG runs: synthesize tasks on queue `gpu` on the gpu worker, never two at once
+  (pool `f5_gpu` has one slot), everything else on `default`; the UI login is the one in `.env`
+  (FAB user created by deploy/compose-init.sh) and task logs are read back from S3.
+
+Everything started here is stopped by its PID.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import pwd
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,50 +36,83 @@ import yaml
 
 from voicebatch.storage import open_storage, s3_client
 
-from airflow_helpers import BIN, ROOT, demo_inputs, init_airflow, s3_connection, start, stop
-from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port, wait_for_port
+from airflow_helpers import BIN, ROOT, airflow_env, demo_inputs, start, stop
+from conftest import free_port, wait_for_port
 
 COMPOSE = ROOT / "docker-compose.yaml"
+BUCKET = "celery-compose"
+# What the components must agree on; the compose file sets each once for all of them.
+SHARED_SECRETS = ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY")
+COMPONENTS = {  # test name -> compose service
+    "init": "airflow-init",
+    "api": "airflow-apiserver",
+    "scheduler": "airflow-scheduler",
+    "dag-processor": "airflow-dag-processor",
+    "worker-cpu": "airflow-worker",
+    "worker-gpu": "airflow-gpu-worker",
+}
 
 
-def compose_environment() -> dict[str, str]:
-    document = yaml.safe_load(COMPOSE.read_text())
-    return {k: str(v) for k, v in document["x-airflow-common"]["environment"].items()}
+def compose_services(env_file: Path) -> dict[str, dict[str, str]]:
+    """Each service's environment as `docker-compose config` resolves it with ``env_file``."""
+    result = subprocess.run(
+        ["docker-compose", "-f", str(COMPOSE), "--project-directory", str(ROOT), "--env-file", str(env_file), "config"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    services = yaml.safe_load(result.stdout)["services"]
+    return {name: {k: str(v) for k, v in s.get("environment", {}).items()} for name, s in services.items()}
 
 
-def postgres(root: Path, logs: Path, processes: list) -> int:
-    """A private PostgreSQL cluster owned by the postgres user (initdb refuses root). It lives
-    in its own directory under /tmp: pytest's temporary tree is closed to other users."""
+def dotenv(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def postgres(root: Path, logs: Path, password: str, processes: list) -> int:
+    """A private PostgreSQL cluster owned by the postgres user (initdb refuses root), with the
+    generated password required. It lives under /tmp: pytest's temporary tree is closed to
+    other users."""
     bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1].parent
     data = Path(tempfile.mkdtemp(prefix="voicebatch-pg-"))
-    (root / "pgdata").symlink_to(data)  # removed with the test's tree; see cluster() for the data
+    (root / "pgdata").symlink_to(data)  # removed with the test's tree; see services() for the data
     shutil.chown(data, "postgres")
+    pwfile = data / "pwfile"
+    pwfile.write_text(password)
+    shutil.chown(pwfile, "postgres")
     subprocess.run(
-        [str(bindir / "initdb"), "-D", str(data), "-U", "airflow", "--auth=trust"],
+        [str(bindir / "initdb"), "-D", str(data / "db"), "-U", "airflow", "--auth=scram-sha-256", f"--pwfile={pwfile}"],
         check=True,
         capture_output=True,
         user="postgres",
     )
     port = free_port()
     process = start(
-        [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(data), "-h", "127.0.0.1"],
+        [str(bindir / "postgres"), "-D", str(data / "db"), "-p", str(port), "-k", str(data), "-h", "127.0.0.1"],
         logs / "postgres.log",
         user="postgres",
     )
     processes.append(process)
     wait_for_port(port, process)
-    subprocess.run(
-        [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", "airflow"],
-        check=True,
-        capture_output=True,
-    )
     return port
 
 
-def redis(logs: Path, processes: list) -> int:
+def createdb(port: int, password: str, name: str) -> None:
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin/createdb"))[-1].parent
+    env = {"PGPASSWORD": password, "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", name],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+
+
+def redis(logs: Path, password: str, processes: list) -> int:
     port = free_port()
     process = start(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [*("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""), "--requirepass", password],
         logs / "redis.log",
     )
     processes.append(process)
@@ -79,71 +121,127 @@ def redis(logs: Path, processes: list) -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_model_dir: Path) -> Iterator[dict]:
+def services(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_model_dir: Path) -> Iterator[dict]:
+    """PostgreSQL, Redis and S3 with the secrets of a `.env` written by deploy/make_env.py."""
     pwd.getpwnam("postgres")  # Debian's postgresql package creates this user
     root = tmp_path_factory.mktemp("celery")
     logs = root / "logs"
     logs.mkdir()
+    env_file = root / ".env"
+    settings = {
+        "S3_ENDPOINT_URL": s3_endpoint,
+        "S3_BUCKET": BUCKET,
+        "VOICEBATCH_VOICES_URI": f"s3://{BUCKET}/voices",
+        "VOICEBATCH_SCRIPTS_URI": f"s3://{BUCKET}/scripts",
+        "VOICEBATCH_OUTPUT_URI": f"s3://{BUCKET}/output",
+        "VOICEBATCH_MODELS_URI": f"s3://{BUCKET}/models",
+        "VOICEBATCH_MODEL": str(tiny_model_dir),
+    }
+    sets = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+    subprocess.run(["python3", str(ROOT / "deploy" / "make_env.py"), "--output", str(env_file), *sets], check=True)
+    dot = dotenv(env_file)
     processes: list[subprocess.Popen] = []
     try:
-        pg_port, redis_port = postgres(root, logs, processes), redis(logs, processes)
-        voices, scripts = demo_inputs(root, broken_voice=False)
+        pg_port = postgres(root, logs, dot["POSTGRES_PASSWORD"], processes)
+        redis_port = redis(logs, dot["REDIS_PASSWORD"], processes)
         client = s3_client(
-            s3_endpoint, "us-east-1", aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY
+            s3_endpoint, "us-east-1", aws_access_key_id=dot["S3_ACCESS_KEY"], aws_secret_access_key=dot["S3_SECRET_KEY"]
         )
-        client.create_bucket(Bucket="celery")
-        api_port = free_port()
-        home = root / "airflow"
-        home.mkdir()
-        (home / "passwords.json").write_text(json.dumps({"admin": "celery-test"}))
-        compose = compose_environment()
-        database = f"postgresql+psycopg2://airflow@127.0.0.1:{pg_port}/airflow"
-        env = init_airflow(
-            home,
-            **{
-                **{k: v for k, v in compose.items() if k.startswith("AIRFLOW__")},
-                # The compose file's settings, with its service hosts pointed at this machine.
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database.replace("+psycopg2", ""),
-                "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
-                "AIRFLOW__CORE__PARALLELISM": "4",
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "voicebatch_airflow.worker_hostname",
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW_CONN_TEST_S3": s3_connection(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY),
-                "VOICEBATCH_VOICES_URI": str(voices),
-                "VOICEBATCH_SCRIPTS_URI": str(scripts),
-                "VOICEBATCH_OUTPUT_URI": "s3://celery/out",
-                "VOICEBATCH_AWS_CONN_ID": "test_s3",
-                "VOICEBATCH_MODEL": str(tiny_model_dir),
-                "VOICEBATCH_GPU_LOCK_DIR": str(root / "gpu-locks"),
-            },
-        )
-        airflow = str(BIN / "airflow")
-        processes.append(start([airflow, "api-server", "-H", "127.0.0.1", "-p", str(api_port)], logs / "api.log", env))
-        processes.append(start([airflow, "scheduler"], logs / "scheduler.log", env))
-        processes.append(start([airflow, "dag-processor"], logs / "dag-processor.log", env))
-        for name, queue in (("cpu", "default"), ("gpu", "gpu")):
-            worker_env = {
-                **env,
-                "VOICEBATCH_WORKER_HOSTNAME": f"{name}-worker",
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            }
-            command = [airflow, "celery", "worker", "-q", queue, "-H", f"{name}@%h", "--concurrency", "2"]
-            processes.append(start(command, logs / f"worker-{name}.log", worker_env))
-        wait_for_port(api_port, processes[2], timeout=120)
+        client.create_bucket(Bucket=BUCKET)
+        voices, scripts = demo_inputs(root, broken_voice=False)
+        inputs = open_storage(f"s3://{BUCKET}", client=client)
+        for folder in (voices, scripts):
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                inputs.put_bytes(f"{folder.name}/{path.relative_to(folder)}", path.read_bytes())
         yield {
-            "env": env,
-            "logs": logs,
-            "database": database,
-            "storage": open_storage("s3://celery/out", client=client),
+            "root": root,
+            "dotenv": dot,
+            "compose": compose_services(env_file),
+            "ports": {"postgres": pg_port, "redis": redis_port},
+            "client": client,
+            "tiny_model": tiny_model_dir,
         }
     finally:
         stop(processes)
         if (root / "pgdata").is_symlink():
             shutil.rmtree((root / "pgdata").resolve(), ignore_errors=True)
+
+
+def local_overrides(name: str, root: Path) -> dict[str, str]:
+    """What the test changes besides host names, and why: the processes share one machine."""
+    overrides = {
+        "VOICEBATCH_MODEL_DIR": str(root / "models"),  # compose: the /models volume
+        "VOICEBATCH_GPU_LOCK_DIR": str(root / "gpu-locks"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",  # parse the DAG soon after start
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+    }
+    if name.startswith("worker"):
+        # Containers have their own host names and ports; here the two workers share both.
+        overrides["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = "voicebatch_airflow.worker_hostname"
+        overrides["VOICEBATCH_WORKER_HOSTNAME"] = name
+        overrides["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
+        overrides["VOICEBATCH_WORKER_CONCURRENCY"] = "2"
+    return overrides
+
+
+def component_env(
+    services: dict, name: str, home: Path, api_port: int, database: str, redis_db: int, shared_secrets: bool
+) -> dict[str, str]:
+    compose = dict(services["compose"][COMPONENTS[name]])
+    if name == "worker-gpu":
+        # The one compose setting this CPU-only machine cannot honour: the GPU worker refuses the CPU.
+        assert compose.pop("VOICEBATCH_REQUIRE_GPU") == "1"
+    if not shared_secrets:
+        for key in SHARED_SECRETS:
+            del compose[key]
+    ports = services["ports"]
+    hosts = {
+        "@postgres:5432/airflow": f"@127.0.0.1:{ports['postgres']}/{database}",
+        "@redis:6379/0": f"@127.0.0.1:{ports['redis']}/{redis_db}",
+        "//airflow-apiserver:8080/": f"//127.0.0.1:{api_port}/",
+    }
+    for key, value in compose.items():
+        for host, here in hosts.items():
+            value = value.replace(host, here)
+        compose[key] = value
+    home.mkdir(parents=True)
+    return airflow_env(home, **{**compose, **local_overrides(name, services["root"])})
+
+
+def start_airflow(services: dict, tag: str, *, shared_secrets: bool, redis_db: int) -> dict:
+    """One Airflow on its own database: init, api-server, scheduler, dag-processor, two workers."""
+    root = services["root"] / tag
+    logs = root / "logs"
+    logs.mkdir(parents=True)
+    database = f"airflow_{tag}"
+    createdb(services["ports"]["postgres"], services["dotenv"]["POSTGRES_PASSWORD"], database)
+    api_port = free_port()
+    envs = {
+        name: component_env(services, name, root / name, api_port, database, redis_db, shared_secrets)
+        for name in COMPONENTS
+    }
+    init = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "compose-init.sh")], env=envs["init"], capture_output=True, text=True
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    airflow = str(BIN / "airflow")
+    commands = {
+        "api": [airflow, "api-server", "-H", "127.0.0.1", "-p", str(api_port)],
+        "scheduler": [airflow, "scheduler"],
+        "dag-processor": [airflow, "dag-processor"],
+        # compose's command; the GPU worker's (worker.sh gpu) refuses to start without a GPU, so
+        # it gets the command worker.sh would exec.
+        "worker-cpu": ["bash", str(ROOT / "deploy" / "worker.sh"), "default"],
+        "worker-gpu": [airflow, "celery", "worker", "--queues", "gpu", "-H", "gpu@%h", "--concurrency", "2"],
+    }
+    processes = [start(command, logs / f"{name}.log", envs[name]) for name, command in commands.items()]
+    try:
+        wait_for_port(api_port, processes[0], timeout=180)
+    except BaseException:
+        stop(processes)
+        raise
+    database_url = envs["api"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    return {"env": envs["api"], "logs": logs, "database": database_url, "processes": processes, "api": api_port}
 
 
 def airflow_cli(env: dict, *args: str) -> str:
@@ -173,14 +271,54 @@ def wait_for(what: str, check, logs: Path, timeout: float = 480) -> object:
     raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
-def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
-    cluster: dict, capsys: pytest.CaptureFixture
-) -> None:
-    env, logs, database = cluster["env"], cluster["logs"], cluster["database"]
+def trigger(cluster: dict, run_id: str, conf: dict) -> None:
+    env, logs = cluster["env"], cluster["logs"]
     wait_for("voice_batch to be parsed", lambda: "voice_batch" in airflow_cli(env, "dags", "list", "-o", "plain"), logs)
     airflow_cli(env, "dags", "unpause", "voice_batch")
+    airflow_cli(env, "dags", "trigger", "voice_batch", "-r", run_id, "--conf", json.dumps(conf))
+
+
+def api(port: int, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_without_the_shared_secrets_tasks_fail_on_token_verification(services: dict) -> None:
+    """The bug this deployment fixes: each component with its own secrets (as containers without
+    AIRFLOW__API_AUTH__JWT_SECRET write their own) cannot run a single task."""
+    cluster = start_airflow(services, "nosecrets", shared_secrets=False, redis_db=1)
+    try:
+        trigger(cluster, "nosecrets_run", {"nfe_steps": 8})
+
+        def rejected() -> bool:
+            text = "".join(p.read_text() for p in cluster["logs"].glob("*.log"))
+            return "Invalid auth token" in text and "Signature verification failed" in text
+
+        wait_for("a task to be rejected on token verification", rejected, cluster["logs"], timeout=300)
+        states = query(cluster["database"], "select state from task_instance where run_id = 'nosecrets_run'")
+        assert ("success",) not in states, states
+    finally:
+        stop(cluster["processes"])
+
+
+@pytest.fixture(scope="module")
+def cluster(services: dict) -> Iterator[dict]:
+    airflow = start_airflow(services, "compose", shared_secrets=True, redis_db=0)
+    try:
+        yield airflow | {"storage": open_storage(f"s3://{BUCKET}/output", client=services["client"])}
+    finally:
+        stop(airflow["processes"])
+
+
+def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
+    cluster: dict, services: dict, capsys: pytest.CaptureFixture
+) -> None:
+    logs, database = cluster["logs"], cluster["database"]
     conf = {"nfe_steps": 8, "chunks_per_task": 1}
-    airflow_cli(env, "dags", "trigger", "voice_batch", "-r", "celery_run", "--conf", json.dumps(conf))
+    trigger(cluster, "celery_run", conf)
 
     def finished() -> str | None:
         found = query(database, "select state from dag_run where run_id = 'celery_run'")
@@ -198,9 +336,9 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
     assert state == "success", table
     synth = [r for r in rows if r[0] == "synthesize"]
     assert len(synth) >= 3, "several synthesize tasks are needed to see the pool at work"
-    assert all(r[2] == "success" and r[3] == "gpu" and r[4] == "gpu-worker" and r[5] == "f5_gpu" for r in synth)
+    assert all(r[2] == "success" and r[3] == "gpu" and r[4] == "worker-gpu" and r[5] == "f5_gpu" for r in synth)
     others = [r for r in rows if r[0] != "synthesize"]
-    assert all(r[3] == "default" and r[4] == "cpu-worker" for r in others), table
+    assert all(r[3] == "default" and r[4] == "worker-cpu" for r in others), table
     spans = sorted((r[6], r[7]) for r in synth)
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), (
         "two synthesize tasks overlapped although pool f5_gpu has one slot"
@@ -210,33 +348,19 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
     }
 
 
-def test_compose_file_is_valid_and_its_celery_environment_is_the_tested_one(tmp_path: Path) -> None:
-    result = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "--project-directory", str(ROOT), "config", "-q"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COMPOSE_INTERACTIVE_NO_CLI": "1"},
-    )
-    assert result.returncode == 0, result.stderr
-    compose = compose_environment()
-    assert compose["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    document = yaml.safe_load(COMPOSE.read_text())
-    services = document["services"]
-    assert (
-        "-q default" in services["airflow-worker"]["command"] and "-q gpu" in services["airflow-gpu-worker"]["command"]
-    )
-    devices = services["airflow-gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-    assert all(p.startswith("127.0.0.1:") for s in services.values() for p in s.get("ports", []))
-    assert {
-        "postgres",
-        "redis",
-        "minio",
-        "airflow-init",
-        "airflow-apiserver",
-        "airflow-scheduler",
-        "airflow-dag-processor",
-        "airflow-triggerer",
-        "airflow-worker",
-        "airflow-gpu-worker",
-    } <= set(services)
+def test_login_from_env_and_task_logs_from_s3(cluster: dict, services: dict) -> None:
+    """The documented login works (FAB user from .env, created by deploy/compose-init.sh), and
+    the api-server, whose home holds no task log, reads a worker's log back from S3."""
+    dot = services["dotenv"]
+    body = {"username": dot["VOICEBATCH_ADMIN_USER"], "password": dot["VOICEBATCH_ADMIN_PASSWORD"]}
+    token = api(cluster["api"], "/auth/token", body=body)["access_token"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        api(cluster["api"], "/auth/token", body=body | {"password": "admin"})
+    assert refused.value.code == 401
+    keys = [o["Key"] for o in services["client"].list_objects_v2(Bucket=BUCKET, Prefix="logs/")["Contents"]]
+    assert any("run_id=celery_run" in k and "task_id=plan" in k for k in keys), keys
+    log = api(cluster["api"], "/api/v2/dags/voice_batch/dagRuns/celery_run/taskInstances/plan/logs/1", token)
+    text = json.dumps(log["content"])
+    assert f"s3://{BUCKET}/logs/" in text, text[:2000]  # the source the api-server names
+    assert "plan" in text and "voice_batch" in text, text[:2000]
+    assert not list((cluster["logs"].parent / "api" / "logs").rglob("*plan*")), "the api-server read a local copy"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from voicebatch.synthesis.devices import lease_device, visible_gpu_ids
+from voicebatch.synthesis.devices import NoGPUError, gpu_required, lease_device, visible_gpu_ids
 
 
 def test_no_gpu_means_cpu(tmp_path: Path) -> None:
@@ -49,3 +51,43 @@ def test_cuda_visible_devices_names_the_physical_gpus(monkeypatch: pytest.Monkey
     assert visible_gpu_ids(lambda: 0) == []
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert visible_gpu_ids(lambda: 3) == ["0", "1", "2"]
+
+
+def test_a_gpu_worker_refuses_the_cpu_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOICEBATCH_REQUIRE_GPU (set on compose's and Helm's GPU workers): no GPU is an error, not the CPU."""
+    monkeypatch.setenv("VOICEBATCH_REQUIRE_GPU", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU for this process, whatever the machine has
+    with pytest.raises(NoGPUError, match="refusing to synthesize on the CPU") as raised:
+        lease_device(tmp_path)
+    message = str(raised.value)
+    assert "built for CUDA" in message and "driver" in message and "CUDA_VISIBLE_DEVICES=''" in message
+    assert not list(tmp_path.iterdir()), "no lock taken"
+    # A GPU that is there is leased as usual with the switch on.
+    assert lease_device(tmp_path, gpu_ids=["3"]).device == "cuda:0"
+
+
+def test_without_the_switch_the_cpu_fallback_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("VOICEBATCH_REQUIRE_GPU", raising=False)
+    with caplog.at_level(logging.WARNING, logger="voicebatch.synthesis.devices"):
+        assert lease_device(tmp_path, gpu_ids=[]).device == "cpu"
+    assert "VOICEBATCH_REQUIRE_GPU=1" in caplog.text
+
+
+@pytest.mark.parametrize(("value", "required"), [("1", True), ("true", True), ("yes", True), ("0", False), ("", False)])
+def test_require_gpu_switch_values(value: str, required: bool) -> None:
+    assert gpu_required({"VOICEBATCH_REQUIRE_GPU": value}) is required
+
+
+def test_device_check_command_fails_without_a_gpu() -> None:
+    """`python -m voicebatch.synthesis.devices`: the GPU worker's start check and healthcheck."""
+    result = subprocess.run(
+        [sys.executable, "-m", "voicebatch.synthesis.devices", "--count"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout
+    assert "no usable GPU" in result.stderr and "driver >= 580" in result.stderr
