@@ -18,33 +18,21 @@ import torch
 from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.models import load_model_files
 
-from audio_helpers import speech_like
+from engine_helpers import make_references, make_requests
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 PARAMS = SynthesisParams(nfe_steps=8)
-TEXTS = [
-    ("anna", "Hi."),
-    ("anna", "A much longer sentence that goes on for quite a while, so that lengths differ a lot."),
-    ("ben", "Medium length text for the batch."),
-    ("ben", "Another one, a little longer than the medium one."),
-    ("anna", "Short again!"),
-]
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
 @pytest.fixture(scope="module")
 def references() -> dict[str, Reference]:
-    anna = speech_like(4.0, [(0.2, 3.8)], rate=24_000)
-    ben = speech_like(6.5, [(0.3, 3.0), (3.4, 6.2)], rate=24_000, level=0.05)
-    return {
-        "anna": Reference("anna", anna, "Hello, my name is Anna."),
-        "ben": Reference("ben", ben, "大家好，我是本。"),
-    }
+    return make_references()
 
 
-def requests(texts=TEXTS) -> list[ChunkRequest]:
-    return [ChunkRequest(f"key-{i}", voice, text, 1.0, 1000 + i) for i, (voice, text) in enumerate(texts)]
+def requests(texts: list[tuple[str, str]] | None = None) -> list[ChunkRequest]:
+    return make_requests(texts) if texts else make_requests()
 
 
 def engine_for(model_dir: Path, **kwargs) -> Engine:

@@ -11,17 +11,10 @@ import torch
 from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.models import ModelStore
 
-from audio_helpers import speech_like
+from engine_helpers import TEXTS, make_references, make_requests
 
 PARAMS = SynthesisParams(nfe_steps=8)
 BATCH = 8  # explicit: on CPU the engine defaults to batches of one
-TEXTS = [
-    ("anna", "Hi."),
-    ("anna", "A much longer sentence that goes on for quite a while, so that lengths differ a lot."),
-    ("ben", "Medium length text for the batch."),
-    ("ben", "Another one, a little longer than the medium one."),
-    ("anna", "Short again!"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +25,11 @@ def engine(tiny_model_dir: Path) -> Engine:
 
 @pytest.fixture(scope="module")
 def references() -> dict[str, Reference]:
-    anna = speech_like(4.0, [(0.2, 3.8)], rate=24_000)
-    ben = speech_like(6.5, [(0.3, 3.0), (3.4, 6.2)], rate=24_000, level=0.05)  # quiet: RMS raised and restored
-    return {
-        "anna": Reference("anna", anna, "Hello, my name is Anna."),
-        "ben": Reference("ben", ben, "大家好，我是本。"),
-    }
+    return make_references()
 
 
 def requests() -> list[ChunkRequest]:
-    return [ChunkRequest(f"key-{i}", voice, text, 1.0, 1000 + i) for i, (voice, text) in enumerate(TEXTS)]
+    return make_requests()
 
 
 def test_engine_builds_f5_model_with_padding_aware_attention_and_chosen_dtype(engine: Engine) -> None:
