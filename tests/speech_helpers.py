@@ -60,7 +60,7 @@ def build_random_whisper(directory: Path) -> Path:
     source = directory.parent / f"{directory.name}-hf"
     source.mkdir(parents=True, exist_ok=True)
     vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    while len(vocab) < 50_256:  # Whisper's ids: <|endoftext|> is 50256
+    while len(vocab) < 50_257:  # multilingual Whisper's ids: <|endoftext|> is 50257
         vocab[f"Ġw{len(vocab)}"] = len(vocab)
     specials = ["<|endoftext|>", "<|startoftranscript|>"] + [f"<|{code}|>" for code in WHISPER_LANGUAGES]
     specials += ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>"]
@@ -73,7 +73,7 @@ def build_random_whisper(directory: Path) -> Path:
     ids = {t: tokenizer.token_to_id(t) for t in specials}
     eot = ids["<|endoftext|>"]
     config = WhisperConfig(
-        vocab_size=51_865,
+        vocab_size=51_866,
         d_model=32,
         encoder_layers=1,
         decoder_layers=1,
@@ -93,7 +93,6 @@ def build_random_whisper(directory: Path) -> Path:
 
     torch.manual_seed(0)
     model = WhisperForConditionalGeneration(config)
-    model.generation_config.lang_to_id = {f"<|{c}|>": ids[f"<|{c}|>"] for c in WHISPER_LANGUAGES}
     model.save_pretrained(source)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(source)
     from transformers import WhisperTokenizerFast
@@ -107,6 +106,11 @@ def build_random_whisper(directory: Path) -> Path:
     ).save_pretrained(source)
     converter = TransformersConverter(str(source), copy_files=["tokenizer.json", "preprocessor_config.json"])
     converter.convert(str(directory), force=True)
+    # The converter reads the language ids from the generation config or the tokenizer's
+    # additional special tokens, neither of which transformers 5 keeps here: set them.
+    ct2_config = json.loads((directory / "config.json").read_text())
+    ct2_config["lang_ids"] = sorted(ids[f"<|{c}|>"] for c in WHISPER_LANGUAGES)
+    (directory / "config.json").write_text(json.dumps(ct2_config, indent=2))
     shutil.rmtree(source)
     write_speech_manifest(directory, "whisper", random_weights=True)
     return directory

@@ -285,3 +285,33 @@ def test_voicebatch_verify_on_the_shared_harvard_recording() -> None:
     assert document["passed"] and document["cer"] < 0.05 and len(document["sentences"]) == 10
     starts = [s["start"] for s in document["sentences"]]
     assert starts == sorted(starts) and all(s is not None for s in starts)
+
+
+def test_transcript_word_times_place_matched_tokens_only() -> None:
+    from voicebatch.verify.records import Transcript
+    from voicebatch.verify.score import transcript_alignment
+
+    heard = Transcript(
+        "these days a leg, 21",
+        "en",
+        "whisper:test",
+        (
+            ("these", 0.0, 0.2, 0.9),
+            ("days", 0.2, 0.5, 0.9),
+            ("a", 0.5, 0.6, 0.9),
+            ("leg,", 0.9, 1.2, 0.8),
+            ("21", 1.3, 1.9, 0.7),
+        ),
+    )
+    tokens = ["these", "days", "a", "chicken", "leg", "twenty", "one"]
+    alignment = transcript_alignment(heard, tokens, "en")
+    assert [(w.start, w.end) for w in alignment.words] == [
+        (0.0, 0.2),
+        (0.2, 0.5),
+        (0.5, 0.6),
+        (None, None),
+        (0.9, 1.2),
+        (1.3, 1.6),
+        (1.6, 1.9),
+    ]
+    assert alignment.unplaced == 1

@@ -89,7 +89,7 @@ def _manifest(out, script: str) -> dict:
 
 
 def test_retakes_quarantine_and_what_the_outputs_say(demo_voices: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    out, engine, published, summary, report = run_pipeline(tmp_path, demo_voices, tiny_model_dir, VerifySettings())
+    out, _, published, summary, report = run_pipeline(tmp_path, demo_voices, tiny_model_dir, VerifySettings())
     assert published["published"] == 2 and published["needs_review"] == 1, "the run goes on past a bad chunk"
 
     latest, manifest = _manifest(out, "good")
@@ -124,7 +124,7 @@ def test_retakes_quarantine_and_what_the_outputs_say(demo_voices: Path, tiny_mod
 
 
 def test_publish_unverified_off_holds_the_script_back(demo_voices: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    out, _, published, summary, report = run_pipeline(
+    out, _, published, _, report = run_pipeline(
         tmp_path, demo_voices, tiny_model_dir, VerifySettings(publish_unverified=False, max_takes=2)
     )
     assert published["published"] == 1 and published["held"] == 1
@@ -137,7 +137,7 @@ def test_publish_unverified_off_holds_the_script_back(demo_voices: Path, tiny_mo
 def test_without_asr_no_chunk_is_called_passed(
     demo_voices: Path, tiny_model_dir: Path, tmp_path: Path, mode: str
 ) -> None:
-    out, engine, published, _, report = run_pipeline(tmp_path, demo_voices, tiny_model_dir, VerifySettings(mode=mode))
+    out, engine, published, _, _ = run_pipeline(tmp_path, demo_voices, tiny_model_dir, VerifySettings(mode=mode))
     assert published["published"] == 2 and len(engine.calls) == 1, "no content check, no re-take"
     _, manifest = _manifest(out, "bad")
     assert manifest["qa"]["passed"] == 0
