@@ -112,9 +112,11 @@ def main() -> None:
     for name, values in results.items():
         print("  " + summary(name, values))
     pairs = [(g, d, r) for g, d, r in zip(*results.values(), strict=True) if g <= 0.10]
+    dropped = sum(d > 0.10 for _, d, _ in pairs)
+    repeated = sum(r > 0.10 for *_, r in pairs)
     print(
         f"  sentences whose good take passes: {len(pairs)}; of their flawed takes failing at 0.10: "
-        f"{sum(d > 0.10 for _, d, _ in pairs)}/{len(pairs)} dropped, {sum(r > 0.10 for *_, r in pairs)}/{len(pairs)} repeated"
+        f"{dropped}/{len(pairs)} dropped, {repeated}/{len(pairs)} repeated"
     )
 
 
