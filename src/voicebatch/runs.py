@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voicebatch.chunking import Chunk
+from voicebatch.audio import wav_bytes
 from voicebatch.errors import InputError
 from voicebatch.names import key_segment
 from voicebatch.pipeline import RunSettings, ScriptPlan, plan_scripts, publish_script_outputs
@@ -313,7 +314,7 @@ def verify_batch(
         if chunk.status == "quarantined":
             for take in chunk.takes:
                 key = f"{staging}takes/{chunk.request.key}/{take.number}.wav"
-                out.put_bytes(key, _float_wav(take.audio.samples), "audio/wav")
+                out.put_bytes(key, wav_bytes(take.audio.samples, 24_000), "audio/wav")  # PCM16: for listening
     document = {
         "mode": verifier.mode,
         "models": verifier.lineage(),
