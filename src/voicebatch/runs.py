@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voicebatch.chunking import Chunk
 from voicebatch.audio import wav_bytes
+from voicebatch.chunking import Chunk
 from voicebatch.errors import InputError
 from voicebatch.names import key_segment
 from voicebatch.pipeline import RunSettings, ScriptPlan, plan_scripts, publish_script_outputs
