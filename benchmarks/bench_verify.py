@@ -130,6 +130,7 @@ def main() -> None:
                 }
                 outcome[label]["retakes"] = sum(len(c.takes) - 1 for c in result)
             rows.append((label, round(seconds, 1), round(wall, 2), round(wall / seconds, 4)))
+            print(rows[-1], outcome.get(label), flush=True)
         base = rows[0][2]
         lines = [
             f"### {files.name} on {args.device}, NFE {args.nfe}, {len(requests)} chunks ({time.strftime('%Y-%m-%d')})",
