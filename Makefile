@@ -49,14 +49,16 @@ env:
 
 # Debian packages the tests use: Chromium for the browser tests (Playwright drives it; it never
 # downloads a browser), Redis and PostgreSQL for the Celery test, docker-compose to validate
-# docker-compose.yaml (its `config` needs no Docker engine).
-SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql docker-compose
+# docker-compose.yaml (its `config` needs no Docker engine), espeak-ng to speak known sentences
+# for the verification tests (real speech, made offline).
+SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql docker-compose espeak-ng
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium chromium-driver"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -9,7 +9,8 @@ narration with subtitles, and publishes it to a local directory or S3-compatible
    A bad voice fails only its own task.
 2. **plan**: load the scripts (`{scripts_uri}/{YYYY-MM-DD}/` for the run's date when that
    folder exists, else `scripts_uri`), skip outputs already published, write batch specs.
-3. **synthesize** (one task per batch spec, pool `f5_gpu`, queue `gpu`): F5-TTS on a leased GPU.
+3. **synthesize** (one task per batch spec, pool `f5_gpu`, queue `gpu`): F5-TTS on a leased GPU;
+   every chunk is checked (`verify`), failures re-taken with their next seed (`max_takes`).
 4. **publish**: audio, SRT, WebVTT, CSV, then the manifest, per script.
 5. **report**: `runs/<dag_id>/<run_id>/report.html`; with `strict`, fails the run on any failure.
 
@@ -122,7 +123,46 @@ PARAMS = {
     ),
     "voices": _param([], "Only these voices", "Voice names; empty for all.", type="array", items={"type": "string"}),
     "force": _param(False, "Force", "Synthesize again even when the output is published.", type="boolean"),
-    "strict": _param(False, "Strict", "Fail the run when any voice or script failed.", type="boolean"),
+    "strict": _param(
+        False, "Strict", "Fail the run when any voice or script failed or a chunk was quarantined.", type="boolean"
+    ),
+    "verify": _param(
+        "asr",
+        "Verify",
+        "off: no checks; signal: silence, level, clipping, duration; asr: also transcribe and compare with the text "
+        "(signal when no ASR backend is available, announced in the log).",
+        type="string",
+        enum=["off", "signal", "asr"],
+    ),
+    "max_takes": _param(
+        3,
+        "Takes per chunk",
+        "A failing chunk is synthesized again with its next seed, up to this many takes.",
+        type="integer",
+        minimum=1,
+        maximum=20,
+    ),
+    "max_cer": _param(
+        None,
+        "Max character error rate",
+        "A take passes at or below it; empty: the backend's calibrated threshold (pocketsphinx 0.10, whisper 0.15).",
+        type=["number", "null"],
+        minimum=0,
+        maximum=1,
+    ),
+    "asr_model": _param(
+        "pocketsphinx:en-us",
+        "ASR model",
+        "pocketsphinx:en-us (offline, English) or whisper:<size> (e.g. whisper:large-v3-turbo, via the model store).",
+        type="string",
+        pattern="^(pocketsphinx:en-us|whisper:.+)$",
+    ),
+    "publish_unverified": _param(
+        True,
+        "Publish unverified",
+        "Publish a script whose chunk never passed (marked needs_review); off: hold it back and list it in the report.",
+        type="boolean",
+    ),
 }
 
 DEFAULT_ARGS = {
@@ -209,9 +249,11 @@ def voice_batch() -> None:
         started = dag_run.start_date.isoformat() if dag_run and dag_run.start_date else None
         summary = finish_run(out, staging_prefix(run_id), dag_id="voice_batch", run_id=run_id, started_at=started)
         logging.getLogger(__name__).info("report: %s", out.uri_for(summary["report"]))
-        if params["strict"] and (summary["failed"] or summary["voices_failed"]):
+        quarantined = summary.get("quarantined_chunks", 0)
+        if params["strict"] and (summary["failed"] or summary["voices_failed"] or quarantined):
             raise AirflowFailException(
-                f"strict: {summary['failed']} script(s), {summary['voices_failed']} voice(s) failed"
+                f"strict: {summary['failed']} script(s), {summary['voices_failed']} voice(s) failed, "
+                f"{quarantined} chunk(s) quarantined"
             )
         return summary
 

@@ -70,7 +70,7 @@ class F5SynthesizeOperator(BaseOperator):
         from voicebatch.synthesis.devices import lease_device
         from voicebatch.synthesis.engine import Engine
 
-        from voicebatch_airflow import model_store, storage_opener
+        from voicebatch_airflow import model_store, speech_model_store, storage_opener
 
         open_uri = storage_opener(self.aws_conn_id)
         out = open_uri(self.output_uri)
@@ -84,7 +84,14 @@ class F5SynthesizeOperator(BaseOperator):
         try:
             log.info("synthesizing %s on %s with %s", self.batch_key, self._lease.device, files.name)
             engine = Engine(files, device=self._lease.device)
-            summary = synthesize_batch(self.batch_key, out, staging_prefix(run_id), engine, int(self.batch_frames))
+            summary = synthesize_batch(
+                self.batch_key,
+                out,
+                staging_prefix(run_id),
+                engine,
+                int(self.batch_frames),
+                speech_models=speech_model_store(open_uri),
+            )
         finally:
             self._lease.release()
         log.info("batch done: %s", summary)

@@ -51,11 +51,20 @@ def model_store(open_uri: Callable[[str], Storage]) -> ModelStore:
     return ModelStore(s3_prefix=open_uri(models_uri) if models_uri else None)
 
 
+def speech_model_store(open_uri: Callable[[str], Storage]) -> Any:
+    """ASR and aligner weights: the same cache and S3 models prefix as F5's."""
+    from voicebatch.verify.store import SpeechModelStore
+
+    models_uri = os.environ.get(MODELS_URI_ENV)
+    return SpeechModelStore(s3_prefix=open_uri(models_uri) if models_uri else None)
+
+
 def run_config(params: Mapping[str, Any]) -> RunConfig:
     from voicebatch.outputs import OutputOptions
     from voicebatch.pipeline import RunSettings
     from voicebatch.runs import RunConfig
     from voicebatch.synthesis.engine import SynthesisParams
+    from voicebatch.verify.settings import VerifySettings
 
     settings = RunSettings(
         params=SynthesisParams(nfe_steps=int(params["nfe_steps"]), cfg_strength=float(params["cfg_strength"])),
@@ -65,6 +74,13 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
         ),
         seed=int(params["seed"]),
         speed=float(params["speed"]),
+        verify=VerifySettings(
+            mode=params.get("verify", "asr"),
+            max_takes=int(params.get("max_takes", 3)),
+            max_cer=None if params.get("max_cer") is None else float(params["max_cer"]),
+            asr_model=params.get("asr_model", "pocketsphinx:en-us"),
+            publish_unverified=bool(params.get("publish_unverified", True)),
+        ),
     )
     return RunConfig(
         voices_uri=params["voices_uri"],

@@ -85,6 +85,11 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "voices",
             "force",
             "strict",
+            "verify",
+            "max_takes",
+            "max_cer",
+            "asr_model",
+            "publish_unverified",
         ]
     )
 
@@ -110,6 +115,7 @@ CONFS = {
     "defaults": {},
     "good": {"nfe_steps": 16, "speed": 1.5, "audio_format": "mp3", "loudness_lufs": None, "voices": ["nature"]},
     "epss": {"nfe_steps": 7, "task_gpu_seconds": 600},
+    "good_verify": {"verify": "signal", "max_takes": 5, "max_cer": 0.2, "asr_model": "whisper:large-v3-turbo"},
     "nfe_too_high": {"nfe_steps": 100},
     "nfe_too_low": {"nfe_steps": 3},
     "task_gpu_seconds_zero": {"task_gpu_seconds": 0},
@@ -118,6 +124,10 @@ CONFS = {
     "loudness_too_loud": {"loudness_lufs": 0},
     "voices_not_a_list": {"voices": "nature"},
     "negative_seed": {"seed": -1},
+    "unknown_verify_mode": {"verify": "maybe"},
+    "no_takes": {"max_takes": 0},
+    "cer_above_one": {"max_cer": 1.5},
+    "unknown_asr_model": {"asr_model": "kaldi:en"},
 }
 
 
@@ -133,5 +143,7 @@ def test_params_validate_good_conf_and_reject_out_of_range(tmp_path: Path) -> No
     verdicts = json.loads(result.stdout.strip().splitlines()[-1])
     assert verdicts["defaults"] == "ok" and verdicts["good"] == "ok" and verdicts["epss"] == "ok"
     rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good", "epss")}
+    assert verdicts["defaults"] == "ok" and verdicts["good"] == "ok" and verdicts["good_verify"] == "ok"
+    rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good", "good_verify")}
     assert all(v != "ok" for v in rejected.values()), rejected
     assert "nfe_steps" in verdicts["nfe_too_high"] and "audio_format" in verdicts["unknown_format"]

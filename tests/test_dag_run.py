@@ -58,6 +58,14 @@ def test_end_to_end_a_bad_voice_fails_only_its_own_task(setup: dict) -> None:
     (ghost,) = [v for v in report["voices"] if v["voice"] == "ghost"]
     assert "silent" in ghost["reason"] and report["notice"] == "random weights: noise, not a voice"
     assert any(k.endswith("report.html") for k in keys)
+    # Issue 14: the tiny random model's noise fails every content check; published anyway,
+    # marked needs_review, no re-take tried (random weights), and the report says so.
+    qa = report["qa"]
+    assert qa["checked"] > 0 and qa["passed"] == 0 and qa["quarantined"] == qa["checked"] and qa["retakes"] == 0
+    assert sorted(qa["needs_review"]) == ["duet", "hello"]
+    assert any("random weights" in n for n in qa["notes"])
+    latest = json.loads(storage.get_bytes("audio/hello/latest.json"))
+    assert latest["needs_review"] is True
 
 
 def test_a_rerun_synthesizes_nothing_and_strict_fails_on_the_bad_voice(setup: dict) -> None:

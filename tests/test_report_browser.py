@@ -60,6 +60,8 @@ def test_report_html_shows_players_images_subtitles_and_failures(browser, tmp_pa
         "voices_failed": 1,
         "audio_seconds": report["totals"]["audio_seconds"],
         "synthesis_seconds": 4.0,
+        "held": 0,
+        "quarantined_chunks": 0,
     }
     tab = browser.new_page(viewport={"width": 1100, "height": 1400})
     tab.goto(Path(storage.uri_for(html_key)).as_uri())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,11 @@ def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, demo_voices: Path, t
     assert result.returncode == 0, result.stderr
     assert "random weights" in result.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["synth.csv", "synth.srt", "synth.vtt", "synth.wav"]
+    assert names == ["synth.csv", "synth.qa.json", "synth.srt", "synth.vtt", "synth.wav"]
+    # Random weights speak noise: the content check fails every chunk, and no re-take is tried.
+    qa = json.loads((tmp_path / "out" / "synth.qa.json").read_text())
+    assert qa["qa"]["needs_review"] and qa["qa"]["retakes"] == 0
+    assert all(len(c["takes"]) == 1 and c["status"] == "quarantined" for c in qa["chunks"])
     samples, rate = sf.read(tmp_path / "out" / "synth.wav")
     assert rate == 24_000 and samples.shape[0] > 0
     subs = pysrt.open(str(tmp_path / "out" / "synth.srt"))

@@ -47,6 +47,7 @@ def test_positions_account_for_trim_and_cross_fade_to_the_sample() -> None:
     bounds = [0, out.chunks[1].start_sample + cf // 2, out.chunks[2].start_sample + cf // 2, out.samples.shape[0]]
     assert [(c.start_sample, c.end_sample) for c in out.sentences] == list(itertools.pairwise(bounds))
     assert not any(c.estimated for c in out.sentences)
+    assert {c.source for c in out.sentences} == {"chunk_boundary"}
 
 
 def test_several_sentences_in_a_chunk_are_estimated_by_utf8_bytes() -> None:
@@ -58,7 +59,8 @@ def test_several_sentences_in_a_chunk_are_estimated_by_utf8_bytes() -> None:
     assert [len(t.encode()) for t in (c.text for c in out.sentences)] == sizes
     words = [w.text for w in out.words]
     assert words == ["Short.", "A", "longer", "sentence.", "Ünïcödé."]
-    assert out.words[0].estimated is False and out.words[1].estimated is True
+    # Without an alignment every time inside the chunk is an estimate, one-word sentences too.
+    assert [w.source for w in out.words] == ["estimated"] * 5
 
 
 @settings(deadline=None, max_examples=40)
@@ -82,3 +84,20 @@ def test_invariants_cues_never_go_back_never_overlap_and_tile_the_audio(parts: l
 def test_nothing_to_assemble() -> None:
     with pytest.raises(ValueError, match="no chunks"):
         assemble([], [])
+
+
+def test_measured_word_times_place_cues_and_unplaced_words_are_estimated() -> None:
+    audio = tone(3.0)
+    sentences = ("One two.", "Three four five.")
+    # Word times in the chunk's own audio; "four" was not placed by the aligner.
+    times = [(0.20, 0.50), (0.55, 0.90), (1.60, 1.90), None, (2.40, 2.80)]
+    out = assemble([audio], [sentences], trim=False, word_times=[times])
+    assert [w.source for w in out.words] == ["aligned", "aligned", "aligned", "estimated", "aligned"]
+    assert [(w.start, w.end) for w in out.words][:3] == [(0.2, 0.5), (0.55, 0.9), (1.6, 1.9)]
+    assert 1.9 <= out.words[3].start <= out.words[3].end <= 2.4
+    # The chunk's outer edges stay on its boundaries; inside, the measured starts and ends.
+    assert (out.sentences[0].start, out.sentences[0].end) == (0.0, 0.9)
+    assert (out.sentences[1].start, out.sentences[1].end) == (1.6, out.samples.shape[0] / 24_000)
+    assert [c.source for c in out.sentences] == ["aligned", "aligned"]
+    for a, b in itertools.pairwise(out.words):
+        assert a.start_sample <= a.end_sample <= b.start_sample

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from voicebatch.errors import InputError
 from voicebatch.reference import ClipRules
+from voicebatch.verify.settings import DEFAULT_ASR_MODEL
 
 if TYPE_CHECKING:
     from voicebatch.voices import VoiceReport
@@ -29,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     quiet = logging.INFO if getattr(args, "run", None) in (_synth, _model_tiny) else logging.WARNING
+    if getattr(args, "run", None) is _verify:
+        quiet = logging.WARNING if args.json else logging.INFO
     logging.basicConfig(level=logging.DEBUG if args.verbose else quiet, format="%(levelname)s %(message)s")
     if not hasattr(args, "run"):
         parser.print_help()
@@ -96,8 +99,35 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--batch-frames", type=int, default=16_384, help="padded mel frames per forward pass")
     synth.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
     synth.add_argument("--out", required=True, help="output directory")
+    _verify_options(synth)
+    synth.add_argument(
+        "--hold-unverified",
+        dest="publish_unverified",
+        action="store_false",
+        help="write nothing (exit 2) when a chunk never passed verification",
+    )
     synth.set_defaults(run=_synth)
+
+    verify = groups.add_parser("verify", help="check a recording against its text and time every word")
+    verify.add_argument("audio", type=Path, help="a recording (WAV, FLAC, ...)")
+    said = verify.add_mutually_exclusive_group(required=True)
+    said.add_argument("--text", help="what the recording should say")
+    said.add_argument("--text-file", type=Path, help="a UTF-8 file holding what it should say")
+    verify.add_argument("--lang", default="en", help="language of the text (default en)")
+    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verify.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="pocketsphinx:en-us or whisper:<size>")
+    verify.add_argument("--max-cer", type=float, help="pass threshold (default: the backend's calibrated one)")
+    verify.set_defaults(run=_verify)
     return parser
+
+
+def _verify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verify", choices=("off", "signal", "asr"), default="asr", help="checks on every chunk (default asr)"
+    )
+    parser.add_argument("--max-takes", type=int, default=3, help="takes per chunk, the first included (default 3)")
+    parser.add_argument("--max-cer", type=float, help="pass threshold (default: the backend's calibrated one)")
+    parser.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="pocketsphinx:en-us (default) or whisper:<size>")
 
 
 def _clip_options(parser: argparse.ArgumentParser) -> None:
@@ -231,8 +261,23 @@ def _model_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_settings(args: argparse.Namespace, **extra: object) -> object:
+    from voicebatch.verify.settings import VerifySettings
+
+    try:
+        return VerifySettings(
+            mode=getattr(args, "verify", "asr"),
+            max_takes=getattr(args, "max_takes", 1),
+            max_cer=args.max_cer,
+            asr_model=args.asr_model,
+            **extra,
+        )
+    except ValueError as e:
+        raise InputError("verification options", str(e)) from None
+
+
 def _synth(args: argparse.Namespace) -> int:
-    from voicebatch.synthesis.oneoff import synthesize_to_directory
+    from voicebatch.oneoff import synthesize_to_directory
 
     written = synthesize_to_directory(
         voice_dir=args.voice,
@@ -246,10 +291,39 @@ def _synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_frames=args.batch_frames,
         device=args.device,
+        verify=_verify_settings(args, publish_unverified=args.publish_unverified),
     )
     for uri in written:
         print(uri)
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from voicebatch.verify.recording import verify_recording
+
+    if args.text_file is not None:
+        try:
+            text = args.text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(args.text_file, f"cannot read the text: {e}") from None
+    else:
+        text = args.text
+    result = verify_recording(args.audio, text, language=args.lang, settings=_verify_settings(args, language=args.lang))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        cer = "-" if result["cer"] is None else f"{result['cer']:.3f}"
+        print(f"{'passed' if result['passed'] else 'FAILED'}: CER {cer}, WER {result['wer']}")
+        print(f"heard: {result['transcript']}")
+        for problem in result["checks"]["reasons"]:
+            print(f"  - {problem}")
+        rows = [(s["text"][:60], _seconds(s["start"]), _seconds(s["end"])) for s in result["sentences"]]
+        _table(("sentence", "start", "end"), rows)
+    return 0 if result["passed"] else 1
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

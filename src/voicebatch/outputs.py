@@ -62,7 +62,7 @@ def encode_audio(samples: np.ndarray, sample_rate: int, audio_format: str) -> by
 def timing_csv(assembly: Assembly) -> str:
     import pandas as pd
 
-    columns = ["level", "index", "start", "end", "text", "estimated"]
+    columns = ["level", "index", "start", "end", "text", "estimated", "source"]
     frame = pd.DataFrame(timing_rows(assembly), columns=columns)
     return frame.to_csv(index=False, lineterminator="\n", float_format="%.3f")
 

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from voicebatch.chunking import Chunk
@@ -23,6 +23,7 @@ from voicebatch.storage import Storage
 from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
 from voicebatch.synthesis.jobs import plan_requests
 from voicebatch.timings import CROSS_FADE_SECONDS, assemble
+from voicebatch.verify.settings import VerifySettings
 from voicebatch.voices import PreparedVoice
 
 if TYPE_CHECKING:
@@ -39,10 +40,12 @@ class RunSettings:
     seed: int = 0
     cross_fade: float = CROSS_FADE_SECONDS
     speed: float = 1.0  # multiplies each script's own speed (the result kept within 0.5-2.0)
+    verify: VerifySettings = field(default_factory=VerifySettings)
 
     def hashed(self) -> dict:
         """Everything that changes the bytes of an output, for its hash (speed is in the script)."""
-        return {**asdict(self.params), **asdict(self.options), "seed": self.seed, "cross_fade": self.cross_fade}
+        base = {**asdict(self.params), **asdict(self.options), "seed": self.seed, "cross_fade": self.cross_fade}
+        return {**base, "verify": self.verify.hashed()}
 
     def script_speed(self, speed: float) -> float:
         return min(MAX_SPEED, max(MIN_SPEED, round(speed * self.speed, 4)))
@@ -94,8 +97,18 @@ def publish_script_outputs(
     *,
     synthesis_seconds: float | None = None,
     run: Mapping[str, object] | None = None,
+    qa: Sequence[Mapping | None] | None = None,
+    verification: Mapping[str, object] | None = None,
 ) -> Published:
-    assembly = assemble(chunk_audio, [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade)
+    """``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
+    ``verification``: the settings and models that checked them, for the manifest."""
+    from voicebatch.verify.qa import script_qa, word_times
+
+    qa = list(qa) if qa is not None else [None] * len(plan.chunks)
+    times = [word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)]
+    assembly = assemble(
+        chunk_audio, [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade, word_times=times
+    )
     rendered = render_outputs(assembly, plan.script.id, settings.options)
     chunks = [
         {
@@ -106,9 +119,11 @@ def publish_script_outputs(
             "seed": r.seed,
             "start": round(s.start_sample / assembly.sample_rate, 3),
             "end": round(s.end_sample / assembly.sample_rate, 3),
+            "qa": record,
         }
-        for c, r, s in zip(plan.chunks, plan.requests, assembly.chunks, strict=True)
+        for c, r, s, record in zip(plan.chunks, plan.requests, assembly.chunks, qa, strict=True)
     ]
+    summary = script_qa(qa, settings.verify, verification)
     script_text = plan.script.text
     manifest = build_manifest(
         script_id=plan.script.id,
@@ -131,7 +146,11 @@ def publish_script_outputs(
         loudness=asdict(rendered.loudness) if rendered.loudness else None,
         run=run,
     )
-    return publish_script(storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest)
+    manifest["qa"] = summary
+    latest = {"needs_review": summary["needs_review"]}
+    return publish_script(
+        storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest, latest=latest
+    )
 
 
 def _voice_lineage(storage: Storage, voice: PreparedVoice) -> dict:

@@ -58,7 +58,10 @@ def publish_script(
     files: Mapping[str, bytes],
     content_types: Mapping[str, str],
     manifest: dict,
+    *,
+    latest: Mapping[str, object] | None = None,
 ) -> Published:
+    """``latest``: extra fields for ``latest.json`` (``needs_review`` from the QA)."""
     prefix = output_prefix(script_id, output_hash)
     manifest_key = prefix + "manifest.json"
     if storage.exists(manifest_key):
@@ -78,14 +81,15 @@ def publish_script(
         )
     document = {**manifest, "outputs": outputs}
     retrying(lambda: storage.put_bytes(manifest_key, json_bytes(document), "application/json"), what="manifest")
-    latest = {
+    pointer = {
         "script_id": script_id,
         "output_hash": output_hash,
         "manifest": manifest_key,
         "published_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **(latest or {}),
     }
     latest_key = f"audio/{script_id}/latest.json"
-    retrying(lambda: storage.put_bytes(latest_key, json_bytes(latest), "application/json"), what="latest.json")
+    retrying(lambda: storage.put_bytes(latest_key, json_bytes(pointer), "application/json"), what="latest.json")
     log.info("%s: published %d files and the manifest under %s", script_id, len(outputs), prefix)
     return Published(prefix, manifest_key, (*(o["key"] for o in outputs), manifest_key), False)
 

@@ -32,10 +32,11 @@ RANDOM_WEIGHTS_NOTICE = "random weights: noise, not a voice"
 @dataclass(frozen=True, slots=True)
 class ScriptOutcome:
     script_id: str
-    status: str  # "published" | "skipped" (already published) | "failed"
+    status: str  # "published" | "skipped" (already published) | "failed" | "held" (unverified, held back)
     output_hash: str | None = None
     manifest_key: str | None = None
     error: str | None = None
+    quarantined: tuple[dict, ...] = ()  # chunks that never passed verification, each with its takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +75,15 @@ def build_report(
     rows, extras = [], {}
     audio_seconds = synthesis_seconds = 0.0
     for outcome in scripts:
-        row = {**asdict(outcome), "duration": None, "rtf": None, "keys": [], "links": {}}
-        if outcome.manifest_key and outcome.status != "failed":
+        row = {**asdict(outcome), "duration": None, "rtf": None, "keys": [], "links": {}, "qa": None}
+        row["quarantined"] = [_take_links(storage, c, expires) for c in outcome.quarantined]
+        if outcome.manifest_key and outcome.status in ("published", "skipped"):
             manifest = json.loads(retrying(lambda k=outcome.manifest_key: storage.get_bytes(k)))
             row["keys"] = [o["key"] for o in manifest["outputs"]] + [outcome.manifest_key]
             row["links"] = {k.rsplit("/", 1)[1]: storage.presign(k, expires) for k in row["keys"]}
             row["duration"] = manifest["durations"].get("audio_seconds")
             row["rtf"] = manifest["durations"].get("rtf")
+            row["qa"] = manifest.get("qa")
             audio_seconds += row["duration"] or 0.0
             if outcome.status == "published":
                 synthesis_seconds += manifest["durations"].get("synthesis_seconds") or 0.0
@@ -102,10 +105,42 @@ def build_report(
             "audio_seconds": round(audio_seconds, 2),
             "synthesis_seconds": round(synthesis_seconds, 2),
         },
+        "qa": qa_totals(rows),
         "scripts": rows,
         "voices": [asdict(v) for v in voices],
     }
+    report["totals"]["held"] = sum(r["status"] == "held" for r in rows)
+    report["totals"]["quarantined_chunks"] = report["qa"]["quarantined"]
     return report, render_html(report, extras)
+
+
+def qa_totals(rows: Sequence[dict]) -> dict:
+    """Pass rate, re-takes and quarantine over the run's verified scripts."""
+    sections = [r["qa"] for r in rows if r.get("qa")]
+    held = [r for r in rows if r["status"] == "held"]
+    checked = sum(q["passed"] + q["quarantined"] for q in sections) + sum(len(r["quarantined"]) for r in held)
+    passed = sum(q["passed"] for q in sections)
+    quarantined = sum(q["quarantined"] for q in sections) + sum(len(r["quarantined"]) for r in held)
+    return {
+        "chunks": sum(q["chunks"] for q in sections),
+        "checked": checked,
+        "passed": passed,
+        "quarantined": quarantined,
+        "not_checked": sum(q["not_checked"] for q in sections),
+        "pass_rate": round(passed / checked, 4) if checked else None,
+        "retakes": sum(q["retakes"] for q in sections),
+        "needs_review": sorted(r["script_id"] for r in rows if (r.get("qa") or {}).get("needs_review")),
+        "held": sorted(r["script_id"] for r in held),
+        "notes": sorted({n for q in sections for n in q.get("notes", [])}),
+        "modes": sorted({q["settings"].get("effective_mode") or q["settings"]["mode"] for q in sections}),
+    }
+
+
+def _take_links(storage: Storage, chunk: dict, expires: int) -> dict:
+    takes = [
+        {**t, "link": storage.presign(t["audio_key"], expires) if t.get("audio_key") else None} for t in chunk["takes"]
+    ]
+    return {**chunk, "takes": takes}
 
 
 def publish_report(storage: Storage, report: dict, page: str) -> tuple[str, str]:
@@ -165,7 +200,72 @@ table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding
 .notice{background:#fde2e4;border:2px solid #d1495b;padding:.8rem;font-weight:bold}
 section.script{border-top:1px solid #ddd;margin-top:1.5rem;padding-top:1rem}
 pre{background:#f6f6f6;padding:.6rem;max-height:14rem;overflow:auto;font-size:.8rem}
-img{max-width:100%}.failed{color:#b00020}"""
+img{max-width:100%}.failed{color:#b00020}.review{background:#fff4d6;border:2px solid #e0a400;padding:.8rem}
+del{background:#fde2e4}ins{background:#d9f2d9;text-decoration:none}"""
+
+
+def _qa_html(report: dict) -> list[str]:
+    """The QA section: pass rate, re-takes, and each quarantined chunk with a player per take
+    and the diff of its transcript against the text."""
+    e = html.escape
+    qa = report.get("qa") or {}
+    if not qa.get("checked") and not qa.get("not_checked"):
+        return []
+    rate = "–" if qa.get("pass_rate") is None else f"{qa['pass_rate']:.0%}"
+    parts = [
+        "<h2>Verification</h2>",
+        f"<p id='qa-summary'>{qa['passed']} of {qa['checked']} checked chunks passed ({rate}); "
+        f"{qa['retakes']} re-takes; {qa['quarantined']} quarantined; {qa['not_checked']} not checked "
+        f"(mode: {e(', '.join(qa.get('modes', [])) or 'off')}).</p>",
+    ]
+    for note in qa.get("notes", []):
+        parts.append(f"<p class='notice qa-note'>{e(note)}</p>")
+    if qa.get("needs_review"):
+        parts.append(
+            "<p class='review' id='needs-review'>Published but marked <b>needs_review</b> (a chunk never passed): "
+            + ", ".join(f"<code>{e(s)}</code>" for s in qa["needs_review"])
+            + "</p>"
+        )
+    if qa.get("held"):
+        parts.append(
+            "<p class='notice' id='held'>Held back, not published (publish_unverified is off): "
+            + ", ".join(f"<code>{e(s)}</code>" for s in qa["held"])
+            + "</p>"
+        )
+    chunks = [(s["script_id"], c) for s in report["scripts"] for c in s.get("quarantined") or []]
+    if chunks:
+        parts.append("<table id='quarantine'><tr><th>script</th><th>chunk</th><th>takes</th></tr>")
+        for script_id, chunk in chunks:
+            cells = []
+            for take in chunk["takes"]:
+                kept = " (kept)" if take["take"] == chunk["kept_take"] else ""
+                player = f"<audio controls preload='none' src='{e(take['link'])}'></audio>" if take.get("link") else ""
+                cer = "–" if take.get("cer") is None else f"{take['cer']:.2f}"
+                reasons = "; ".join(take.get("reasons") or [])
+                cells.append(
+                    f"<div class='take'><b>take {take['take']}{kept}</b> seed {take['seed']}, CER {cer} "
+                    f"{player}<br>{_diff_html(take.get('diff') or [], take.get('transcript'))}"
+                    f"<br><small>{e(reasons)}</small></div>"
+                )
+            text = f"#{chunk['index']}: {e(chunk['text'])}"
+            parts.append(f"<tr><td>{e(script_id)}</td><td>{text}</td><td>{''.join(cells)}</td></tr>")
+        parts.append("</table>")
+    return parts
+
+
+def _diff_html(diff: Sequence[Sequence[str]], transcript: str | None) -> str:
+    """What the recogniser heard, word errors marked: <del> text it missed, <ins> what it heard instead."""
+    e = html.escape
+    if transcript is None:
+        return "<i>no transcript (content not checked)</i>"
+    marks = []
+    for op, expected, heard in diff:
+        if op in ("delete", "substitute") and expected:
+            marks.append(f"<del>{e(expected)}</del>")
+        if op in ("insert", "substitute") and heard:
+            marks.append(f"<ins>{e(heard)}</ins>")
+    heard_text = e(transcript) if transcript else "<i>(nothing recognised)</i>"
+    return f"heard: “{heard_text}”" + (f" — errors: {' '.join(marks)}" if marks else "")
 
 
 def render_html(report: dict, extras: dict[str, _Extras]) -> str:
@@ -181,9 +281,11 @@ def render_html(report: dict, extras: dict[str, _Extras]) -> str:
         parts.append(f"<p class='notice' id='notice'>Model with {e(report['notice'])}.</p>")
     parts.append(
         f"<p>{totals['scripts']} scripts: {totals['published']} published, {totals['skipped']} already published, "
-        f"{totals['failed']} failed; {totals['voices_ok']} voices ok, {totals['voices_failed']} failed; "
+        f"{totals['failed']} failed, {totals.get('held', 0)} held back; "
+        f"{totals['voices_ok']} voices ok, {totals['voices_failed']} failed; "
         f"{totals['audio_seconds']} s of audio.</p>"
     )
+    parts += _qa_html(report)
     failures = [(s["script_id"], s["error"]) for s in report["scripts"] if s["status"] == "failed"]
     failures += [(f"voice {v['voice']}", v["reason"]) for v in report["voices"] if v["status"] != "ok"]
     if failures:
@@ -191,7 +293,7 @@ def render_html(report: dict, extras: dict[str, _Extras]) -> str:
         parts += [f"<tr><td>{e(w)}</td><td class='failed'>{e(r or '')}</td></tr>" for w, r in failures]
         parts.append("</table>")
     for script in report["scripts"]:
-        if script["status"] == "failed":
+        if script["status"] in ("failed", "held"):
             continue
         extra = extras.get(script["script_id"], _Extras())
         links = script["links"]

@@ -28,12 +28,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voicebatch.audio import wav_bytes
 from voicebatch.chunking import Chunk
 from voicebatch.errors import InputError
 from voicebatch.names import key_segment
 from voicebatch.pipeline import RunSettings, ScriptPlan, plan_scripts, publish_script_outputs
 from voicebatch.publish import json_bytes, publish_voice, voice_prefix
-from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
+from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report, report_prefix
 from voicebatch.scripts import Script, ScriptPart, load_scripts
 from voicebatch.storage import Storage, is_s3_uri, local_path
 from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_tasks
@@ -184,6 +185,7 @@ def plan_run(
     )
     keys = []
     for n, spec in enumerate(batches):
+        spec["verify"] = asdict(config.settings.verify)
         keys.append(f"{staging}batches/{n:04d}.json")
         out.put_bytes(keys[-1], json_bytes(spec), "application/json")
     document = {
@@ -243,7 +245,9 @@ def _batch_specs(
     return specs
 
 
-def synthesize_batch(spec_key: str, out: Storage, staging: str, engine: Engine, batch_frames: int) -> dict:
+def synthesize_batch(
+    spec_key: str, out: Storage, staging: str, engine: Engine, batch_frames: int, *, speech_models: object = None
+) -> dict:
     """Speak one batch spec; chunk audio goes to staging. Chunks staged by an earlier try are kept."""
     spec = json.loads(out.get_bytes(spec_key))
     requests = [ChunkRequest(**r) for r in spec["requests"]]
@@ -257,11 +261,15 @@ def synthesize_batch(spec_key: str, out: Storage, staging: str, engine: Engine, 
     started = time.perf_counter()
     params = SynthesisParams(**spec["params"])
     audio = engine.synthesize(references, todo, params, batch_frames=batch_frames, progress=log_progress)
+    audio, qa = verify_batch(
+        spec, spec_key, engine, references, todo, params, audio, out, staging, speech_models, batch_frames
+    )
     wall = time.perf_counter() - started
     total_frames = sum(a.frames for a in audio) or 1
     for result in audio:
         out.put_bytes(f"{staging}chunks/{result.key}.wav", _float_wav(result.samples), "audio/wav")
         share = {"frames": result.frames, "seconds": round(wall * result.frames / total_frames, 4)}
+        share["qa"] = qa.get(result.key)
         out.put_bytes(f"{staging}chunks/{result.key}.json", json_bytes(share), "application/json")  # written last
     seconds = sum(a.samples.shape[0] for a in audio) / 24_000
     return {
@@ -272,6 +280,66 @@ def synthesize_batch(spec_key: str, out: Storage, staging: str, engine: Engine, 
         "rtf": round(wall / seconds, 4) if seconds else None,
         "device": engine.device,
     }
+
+
+def verify_batch(
+    spec: Mapping,
+    spec_key: str,
+    engine: Engine,
+    references: Mapping[str, Reference],
+    requests: Sequence[ChunkRequest],
+    params: SynthesisParams,
+    audio: list,
+    out: Storage,
+    staging: str,
+    speech_models: object = None,
+    batch_frames: int | None = None,
+) -> tuple[list, dict[str, dict]]:
+    """Issue 14's hook, right after the engine call: check every chunk, re-take failures
+    with the engine still loaded, keep the best take. Returns the kept audio (same order)
+    and each chunk's QA record; stages every take of a quarantined chunk for the report
+    and the verification's settings and models (``verification/<batch>.json``)."""
+    from voicebatch.verify import build_verifier
+    from voicebatch.verify.settings import VerifySettings
+    from voicebatch.verify.store import SpeechModelStore
+    from voicebatch.verify.takes import verify_chunks
+
+    settings = VerifySettings(**spec.get("verify", {"mode": "off"}))
+    if settings.mode == "off" or not requests:
+        return audio, {}
+    store = speech_models if isinstance(speech_models, SpeechModelStore) else SpeechModelStore()
+    verifier = build_verifier(settings, models=store, device=engine.device)
+    started = time.perf_counter()
+    verified = verify_chunks(
+        engine,
+        references,
+        requests,
+        params,
+        audio,
+        verifier,
+        max_takes=settings.max_takes,
+        random_weights=engine.files.random_weights,
+        batch_frames=batch_frames,
+        progress=log_progress,
+    )
+    for chunk in verified:
+        if chunk.status == "quarantined":
+            for take in chunk.takes:
+                key = f"{staging}takes/{chunk.request.key}/{take.number}.wav"
+                out.put_bytes(key, wav_bytes(take.audio.samples, 24_000), "audio/wav")  # PCM16: for listening
+    document = {
+        "mode": verifier.mode,
+        "models": verifier.lineage(),
+        "notes": list(verifier.notes),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    name = spec_key.rsplit("/", 1)[-1]
+    out.put_bytes(f"{staging}verification/{name}", json_bytes(document), "application/json")
+    counts = {s: sum(c.status == s for c in verified) for s in ("passed", "quarantined", "not_checked")}
+    log.info(
+        "verification: %s, %d re-takes, %.1f s", counts, sum(len(c.takes) - 1 for c in verified), document["seconds"]
+    )
+    return [c.audio for c in verified], {c.request.key: c.qa_record() for c in verified}
 
 
 def _float_wav(samples: np.ndarray) -> bytes:
@@ -288,6 +356,7 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
 
     document = json.loads(out.get_bytes(f"{staging}plan.json"))
     voices = {n: load_registered_voice(out, n, h) for n, h in document["voices"].items()}
+    verification = _verification(out, staging)
     outcomes = []
     for entry in document["scripts"]:
         if entry["status"] != "pending":
@@ -306,12 +375,31 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
             error = f"{len(missing)} of {len(plan.requests)} chunks were not synthesized (a synthesize task failed)"
             outcomes.append({"id": plan.script.id, "status": "failed", "output_hash": plan.output_hash, "error": error})
             continue
-        audio, seconds = [], 0.0
+        audio, seconds, qa = [], 0.0, []
         for r in plan.requests:
             audio.append(sf.read(io.BytesIO(out.get_bytes(f"{staging}chunks/{r.key}.wav")), dtype="float32")[0])
-            seconds += json.loads(out.get_bytes(f"{staging}chunks/{r.key}.json"))["seconds"]
+            staged = json.loads(out.get_bytes(f"{staging}chunks/{r.key}.json"))
+            seconds += staged["seconds"]
+            qa.append(staged.get("qa"))
+        review = _quarantined(plan, qa)
+        if review and not settings.verify.publish_unverified:
+            error = f"held back: {len(review)} chunk(s) never passed verification (publish_unverified is off)"
+            log.warning("%s: %s", plan.script.id, error)
+            outcomes.append(
+                {"id": plan.script.id, "status": "held", "output_hash": plan.output_hash, "error": error, "qa": review}
+            )
+            continue
         published = publish_script_outputs(
-            out, plan, audio, voices, document["model"], settings, synthesis_seconds=seconds, run=run
+            out,
+            plan,
+            audio,
+            voices,
+            document["model"],
+            settings,
+            synthesis_seconds=seconds,
+            run=run,
+            qa=qa,
+            verification=verification,
         )
         outcomes.append(
             {
@@ -320,10 +408,35 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
                 "output_hash": plan.output_hash,
                 "error": None,
                 "keys": list(published.keys),
+                "qa": review,
             }
         )
     out.put_bytes(f"{staging}outcomes.json", json_bytes(outcomes), "application/json")
-    return {s: sum(o["status"] == s for o in outcomes) for s in ("published", "skipped", "failed")}
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("published", "skipped", "failed", "held")}
+    counts["needs_review"] = sum(bool(o.get("qa")) for o in outcomes if o["status"] == "published")
+    return counts
+
+
+def _verification(out: Storage, staging: str) -> dict | None:
+    """The synthesize tasks' verification records, merged: effective mode, models, notes."""
+    documents = [json.loads(out.get_bytes(k)) for k in out.list(f"{staging}verification/") if k.endswith(".json")]
+    if not documents:
+        return None
+    return {
+        "mode": documents[0]["mode"],
+        "models": documents[0]["models"],
+        "notes": sorted({n for d in documents for n in d["notes"]}),
+        "seconds": round(sum(d["seconds"] for d in documents), 2),
+    }
+
+
+def _quarantined(plan: ScriptPlan, qa: Sequence[dict | None]) -> list[dict]:
+    """The script's chunks that never passed, with their takes (for the report)."""
+    return [
+        {"index": c.index, "key": r.key, "text": c.text, "kept_take": q["kept_take"], "takes": q["takes"]}
+        for c, r, q in zip(plan.chunks, plan.requests, qa, strict=True)
+        if q and q["status"] == "quarantined"
+    ]
 
 
 def finish_run(
@@ -360,8 +473,9 @@ def finish_run(
             o["id"],
             o["status"],
             o.get("output_hash"),
-            f"audio/{o['id']}/{o['output_hash']}/manifest.json" if o["status"] != "failed" else None,
+            f"audio/{o['id']}/{o['output_hash']}/manifest.json" if o["status"] in ("published", "skipped") else None,
             o.get("error"),
+            tuple(_publish_takes(out, staging, report_prefix(dag_id, run_id), o)),
         )
         for o in outcomes
     ]
@@ -379,3 +493,20 @@ def finish_run(
         removed = out.delete_prefix(staging)
         log.info("removed %d staged objects under %s", removed, staging)
     return {"report": html_key, "report_json": json_key, **report["totals"]}
+
+
+def _publish_takes(out: Storage, staging: str, prefix: str, outcome: dict) -> list[dict]:
+    """Every take of the script's quarantined chunks, copied next to the report (the staging
+    prefix is about to go), each take with the key of its audio."""
+    chunks = []
+    for chunk in outcome.get("qa") or []:
+        takes = []
+        for take in chunk["takes"]:
+            staged = f"{staging}takes/{chunk['key']}/{take['take']}.wav"
+            key = f"{prefix}takes/{key_segment(outcome['id'])}/{chunk['index']:04d}-take{take['take']}.wav"
+            if out.exists(staged):
+                out.put_bytes(key, out.get_bytes(staged), "audio/wav")
+                take = {**take, "audio_key": key}
+            takes.append(take)
+        chunks.append({**chunk, "takes": takes})
+    return chunks

@@ -5,8 +5,12 @@ and trailing silence is trimmed first (by energy, keeping a short margin) and re
 Positions are tracked in samples: a chunk starts where the previous output ends minus the
 cross-fade overlap. The boundary between two chunks' cues is the middle of their
 cross-fade, so sentence cues that come from chunk boundaries are exact to the sample.
-Inside a chunk holding several sentences, and for words, times are estimated in
-proportion to UTF-8 bytes (the rule F5 uses for duration) and marked ``estimated``.
+Inside a chunk, sentence and word times come from a forced alignment of the chunk's audio
+with its text when one is given (``word_times``, from ``voicebatch.verify``): those cues
+are ``aligned``. Without one (no aligner covers the language, or verification is off),
+and for a word the aligner could not place, times are estimated in proportion to UTF-8
+bytes (the rule F5 uses for duration) and marked ``estimated``. Every cue says where its
+times come from (``source``): ``aligned``, ``chunk_boundary`` or ``estimated``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ SAMPLE_RATE = 24_000
 CROSS_FADE_SECONDS = 0.15
 SILENCE_DBFS = -45.0
 TRIM_MARGIN_SECONDS = 0.05
+SOURCES = ("aligned", "chunk_boundary", "estimated")
+WordTimes = Sequence[tuple[float, float] | None]  # per written word of a chunk: (start, end) s in its own audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +38,12 @@ class Cue:
     start_sample: int
     end_sample: int
     text: str
-    estimated: bool
+    source: str  # "aligned" | "chunk_boundary" | "estimated"
     sample_rate: int = SAMPLE_RATE
+
+    @property
+    def estimated(self) -> bool:
+        return self.source == "estimated"
 
     @property
     def start(self) -> float:
@@ -96,8 +106,14 @@ def assemble(
     sample_rate: int = SAMPLE_RATE,
     cross_fade: float = CROSS_FADE_SECONDS,
     trim: bool = True,
+    word_times: Sequence[WordTimes | None] | None = None,
 ) -> Assembly:
-    """Join chunk audio (in order) and place every sentence and word."""
+    """Join chunk audio (in order) and place every sentence and word.
+
+    ``word_times[k]``, when given, holds chunk k's measured word times: one entry per
+    written word of its sentences in order (``str.split`` words), ``None`` for a word the
+    aligner could not place; times in seconds from the start of the chunk's own audio.
+    """
     import numpy as np
 
     if not chunks:
@@ -120,7 +136,7 @@ def assemble(
         else:
             joined = np.concatenate([joined, piece])
         spans.append(ChunkSpan(index, position, position + piece.shape[0], start, audio.shape[0] - end, overlap))
-    sentence_cues, word_cues = _cues(spans, sentences, joined.shape[0], sample_rate)
+    sentence_cues, word_cues = _cues(spans, sentences, joined.shape[0], sample_rate, word_times)
     return Assembly(joined, sample_rate, tuple(spans), tuple(sentence_cues), tuple(word_cues))
 
 
@@ -130,24 +146,114 @@ def chunk_boundaries(spans: Sequence[ChunkSpan], total: int) -> list[int]:
 
 
 def _cues(
-    spans: Sequence[ChunkSpan], sentences: Sequence[tuple[str, ...]], total: int, rate: int
+    spans: Sequence[ChunkSpan],
+    sentences: Sequence[tuple[str, ...]],
+    total: int,
+    rate: int,
+    word_times: Sequence[WordTimes | None] | None = None,
 ) -> tuple[list[Cue], list[Cue]]:
     bounds = chunk_boundaries(spans, total)
     sentence_cues: list[Cue] = []
     word_cues: list[Cue] = []
     for k, texts in enumerate(sentences):
+        measured = word_times[k] if word_times is not None and k < len(word_times) else None
+        words = [re.findall(r"\S+", t) for t in texts]
+        if measured is not None and len(measured) == sum(len(w) for w in words) and any(measured):
+            placed = _placed(spans[k], bounds[k], bounds[k + 1], measured, rate)
+            _aligned_cues(bounds[k], bounds[k + 1], texts, words, placed, rate, sentence_cues, word_cues)
+            continue
         cuts = _proportional(bounds[k], bounds[k + 1], [utf8_len(t) for t in texts])
         for j, text in enumerate(texts):
-            estimated = j > 0 or j < len(texts) - 1  # a boundary inside the chunk is an estimate
-            cue = Cue("sentence", len(sentence_cues), cuts[j], cuts[j + 1], text, estimated, rate)
+            source = "chunk_boundary" if len(texts) == 1 else "estimated"  # inside a chunk: an estimate
+            cue = Cue("sentence", len(sentence_cues), cuts[j], cuts[j + 1], text, source, rate)
             sentence_cues.append(cue)
-            words = re.findall(r"\S+", text)
-            word_cuts = _proportional(cue.start_sample, cue.end_sample, [utf8_len(w) for w in words])
-            for w, word in enumerate(words):
-                word_cues.append(
-                    Cue("word", len(word_cues), word_cuts[w], word_cuts[w + 1], word, len(words) > 1, rate)
-                )
+            word_cuts = _proportional(cue.start_sample, cue.end_sample, [utf8_len(w) for w in words[j]])
+            for w, word in enumerate(words[j]):
+                word_source = source if len(words[j]) == 1 else "estimated"
+                word_cues.append(Cue("word", len(word_cues), word_cuts[w], word_cuts[w + 1], word, word_source, rate))
     return sentence_cues, word_cues
+
+
+def _placed(span: ChunkSpan, lower: int, upper: int, measured: WordTimes, rate: int) -> list[tuple[int, int] | None]:
+    """Measured word times moved into the joined audio (past the trimmed lead), kept inside
+    the chunk's cue span and in order: a word never starts before the previous one ended."""
+    out: list[tuple[int, int] | None] = []
+    floor = lower
+    for times in measured:
+        if times is None:
+            out.append(None)
+            continue
+        start = span.start_sample - span.trimmed_lead + round(times[0] * rate)
+        end = span.start_sample - span.trimmed_lead + round(times[1] * rate)
+        start = min(max(start, floor), upper)
+        end = min(max(end, start), upper)
+        out.append((start, end))
+        floor = end
+    return out
+
+
+def _aligned_cues(
+    lower: int,
+    upper: int,
+    texts: Sequence[str],
+    words: Sequence[list[str]],
+    placed: list[tuple[int, int] | None],
+    rate: int,
+    sentence_cues: list[Cue],
+    word_cues: list[Cue],
+) -> None:
+    """Cues of one chunk from its measured word times. Words the aligner could not place get
+    times between their placed neighbours in proportion to UTF-8 bytes (``estimated``).
+    The chunk's first sentence starts and its last ends at the chunk boundaries; a sentence
+    boundary inside the chunk lies at the measured start of its first word and end of the
+    previous sentence's last word (a pause between them is a gap between the cues)."""
+    flat = [w for ws in words for w in ws]
+    times = _fill_gaps(lower, upper, flat, placed)
+    index = 0
+    for j, text in enumerate(texts):
+        count = len(words[j])
+        own = times[index : index + count]
+        sources = ["aligned" if placed[index + i] is not None else "estimated" for i in range(count)]
+        start = lower if j == 0 else (own[0][0] if own else times[index - 1][1] if index else lower)
+        end = upper if j == len(texts) - 1 else (own[-1][1] if own else start)
+        ends = [
+            "chunk_boundary" if j == 0 else sources[0] if own else "estimated",
+            "chunk_boundary" if j == len(texts) - 1 else sources[-1] if own else "estimated",
+        ]
+        if "estimated" in ends:
+            source = "estimated"
+        elif ends == ["chunk_boundary", "chunk_boundary"]:
+            source = "chunk_boundary"
+        else:
+            source = "aligned"
+        sentence_cues.append(Cue("sentence", len(sentence_cues), start, max(start, end), text, source, rate))
+        for i, word in enumerate(words[j]):
+            a, b = own[i]
+            word_cues.append(Cue("word", len(word_cues), a, b, word, sources[i], rate))
+        index += count
+
+
+def _fill_gaps(
+    lower: int, upper: int, words: Sequence[str], placed: list[tuple[int, int] | None]
+) -> list[tuple[int, int]]:
+    """Every word's (start, end): measured where placed, else shared out by UTF-8 bytes
+    between the end of the last placed word before it and the start of the next one."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        if placed[i] is not None:
+            out.append(placed[i])  # type: ignore[arg-type]
+            i += 1
+            continue
+        j = i
+        while j < len(words) and placed[j] is None:
+            j += 1
+        start = out[-1][1] if out else lower
+        end = placed[j][0] if j < len(words) else upper  # type: ignore[index]
+        cuts = _proportional(start, max(start, end), [utf8_len(w) for w in words[i:j]])
+        out.extend((cuts[n], cuts[n + 1]) for n in range(j - i))
+        i = j
+    return out
 
 
 def _proportional(start: int, end: int, weights: Sequence[int]) -> list[int]:
@@ -161,7 +267,7 @@ def _proportional(start: int, end: int, weights: Sequence[int]) -> list[int]:
 
 
 def timing_rows(assembly: Assembly) -> list[dict]:
-    """The timing table: level, index, start, end (seconds), text, estimated."""
+    """The timing table: level, index, start, end (seconds), text, estimated, source."""
     return [
         {
             "level": c.level,
@@ -170,6 +276,7 @@ def timing_rows(assembly: Assembly) -> list[dict]:
             "end": round(c.end, 3),
             "text": c.text,
             "estimated": c.estimated,
+            "source": c.source,
         }
         for c in (*assembly.sentences, *assembly.words)
     ]
