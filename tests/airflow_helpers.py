@@ -39,8 +39,10 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
-    """The project's Airflow environment (deploy/airflow_env.py), with nothing of the caller's Airflow."""
-    return project_airflow_env(home, parallelism=2, clean=True, **extra)
+    """The project's Airflow environment (deploy/airflow_env.py), with nothing of the caller's Airflow,
+    and this tree's src/ first on PYTHONPATH (the tree under test, not an installed copy)."""
+    env = project_airflow_env(home, parallelism=2, clean=True, **extra)
+    return {**env, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env["PYTHONPATH"]])}
 
 
 def init_airflow(home: Path, **extra: str) -> dict[str, str]:

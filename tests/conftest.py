@@ -5,12 +5,28 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# The tests run the tree they sit in, not whichever voicebatch the environment has installed
+# (an editable install of another checkout, a wheel): this tree's src/ comes first here, and
+# subprocesses get it first on PYTHONPATH (tree_env(), airflow_helpers.airflow_env()).
+def tree_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """``base`` (default: this environment) with this tree's src/ first on PYTHONPATH, plus ``extra``."""
+    base = os.environ if base is None else base
+    paths = [str(SRC), *(p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(SRC))]
+    return {**base, "PYTHONPATH": os.pathsep.join(paths), **extra}
+
+
+sys.path.insert(0, str(SRC))
+os.environ["PYTHONPATH"] = tree_env()["PYTHONPATH"]  # every subprocess that inherits the environment
 # Dummy credentials for the local S3 endpoint; the secret is searched for in outputs by tests.
 S3_ACCESS_KEY = "AKIAVOICEBATCHTEST"
 S3_SECRET_KEY = "voicebatch-test-secret-4f1c9e"

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from voicebatch.synthesis.batching import chunk_seed, plan_batches
+
+from conftest import tree_env
+
+TESTS = Path(__file__).parent
 
 
 @given(st.lists(st.integers(1, 3000), min_size=1, max_size=80), st.integers(500, 20000))
@@ -27,6 +36,35 @@ def test_sorted_by_length_so_padding_is_small() -> None:
 
 
 def test_chunk_seed_is_deterministic_and_key_specific() -> None:
-    assert chunk_seed(7, "abc") == chunk_seed(7, "abc")
     assert len({chunk_seed(7, "abc"), chunk_seed(7, "abd"), chunk_seed(8, "abc")}) == 3
-    assert 0 <= chunk_seed(7, "abc") < 2**31
+    assert all(0 <= chunk_seed(seed, key) < 2**31 for seed in (0, 7, 2**40) for key in ("", "abc", "κλειδί"))
+
+
+# Seeds and keys as a worker computes them: for the test scripts' plan (chunk keys, seeds,
+# output hashes) and a few raw chunk seeds.
+SEEDS = r"""
+import json
+from voicebatch.synthesis.batching import chunk_seed
+from publish_helpers import plans
+print(json.dumps({
+    "raw": [chunk_seed(7, "abc"), chunk_seed(0, "κλειδί")],
+    "plans": [[p.output_hash, [(r.key, r.seed) for r in p.requests]] for p in plans()],
+}))
+"""
+
+
+def seeds_in_a_new_process(hash_seed: str) -> dict:
+    env = {**tree_env(), "PYTHONHASHSEED": hash_seed}
+    result = subprocess.run([sys.executable, "-c", SEEDS], env=env, capture_output=True, text=True, cwd=TESTS)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_seeds_and_keys_are_the_same_in_every_process() -> None:
+    """ "Same seed, same audio" holds across workers and machines: two processes with different
+    string-hash salts (PYTHONHASHSEED) derive the same chunk keys, seeds and output hashes."""
+    first, second = seeds_in_a_new_process("1"), seeds_in_a_new_process("2")
+    assert first == second
+    assert first["raw"] == [chunk_seed(7, "abc"), chunk_seed(0, "κλειδί")]
+    seeds = [seed for _, requests in first["plans"] for _, seed in requests]
+    assert len(seeds) >= 3 and len(set(seeds)) == len(seeds), "each chunk its own seed"

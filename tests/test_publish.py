@@ -6,7 +6,10 @@ import hashlib
 import io
 import json
 import logging
+import os
+import time
 import urllib.request
+from collections import Counter
 
 import pysrt
 import pytest
@@ -17,7 +20,7 @@ from voicebatch.outputs import OutputOptions
 from voicebatch.pipeline import RunSettings, publish_script_outputs
 from voicebatch.publish import publish_voice
 from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
-from voicebatch.storage import open_storage, retrying, s3_client
+from voicebatch.storage import open_storage, s3_client
 
 from conftest import S3_SECRET_KEY
 from publish_helpers import LONG, chunk_audio, model, plans, voice
@@ -179,25 +182,148 @@ def test_voice_registry_is_reused_by_hash(counted) -> None:
     assert json.loads(storage.get_bytes(first.manifest_key))["voice"] == "anna"
 
 
-def test_transient_failures_are_retried_a_bounded_number_of_times() -> None:
-    from botocore.exceptions import ClientError, EndpointConnectionError
+def flaky_writes(storage, monkeypatch: pytest.MonkeyPatch, fail) -> tuple[Counter, list[float]]:
+    """Make ``storage.put_bytes`` raise ``fail(key, attempt)`` when it returns an exception; count
+    the tries per key and record the backoff waits instead of sleeping them."""
+    tries: Counter = Counter()
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)  # retrying() looks time.sleep up at each wait
+    real_put = storage.put_bytes
 
-    calls = []
+    def put(key: str, data: bytes, content_type: str | None = None) -> None:
+        tries[key] += 1
+        if error := fail(key, tries[key]):
+            raise error
+        real_put(key, data, content_type)
 
-    def flaky() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
-        return "done"
+    monkeypatch.setattr(storage, "put_bytes", put)
+    return tries, waits
 
-    assert retrying(flaky, sleep=lambda s: None) == "done" and len(calls) == 3
+
+def dropped() -> Exception:
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+
+def test_transient_failures_are_retried_a_bounded_number_of_times(counted, monkeypatch) -> None:
+    storage, _ = counted
+    # Every audio upload loses its connection twice, after botocore's own retries: the publish
+    # still completes, each step tried exactly as often as it needed, with backoff between tries.
+    tries, waits = flaky_writes(
+        storage, monkeypatch, lambda key, n: dropped() if key.endswith(".wav") and n <= 2 else None
+    )
+    assert len(publish_all(storage)) == 2
+    assert sorted(n for k, n in tries.items() if k.endswith(".wav")) == [3, 3]
+    assert {n for k, n in tries.items() if not k.endswith(".wav")} == {1}
+    assert waits == [2, 4, 2, 4]
+    assert_every_manifest_is_complete(storage)
+
+
+def test_a_step_that_keeps_failing_is_tried_three_times_and_no_manifest_appears(counted, monkeypatch) -> None:
+    storage, _ = counted
+    tries, waits = flaky_writes(storage, monkeypatch, lambda key, n: dropped() if key.endswith(".wav") else None)
+    with pytest.raises(Exception, match="Could not connect"):
+        publish_all(storage)
+    (wav,) = [k for k in tries if k.endswith(".wav")]
+    assert tries[wav] == 3 and waits == [2, 4], "three tries in all (README: Storage), then the error"
+    assert not [k for k in storage.list("") if k.endswith("manifest.json")]
+
+
+def test_a_permanent_error_is_not_retried(counted, monkeypatch) -> None:
+    from botocore.exceptions import ClientError
+
+    storage, _ = counted
     denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
-    calls.clear()
+    tries, waits = flaky_writes(storage, monkeypatch, lambda key, n: denied if key.endswith(".wav") else None)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        publish_all(storage)
+    (wav,) = [k for k in tries if k.endswith(".wav")]
+    assert tries[wav] == 1 and waits == []
+    assert not [k for k in storage.list("") if k.endswith("manifest.json")]
 
-    def forbidden() -> None:
-        calls.append(1)
-        raise denied
 
-    with pytest.raises(ClientError):
-        retrying(forbidden, sleep=lambda s: None)
-    assert len(calls) == 1, "a permanent error is not retried"
+@pytest.mark.parametrize("target", [-16.0, -23.0])
+def test_published_audio_is_measured_at_the_loudness_target(counted, target: float) -> None:
+    import numpy as np
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    storage, _ = counted
+    settings = RunSettings(options=OutputOptions(loudness_lufs=target))
+    for published in publish_all(storage, settings):
+        (key,) = [k for k in published.keys if k.endswith(".wav")]
+        samples, rate = sf.read(io.BytesIO(storage.get_bytes(key)), dtype="float64")
+        # Measured here on the published file, with pyloudnorm and scipy, not with voicebatch's loudness module.
+        lufs = pyloudnorm.Meter(rate).integrated_loudness(samples)
+        true_peak = 20 * np.log10(np.max(np.abs(resample_poly(samples, 4, 1))))
+        assert abs(lufs - target) <= 0.5, f"{key}: {lufs:.2f} LUFS, target {target}"
+        assert true_peak <= -1.0 + 0.1, f"{key}: true peak {true_peak:.2f} dBTP"
+        manifest = json.loads(storage.get_bytes(published.manifest_key))
+        assert abs(manifest["loudness"]["output_lufs"] - lufs) <= 0.1
+
+
+def test_loudness_off_publishes_the_level_as_synthesized(counted) -> None:
+    import pyloudnorm
+
+    storage, _ = counted
+    (published, _) = publish_all(storage, RunSettings(options=OutputOptions(loudness_lufs=None)))
+    (key,) = [k for k in published.keys if k.endswith(".wav")]
+    samples, rate = sf.read(io.BytesIO(storage.get_bytes(key)), dtype="float64")
+    peak = float(abs(samples).max())
+    assert abs(peak - 0.3) <= 0.01, "the chunks' own level (sines of amplitude 0.3), untouched"
+    assert json.loads(storage.get_bytes(published.manifest_key))["loudness"] is None
+    assert pyloudnorm.Meter(rate).integrated_loudness(samples) > -16.0 + 1.0
+
+
+MIB = 1024 * 1024
+
+
+def multipart_etag(data: bytes, part_size: int) -> str:
+    """S3's ETag of a multipart object: md5 of the parts' md5s, then the part count."""
+    parts = [data[i : i + part_size] for i in range(0, len(data), part_size)]
+    digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    return f"{digest}-{len(parts)}"
+
+
+def test_large_outputs_go_multipart_and_small_ones_in_one_put(s3_bucket: str) -> None:
+    client = s3_client()
+    calls: list[str] = []
+    for operation in ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"):
+        client.meta.events.register(f"before-call.s3.{operation}", lambda model, **_: calls.append(model.name))
+    # The threshold lowered so a test-sized WAV crosses it; the parts stay 64 MiB as in production.
+    storage = open_storage(f"s3://{s3_bucket}/out", client=client, multipart_threshold=64 * 1024)
+    published = publish_all(storage)
+    wavs = [k for p in published for k in p.keys if k.endswith(".wav")]
+    assert calls.count("CreateMultipartUpload") == len(wavs) == 2
+    assert calls.count("UploadPart") == 2 and calls.count("CompleteMultipartUpload") == 2
+    assert calls.count("PutObject") == 2 * 5, "srt, vtt, csv, manifest and latest.json are single PUTs"
+    for key in wavs:
+        data = storage.get_bytes(key)
+        assert len(data) > 64 * 1024
+        etag = client.head_object(Bucket=s3_bucket, Key=f"out/{key}")["ETag"].strip('"')
+        assert etag == multipart_etag(data, 64 * MIB)
+    assert_every_manifest_is_complete(storage)
+
+
+def test_multipart_parts_are_64_mib_and_a_failed_part_leaves_no_object(s3_bucket: str) -> None:
+    client = s3_client()
+    storage = open_storage(f"s3://{s3_bucket}/big", client=client)
+    data = os.urandom(64 * MIB + 1234)  # just over one part: a 64 MiB part and a small last one
+    parts: list[int] = []
+
+    def drop_second_part(params: dict, **_: object) -> None:
+        parts.append(params["PartNumber"])
+        if params["PartNumber"] == 2:
+            raise ConnectionResetError("connection dropped in part 2 (injected)")
+
+    client.meta.events.register("provide-client-params.s3.UploadPart", drop_second_part)
+    with pytest.raises(ConnectionResetError):
+        storage.put_bytes("book.wav", data, "audio/wav")
+    assert 2 in parts and not storage.exists("book.wav"), "a failed multipart upload leaves no object"
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == [], "and no upload left open"
+    client.meta.events.unregister("provide-client-params.s3.UploadPart", drop_second_part)
+    storage.put_bytes("book.wav", data, "audio/wav")
+    head = client.head_object(Bucket=s3_bucket, Key="big/book.wav")
+    assert head["ETag"].strip('"') == multipart_etag(data, 64 * MIB)
+    assert head["ContentType"] == "audio/wav" and storage.get_bytes("book.wav") == data
