@@ -66,11 +66,21 @@ def s3_connection(endpoint: str, access_key: str, secret: str) -> str:
 
 DAG_TEST = r"""
 import json, sys
+from airflow.models.asset import AssetEvent
 from airflow.models.dagbag import DagBag
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.session import create_session
 dag = DagBag(sys.argv[1]).dags["voice_batch"]
 run = dag.test(run_conf=json.loads(sys.argv[2]))
-tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
-print("DAGTEST " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": tasks}))
+# Read back from the metadata DB: each task's state and try number, and the run's Asset events.
+with create_session() as session:
+    tis = session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id).all()
+    tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
+    tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
+    events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
+    assets = [{"asset": e.asset.name, "task_id": e.source_task_id, "extra": e.extra} for e in events]
+result = {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "tries": tries, "asset_events": assets}
+print("DAGTEST " + json.dumps(result))
 """
 
 
