@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_VOICES := include/voices/.built
 
-.PHONY: install system-deps demo check-inputs airflow test lint format clean
+.PHONY: install system-deps demo check-inputs airflow test test-each mutate lint format clean
 
 install: $(STAMP)
 
@@ -62,6 +62,18 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
+# Each test file in a pytest process of its own: no file relies on another's fixtures or outputs.
+test-each: $(STAMP) system-deps
+	@failed=""; for f in tests/test_*.py; do \
+	  echo "== $$f"; $(BIN)/python -m pytest -q -p no:randomly "$$f" || failed="$$failed $$f"; \
+	done; if [ -n "$$failed" ]; then echo "failed alone:$$failed"; exit 1; fi
+
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml); slow, so not in CI.
+# Survivors and the decision about each: tests/MUTATION.md.
+mutate: $(STAMP)
+	$(BIN)/mutmut run --max-children $(or $(JOBS),2)
+	$(BIN)/mutmut results
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -71,4 +83,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) include/voices airflow_home output .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) include/voices airflow_home output .pytest_cache .ruff_cache .hypothesis mutants

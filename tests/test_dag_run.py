@@ -106,6 +106,12 @@ def test_end_to_end_a_bad_voice_fails_only_its_own_task(setup: dict, first_run: 
     assert events["voicebatch_audio"]["extra"] == {"published": len(manifests), "skipped": 0, "failed": 0}
     assert events["voicebatch_voice_registry"]["extra"] == {"run_id": run["run_id"]}
     assert {e["task_id"] for e in run["asset_events"]} == {"publish"}
+    # The connection's secret is in no object, no task log and nowhere in the metadata DB (XCom).
+    home = Path(setup["env"]["AIRFLOW_HOME"])
+    places = {k: storage.get_bytes(k) for k in keys}
+    places |= {str(p): p.read_bytes() for p in home.rglob("*") if p.is_file() and p.suffix in (".log", ".db", ".json")}
+    assert any(p.endswith(".log") for p in places) and any(p.endswith(".db") for p in places)
+    assert [p for p, data in places.items() if S3_SECRET_KEY.encode() in data] == []
 
 
 def test_params_shape_what_the_run_produced(setup: dict, first_run: dict) -> None:

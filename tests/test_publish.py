@@ -140,6 +140,7 @@ def test_presigned_url_downloads_the_object_and_no_secret_anywhere(counted, capl
     publish_report(storage, report, page)
     link = report["scripts"][0]["links"]["intro.wav"]
     assert link.startswith("http://127.0.0.1:") and "X-Amz-Signature=" in link
+    assert "X-Amz-Expires=604800" in link, "links last 7 days"
     with urllib.request.urlopen(link) as response:
         assert response.read() == storage.get_bytes(report["scripts"][0]["keys"][0])
     everything = [storage.get_bytes(k) for k in storage.list("")]
