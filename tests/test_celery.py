@@ -205,13 +205,13 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), (
         "two synthesize tasks overlapped although pool f5_gpu has one slot"
     )
-    # Not by chance: the pool has one slot, and the scheduler queued each synthesize task only after
-    # the one before it had ended (the gpu worker could run two at once).
-    assert query(database, "select slots from slot_pool where pool = 'f5_gpu'") == [(1,)]
+    # Not by chance: the scheduler queued each synthesize task only after the one before it had ended
+    # (the gpu worker could run two at once), because the pool has one slot.
     by_queueing = sorted(synth, key=lambda r: r[8])
     assert all(before[7] <= after[8] for before, after in itertools.pairwise(by_queueing)), (
         "a synthesize task was queued while another held the pool's only slot"
     )
+    assert query(database, "select slots from slot_pool where pool = 'f5_gpu'") == [(1,)]
     assert {"hello", "duet"} <= {
         k.split("/")[1] for k in cluster["storage"].list("audio/") if k.endswith("manifest.json")
     }
