@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -88,7 +89,8 @@ def s3_bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
     """A fresh bucket per test."""
     from voicebatch.storage import s3_client
 
-    name = "vb-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{os.getpid() % 1000}"
+    # Unique even for parametrized tests whose names share their first 40 characters.
+    name = "vb-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{uuid.uuid4().hex[:12]}"
     s3_client().create_bucket(Bucket=name)
     return name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,9 @@ print(json.dumps({
 
 
 def seeds_in_a_new_process(hash_seed: str) -> dict:
-    env = {**tree_env(), "PYTHONHASHSEED": hash_seed}
-    result = subprocess.run([sys.executable, "-c", SEEDS], env=env, capture_output=True, text=True, cwd=TESTS)
+    env = tree_env(PYTHONHASHSEED=hash_seed)
+    env["PYTHONPATH"] += os.pathsep + str(TESTS)  # publish_helpers
+    result = subprocess.run([sys.executable, "-c", SEEDS], env=env, capture_output=True, text=True, cwd=TESTS.parent)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
 
