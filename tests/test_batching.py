@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebatch.synthesis.batching import chunk_seed, plan_batches
+from voicebatch.synthesis.batching import chunk_seed, estimate_frames, f5_reference_text, plan_batches
 
 from conftest import tree_env
 
@@ -34,6 +34,20 @@ def test_sorted_by_length_so_padding_is_small() -> None:
     batches = plan_batches(frames, 2000)
     assert [[frames[i] for i in b.items] for b in batches] == [[905, 900], [880], [120, 110, 100]]
     assert plan_batches(frames, 10_000, max_items=2)[0].items == (5, 1)
+
+
+def test_frames_follow_f5s_duration_rule() -> None:
+    """F5's infer_batch_process: ref_frames + ref_frames / ref_bytes * gen_bytes / speed, with a
+    space after a reference ending in a one-byte character and speed 0.3 under 10 bytes."""
+    five_seconds = 24_000 * 5  # 468 frames of 256 samples
+    # "Hello there." + " " is 13 bytes; "Good morning." 13 bytes: twice the reference.
+    assert estimate_frames(five_seconds, "Hello there.", "Good morning.", 1.0) == 468 + 468
+    assert estimate_frames(five_seconds, "Hello there.", "Good morning.", 2.0) == 468 + 234
+    assert estimate_frames(five_seconds, "Hello there.", "Hi.", 1.0) == 468 + int(468 / 13 * 3 / 0.3)
+    # A reference ending in a three-byte character gets no space: "你好。" is 9 bytes.
+    assert estimate_frames(five_seconds, "你好。", "你好。", 1.0) == 468 + int(468 / 9 * 9 / 0.3)
+    assert estimate_frames(five_seconds, "你好。", "你好，你好。", 1.5) == 468 + int(468 / 9 * 18 / 1.5)
+    assert f5_reference_text("Hi.") == "Hi. " and f5_reference_text("你好。") == "你好。"
 
 
 def test_chunk_seed_is_deterministic_and_key_specific() -> None:

@@ -175,12 +175,44 @@ def test_audio_formats_decode_back(counted, fmt: str) -> None:
 
 
 def test_voice_registry_is_reused_by_hash(counted) -> None:
+    import numpy as np
+
     storage, writes = counted
     first = publish_voice(storage, voice())
     assert not first.skipped and first.prefix == "voices/anna/anna-clip-hash/"
+    assert writes == ["PutObject"] * 3 and first.keys[-1] == first.manifest_key == first.prefix + "voice.json"
+    samples, rate = sf.read(io.BytesIO(storage.get_bytes(first.prefix + "reference.wav")), dtype="float32")
+    assert rate == 24_000 and np.max(np.abs(samples - voice().samples)) < 1e-4, "the clip itself, PCM16"
+    assert storage.get_bytes(first.prefix + "reference.txt").decode("utf-8") == voice().text + "\n"
+    types = {
+        k.rsplit("/", 1)[1]: storage.client.head_object(Bucket=storage.bucket, Key=storage._key(k))["ContentType"]
+        for k in first.keys
+    }
+    assert types == {
+        "reference.wav": "audio/wav",
+        "reference.txt": "text/plain; charset=utf-8",
+        "voice.json": "application/json",
+    }
     writes.clear()
     assert publish_voice(storage, voice()).skipped and writes == []
     assert json.loads(storage.get_bytes(first.manifest_key))["voice"] == "anna"
+
+
+def test_a_voice_registered_half_way_is_registered_again(counted, monkeypatch) -> None:
+    storage, _ = counted
+    fail = lambda key, n: RuntimeError("worker killed (injected)") if key.endswith("voice.json") and n == 1 else None  # noqa: E731
+    tries, _ = flaky_writes(storage, monkeypatch, fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        publish_voice(storage, voice())
+    assert not storage.exists("voices/anna/anna-clip-hash/voice.json"), "voice.json is written last"
+    again = publish_voice(storage, voice())
+    assert not again.skipped and storage.exists(again.manifest_key)
+    assert tries["voices/anna/anna-clip-hash/reference.wav"] == 2, "redone: the first try left no voice.json"
+
+
+def test_an_unknown_audio_format_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="audio format 'ogg': use one of wav, flac, mp3"):
+        OutputOptions(audio_format="ogg")
 
 
 def flaky_writes(storage, monkeypatch: pytest.MonkeyPatch, fail) -> tuple[Counter, list[float]]:
