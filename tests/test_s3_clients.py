@@ -31,6 +31,8 @@ def throttling_endpoint() -> Iterator[tuple[str, list[dict]]]:
     seen: list[dict] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # answers botocore's "Expect: 100-continue" at once
+
         def do_PUT(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             seen.append({"path": self.path, "authorization": self.headers.get("Authorization", "")})
