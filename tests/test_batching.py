@@ -34,6 +34,8 @@ def test_sorted_by_length_so_padding_is_small() -> None:
     batches = plan_batches(frames, 2000)
     assert [[frames[i] for i in b.items] for b in batches] == [[905, 900], [880], [120, 110, 100]]
     assert plan_batches(frames, 10_000, max_items=2)[0].items == (5, 1)
+    assert [b.items for b in plan_batches([100, 100], 200)] == [(0, 1)], "a batch may fill the budget exactly"
+    assert [b.items for b in plan_batches([100, 70, 69], 1000)] == [(0, 1), (2,)], "70 % of the longest joins"
 
 
 def test_frames_follow_f5s_duration_rule() -> None:
@@ -44,6 +46,7 @@ def test_frames_follow_f5s_duration_rule() -> None:
     assert estimate_frames(five_seconds, "Hello there.", "Good morning.", 1.0) == 468 + 468
     assert estimate_frames(five_seconds, "Hello there.", "Good morning.", 2.0) == 468 + 234
     assert estimate_frames(five_seconds, "Hello there.", "Hi.", 1.0) == 468 + int(468 / 13 * 3 / 0.3)
+    assert estimate_frames(five_seconds, "Hello there.", "Hi, there!", 1.0) == 468 + 360, "10 bytes: the speed"
     # A reference ending in a three-byte character gets no space: "你好。" is 9 bytes.
     assert estimate_frames(five_seconds, "你好。", "你好。", 1.0) == 468 + int(468 / 9 * 9 / 0.3)
     assert estimate_frames(five_seconds, "你好。", "你好，你好。", 1.5) == 468 + int(468 / 9 * 18 / 1.5)

@@ -24,8 +24,19 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path):
     return open_storage(f"s3://{bucket}/root/")
 
 
-def test_keys_round_trip_and_list_under_a_prefix(storage) -> None:
+def stored_content_type(storage, key: str) -> str | None:
+    """The object's content type on S3 (a local file has none)."""
+    if isinstance(storage, LocalStorage):
+        return None
+    return storage.client.head_object(Bucket=storage.bucket, Key=storage._key(key))["ContentType"]
+
+
+def test_keys_round_trip_and_list_under_a_prefix(storage, tmp_path: Path) -> None:
     storage.put_bytes("a/b/one.txt", b"1", "text/plain")
+    if isinstance(storage, LocalStorage):  # the file:// URI names this directory
+        assert (tmp_path / "root" / "a" / "b" / "one.txt").read_bytes() == b"1"
+    else:
+        assert stored_content_type(storage, "a/b/one.txt") == "text/plain"
     storage.put_bytes("a/two.txt", b"22")
     storage.put_bytes("c.txt", b"333")
     assert storage.get_bytes("a/b/one.txt") == b"1" and storage.get_bytes("c.txt") == b"333"
@@ -42,6 +53,9 @@ def test_files_in_and_out(storage, tmp_path: Path) -> None:
     storage.put_file("x/in.bin", source, "application/octet-stream")
     storage.get_file("x/in.bin", tmp_path / "out.bin")
     assert (tmp_path / "out.bin").read_bytes() == source.read_bytes()
+    assert stored_content_type(storage, "x/in.bin") in (None, "application/octet-stream")
+    storage.put_file("x/page.html", source, "text/html")
+    assert stored_content_type(storage, "x/page.html") in (None, "text/html")
 
 
 def test_delete_prefix_removes_only_that_prefix(storage) -> None:
@@ -64,6 +78,7 @@ def test_local_writes_land_whole_and_leave_no_temporary_file(tmp_path: Path, mon
     storage.put_bytes("out/a.txt", b"old")
 
     real_fdopen = os.fdopen
+    written_to: list[Path] = []
 
     class HalfWritten:  # the disk fills up half-way through the write
         def __init__(self, fd: int, mode: str) -> None:
@@ -76,6 +91,8 @@ def test_local_writes_land_whole_and_leave_no_temporary_file(tmp_path: Path, mon
             self.file.close()
 
         def write(self, data: bytes) -> int:
+            # The temporary file sits beside the target: the rename stays on one filesystem (atomic).
+            written_to.append(Path(f"/proc/self/fd/{self.file.fileno()}").readlink())
             self.file.write(data[: len(data) // 2])
             self.file.flush()
             raise OSError(28, "No space left on device")
@@ -84,6 +101,7 @@ def test_local_writes_land_whole_and_leave_no_temporary_file(tmp_path: Path, mon
     with pytest.raises(OSError, match="No space"):
         storage.put_bytes("out/a.txt", b"new contents")
     monkeypatch.undo()
+    assert written_to and written_to[0].parent == tmp_path / "out" and written_to[0].name.endswith(".part")
     assert storage.get_bytes("out/a.txt") == b"old", "a failed write never replaces the object"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt"], "no temporary file is left"
     assert (tmp_path / "out" / "a.txt").stat().st_mode & 0o777 == 0o644
@@ -129,3 +147,6 @@ def test_a_dropped_connection_is_transient_a_bug_is_not() -> None:
     assert is_transient(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
     assert is_transient(ReadTimeoutError(endpoint_url="http://127.0.0.1:9"))
     assert not is_transient(ValueError("a bug")) and not is_transient(KeyError("a bug"))
+    from botocore.exceptions import ClientError
+
+    assert not is_transient(ClientError({}, "PutObject")), "an error without a code is not retried"
