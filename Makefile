@@ -70,8 +70,12 @@ test-each: $(STAMP) system-deps
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml); slow, so not in CI.
 # Survivors and the decision about each: tests/MUTATION.md.
+# One moto server for all of mutmut's runs (each would otherwise start its own), stopped by PID.
 mutate: $(STAMP)
-	$(BIN)/mutmut run --max-children $(or $(JOBS),2)
+	@port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/python -m moto.server -H 127.0.0.1 -p $$port >/dev/null 2>&1 & moto=$$!; \
+	trap 'kill $$moto' EXIT; \
+	VOICEBATCH_TEST_S3_ENDPOINT=http://127.0.0.1:$$port $(BIN)/mutmut run --max-children $(or $(JOBS),2); \
 	$(BIN)/mutmut results
 
 lint: $(STAMP)

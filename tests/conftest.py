@@ -59,7 +59,11 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """A real HTTP S3 endpoint: moto's server on a free 127.0.0.1 port, stopped by PID."""
+    """A real HTTP S3 endpoint: moto's server on a free 127.0.0.1 port, stopped by PID; or the one
+    ``VOICEBATCH_TEST_S3_ENDPOINT`` names (`make mutate` starts one for its many short runs)."""
+    if shared := os.environ.get("VOICEBATCH_TEST_S3_ENDPOINT"):
+        yield shared
+        return
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
