@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
@@ -81,6 +82,7 @@ def test_publish_then_republish_uploads_nothing(counted) -> None:
         storage, plan, chunk_audio(len(plan.requests)), {"anna": voice()}, model().lineage(), RunSettings()
     )
     assert again.skipped and writes == []
+    assert (again.prefix, again.manifest_key, again.keys) == (first[0].prefix, first[0].manifest_key, first[0].keys)
     assert_every_manifest_is_complete(storage)
 
 
@@ -98,6 +100,41 @@ def test_layout_manifest_and_latest(counted) -> None:
     assert len(manifest["seeds"]) == len(manifest["chunks"]) and manifest["durations"]["rtf"] is not None
     latest = json.loads(storage.get_bytes("audio/intro/latest.json"))
     assert latest["output_hash"] == manifest["output_hash"] and latest["manifest"] == intro.manifest_key
+    assert latest["script_id"] == "intro" and datetime.datetime.fromisoformat(latest["published_at"]).tzinfo
+    # Content types as stored (browsers play the report's presigned links by them) and as listed.
+    expected = {"wav": "audio/wav", "srt": "application/x-subrip", "vtt": "text/vtt", "csv": "text/csv"}
+    for output in manifest["outputs"]:
+        assert output["content_type"] == expected[output["key"].rsplit(".", 1)[1]]
+        assert content_type(storage, output["key"]) == output["content_type"]
+    assert content_type(storage, intro.manifest_key) == content_type(storage, "audio/intro/latest.json")
+    assert content_type(storage, intro.manifest_key) == "application/json"
+
+
+def content_type(storage, key: str) -> str:
+    return storage.client.head_object(Bucket=storage.bucket, Key=storage._key(key))["ContentType"]
+
+
+def test_timing_table_matches_the_published_audio_and_text(counted) -> None:
+    import csv
+
+    storage, _ = counted
+    (intro, _) = publish_all(storage)
+    (key,) = [k for k in intro.keys if k.endswith(".csv")]
+    table = storage.get_bytes(key).decode("utf-8")
+    assert table.splitlines()[0] == "level,index,start,end,text,estimated" and "\r" not in table
+    rows = list(csv.DictReader(io.StringIO(table)))
+    sentences = [r for r in rows if r["level"] == "sentence"]
+    words = [r for r in rows if r["level"] == "word"]
+    assert [r["text"] for r in sentences] == ["Welcome to the course.", "Let us begin."]
+    assert " ".join(r["text"] for r in words) == "Welcome to the course. Let us begin."
+    assert [int(r["index"]) for r in sentences] == [0, 1] and [int(r["index"]) for r in words] == list(range(7))
+    assert all(len(r[f].split(".")[1]) == 3 for r in rows for f in ("start", "end")), "milliseconds"
+    (wav,) = [k for k in intro.keys if k.endswith(".wav")]
+    duration = sf.info(io.BytesIO(storage.get_bytes(wav))).duration
+    assert float(sentences[0]["start"]) < float(sentences[0]["end"]) <= float(sentences[1]["start"]) + 0.001
+    assert abs(float(sentences[-1]["end"]) - duration) <= 0.001, "the last sentence ends with the audio"
+    # One chunk holds both sentences: times inside it are estimated, and flagged so.
+    assert len(plans()[0].chunks) == 1 and {r["estimated"] for r in rows} == {"True"}
 
 
 def test_crash_before_the_manifest_leaves_nothing_trusted_and_the_next_attempt_completes(counted) -> None:
@@ -194,7 +231,17 @@ def test_voice_registry_is_reused_by_hash(counted) -> None:
         "voice.json": "application/json",
     }
     writes.clear()
-    assert publish_voice(storage, voice()).skipped and writes == []
+    again = publish_voice(storage, voice())
+    assert (
+        again.skipped
+        and writes == []
+        and (again.prefix, again.manifest_key, again.keys)
+        == (
+            first.prefix,
+            first.manifest_key,
+            first.keys,
+        )
+    )
     assert json.loads(storage.get_bytes(first.manifest_key))["voice"] == "anna"
 
 
