@@ -10,6 +10,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: on a busy 2-core machine the first example pays for imports (pandas:
+# ~0.8 s), so a deadline fails by timing, not by behaviour, and only when a file runs alone.
+settings.register_profile("voicebatch", deadline=None)
+settings.load_profile("voicebatch")
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
