@@ -40,7 +40,8 @@ def test_keys_round_trip_and_list_under_a_prefix(storage, tmp_path: Path) -> Non
     storage.put_bytes("a/two.txt", b"22")
     storage.put_bytes("c.txt", b"333")
     assert storage.get_bytes("a/b/one.txt") == b"1" and storage.get_bytes("c.txt") == b"333"
-    assert storage.list("") == ["a/b/one.txt", "a/two.txt", "c.txt"]
+    assert storage.list("") == storage.list() == ["a/b/one.txt", "a/two.txt", "c.txt"]
+    assert storage.uri in (str(tmp_path / "root"), storage.uri_for("").rstrip("/"))
     assert storage.list("a/") == ["a/b/one.txt", "a/two.txt"] and storage.list("nothing/") == []
     assert storage.exists("a/two.txt") and not storage.exists("a/three.txt") and not storage.exists("a")
     storage.put_bytes("c.txt", b"replaced")
@@ -150,3 +151,49 @@ def test_a_dropped_connection_is_transient_a_bug_is_not() -> None:
     from botocore.exceptions import ClientError
 
     assert not is_transient(ClientError({}, "PutObject")), "an error without a code is not retried"
+
+
+def test_s3_at_the_bucket_root(s3_bucket: str) -> None:
+    storage = open_storage(f"s3://{s3_bucket}")
+    storage.put_bytes("a.txt", b"1")
+    assert storage.uri == f"s3://{s3_bucket}" and storage.list() == ["a.txt"] and storage.get_bytes("a.txt") == b"1"
+    assert storage.uri_for("a.txt") == f"s3://{s3_bucket}/a.txt"
+
+
+def test_s3_lists_and_deletes_past_a_thousand_objects(s3_bucket: str) -> None:
+    """A big run stages more than 1,000 chunks: listing pages through them, deleting takes batches of
+    at most 1,000 keys (S3's limit for DeleteObjects)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from voicebatch.storage import s3_client
+
+    client = s3_client()
+    deletes: list[int] = []
+    client.meta.events.register(
+        "provide-client-params.s3.DeleteObjects", lambda params, **_: deletes.append(len(params["Delete"]["Objects"]))
+    )
+    storage = open_storage(f"s3://{s3_bucket}/staging", client=client)
+    keys = [f"chunks/{i:04d}.json" for i in range(1001)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: storage.put_bytes(k, b"{}"), keys))
+    storage.put_bytes("plan.json", b"{}")
+    assert storage.list("chunks/") == keys
+    assert storage.delete_prefix("chunks/") == 1001 and deletes == [1000, 1]
+    assert storage.list() == ["plan.json"]
+
+
+def test_s3_files_go_multipart_past_the_threshold(s3_bucket: str, tmp_path: Path) -> None:
+    import hashlib
+
+    from voicebatch.storage import s3_client
+
+    client = s3_client()
+    storage = open_storage(f"s3://{s3_bucket}/models", client=client, multipart_threshold=64 * 1024)
+    source = tmp_path / "model.safetensors"
+    source.write_bytes(os.urandom(100 * 1024))
+    storage.put_file("model.safetensors", source)
+    etag = client.head_object(Bucket=s3_bucket, Key="models/model.safetensors")["ETag"].strip('"')
+    one_part = hashlib.md5(hashlib.md5(source.read_bytes()).digest()).hexdigest() + "-1"
+    assert etag == one_part, "one 64 MiB part, through the transfer manager"
+    storage.get_file("model.safetensors", tmp_path / "back")
+    assert (tmp_path / "back").read_bytes() == source.read_bytes()
