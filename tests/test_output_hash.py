@@ -67,3 +67,20 @@ def test_synthesis_inputs_change_every_chunk_key_and_seed_output_options_do_not(
     # The audio of a chunk does not depend on how it is published: its cached chunk is reused.
     mp3 = plan(settings=RunSettings(options=OutputOptions(audio_format="mp3")))
     assert [r.key for r in mp3.requests] == [r.key for r in base.requests]
+
+
+def test_hashes_are_the_same_as_last_release() -> None:
+    """Content addresses must not drift between versions: a re-run, retry or backfill next month
+    finds this month's outputs only if the same inputs hash the same. If this fails on purpose
+    (the audio or the files change for the same inputs), bump OUTPUT_FORMAT_VERSION and update."""
+    import hashlib
+
+    from voicebatch.manifest import stable_hash
+
+    canonical = '["κ",{"a":[1.5,null],"b":1}]'  # sorted keys, no spaces, UTF-8 as is
+    assert stable_hash("κ", {"b": 1, "a": [1.5, None]}) == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    intro = plan()
+    assert intro.output_hash == "db2abd00e8773727319c0a731d32879c2813031534b215f4cbb2741a9537cf83"
+    assert [(r.key, r.seed) for r in intro.requests] == [
+        ("ed30cc0e53a754934000ea286805422c99762163311be05c6e4ab5c3e8f0b2e3", 187132751)
+    ]
