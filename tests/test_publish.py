@@ -96,7 +96,17 @@ def test_layout_manifest_and_latest(counted) -> None:
     manifest = json.loads(storage.get_bytes(intro.manifest_key))
     assert manifest["schema"] == "voicebatch.manifest/1" and manifest["run"] == {"dag_id": "d", "run_id": "r"}
     assert manifest["model"]["checksum"] == "c" * 64 and manifest["inputs"]["voices"]["anna"]["clip_hash"]
-    assert set(manifest["versions"]) >= {"voicebatch", "f5-tts", "torch"}
+    # Every field of the README's manifest table, and nothing else.
+    assert set(manifest) == {
+        *("schema", "output_format_version", "script_id", "output_hash", "created_at", "inputs", "model"),
+        *("parameters", "seeds", "chunks", "versions", "durations", "loudness", "run", "outputs"),
+    }
+    assert manifest["output_format_version"] == 1 and datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo
+    assert set(manifest["inputs"]["script"]) == {"uri", "sha256", "speed", "voices"}
+    assert manifest["parameters"]["nfe_steps"] == 32 and manifest["parameters"]["audio_format"] == "wav"
+    from importlib.metadata import version
+
+    assert manifest["versions"] == {n: version(n) for n in ("voicebatch", "f5-tts", "torch", "numpy", "soundfile")}
     assert len(manifest["seeds"]) == len(manifest["chunks"]) and manifest["durations"]["rtf"] is not None
     latest = json.loads(storage.get_bytes("audio/intro/latest.json"))
     assert latest["output_hash"] == manifest["output_hash"] and latest["manifest"] == intro.manifest_key
@@ -112,6 +122,26 @@ def test_layout_manifest_and_latest(counted) -> None:
 
 def content_type(storage, key: str) -> str:
     return storage.client.head_object(Bucket=storage.bucket, Key=storage._key(key))["ContentType"]
+
+
+def test_a_script_id_with_dots_publishes_with_the_right_content_types(counted) -> None:
+    from voicebatch.pipeline import plan_scripts
+    from voicebatch.scripts import Script, ScriptPart
+
+    storage, _ = counted
+    script = Script("part.1.intro", "part.1.intro.txt", (ScriptPart("anna", "Hello there."),))
+    (plan,) = plan_scripts([script], {"anna": voice()}, model().checksum, RunSettings(), storage)
+    published = publish_script_outputs(
+        storage, plan, chunk_audio(1), {"anna": voice()}, model().lineage(), RunSettings()
+    )
+    manifest = json.loads(storage.get_bytes(published.manifest_key))
+    types = {o["key"].rsplit("/", 1)[1]: o["content_type"] for o in manifest["outputs"]}
+    assert types == {
+        "part.1.intro.wav": "audio/wav",
+        "part.1.intro.srt": "application/x-subrip",
+        "part.1.intro.vtt": "text/vtt",
+        "part.1.intro.csv": "text/csv",
+    }
 
 
 def test_timing_table_matches_the_published_audio_and_text(counted) -> None:
