@@ -367,10 +367,29 @@ def test_published_audio_is_measured_at_the_loudness_target(counted, target: flo
         # Measured here on the published file, with pyloudnorm and scipy, not with voicebatch's loudness module.
         lufs = pyloudnorm.Meter(rate).integrated_loudness(samples)
         true_peak = 20 * np.log10(np.max(np.abs(resample_poly(samples, 4, 1))))
-        assert abs(lufs - target) <= 0.5, f"{key}: {lufs:.2f} LUFS, target {target}"
+        assert abs(lufs - target) <= 0.1, f"{key}: {lufs:.2f} LUFS, target {target}"
         assert true_peak <= -1.0 + 0.1, f"{key}: true peak {true_peak:.2f} dBTP"
-        manifest = json.loads(storage.get_bytes(published.manifest_key))
-        assert abs(manifest["loudness"]["output_lufs"] - lufs) <= 0.1
+        loudness = json.loads(storage.get_bytes(published.manifest_key))["loudness"]
+        assert abs(loudness["output_lufs"] - lufs) <= 0.05 and abs(loudness["true_peak_dbtp"] - true_peak) <= 0.1
+        assert abs(loudness["gain_db"] - (loudness["output_lufs"] - loudness["input_lufs"])) <= 0.03
+
+
+def test_the_true_peak_ceiling_wins_in_the_published_file(counted) -> None:
+    import numpy as np
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    storage, _ = counted
+    (plan, _) = plans(storage)
+    spiky = [0.02 * a / 0.3 for a in chunk_audio(len(plan.requests))]
+    spiky[0][1000] = 0.9  # one click: reaching -10 LUFS would push it far over -1 dBTP
+    settings = RunSettings(options=OutputOptions(loudness_lufs=-10.0))
+    published = publish_script_outputs(storage, plan, spiky, {"anna": voice()}, model().lineage(), settings)
+    (key,) = [k for k in published.keys if k.endswith(".wav")]
+    samples, rate = sf.read(io.BytesIO(storage.get_bytes(key)), dtype="float64")
+    true_peak = 20 * np.log10(np.max(np.abs(resample_poly(samples, 4, 1))))
+    assert -1.0 - 0.15 <= true_peak <= -1.0 + 0.1, f"the ceiling, not past it: {true_peak:.2f} dBTP"
+    assert pyloudnorm.Meter(rate).integrated_loudness(samples) < -10.0 - 1.0, "quieter than asked, never clipped"
 
 
 def test_loudness_off_publishes_the_level_as_synthesized(counted) -> None:
