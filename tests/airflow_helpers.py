@@ -96,7 +96,7 @@ def dag_test(env: dict[str, str], conf: dict, timeout: int = 600) -> dict:
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("DAGTEST ")]
     assert lines, f"dag.test failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return json.loads(lines[-1][len("DAGTEST ") :])
+    return {**json.loads(lines[-1][len("DAGTEST ") :]), "output": result.stdout + result.stderr}  # the task logs
 
 
 def demo_inputs(root: Path, *, broken_voice: bool = True) -> tuple[Path, Path]:
