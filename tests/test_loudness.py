@@ -39,6 +39,9 @@ def test_too_short_or_silent_audio_is_left_alone() -> None:
     short = noise(0.1, 0.2)
     out, result = normalize(short, RATE)
     assert out is short and result.input_lufs is None and result.gain_db == 0.0
+    assert result.true_peak_dbtp == round(true_peak_dbtp(short, RATE), 2) and result.true_peak_dbtp > -30.0
+    assert true_peak_dbtp(np.zeros(0, np.float32), RATE) == true_peak_dbtp(np.zeros(RATE, np.float32), RATE) == -120.0
+    assert true_peak_dbtp(np.full(1, 0.5, np.float32), RATE) >= 20 * np.log10(0.5) - 1e-6
 
 
 def test_true_peak_is_never_below_the_sample_peak() -> None:

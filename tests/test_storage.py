@@ -119,6 +119,12 @@ def test_local_listing_skips_writes_in_progress_and_delete_leaves_no_empty_folde
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
+def test_a_plain_path_and_a_file_uri_name_the_same_directory(tmp_path: Path) -> None:
+    open_storage(str(tmp_path / "out")).put_bytes("a.txt", b"1")
+    assert open_storage(f"file://{tmp_path}/out").get_bytes("a.txt") == b"1"
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"1"
+
+
 def test_local_keys_cannot_leave_the_root(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "root")
     with pytest.raises(ValueError, match=r"'\.\.' is not allowed"):
