@@ -28,7 +28,7 @@ T = TypeVar("T")
 # Bounded retries with backoff for throttling and 5xx, the same on every S3-compatible store.
 S3_RETRIES = {"mode": "standard", "max_attempts": 5}
 # Objects this large or larger go multipart through boto3's transfer manager, in parts of
-# this size (S3 allows at most 10,000 parts: 640 GB). Tests lower the threshold.
+# this size (S3 allows at most 10,000 parts: 640 GiB). Tests lower the threshold.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_PART_SIZE = 64 * 1024 * 1024
 PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's longest: 7 days
