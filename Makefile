@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_VOICES := include/voices/.built
 
-.PHONY: install system-deps demo check-inputs airflow env test lint format clean gpu-wheels gpu-check
+.PHONY: install system-deps demo check-inputs airflow env test test-each mutate lint format clean gpu-wheels gpu-check
 
 install: $(STAMP)
 
@@ -70,6 +70,22 @@ test: $(STAMP) system-deps
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest
 
+# Each test file in a pytest process of its own: no file relies on another's fixtures or outputs.
+test-each: $(STAMP) system-deps
+	@failed=""; for f in tests/test_*.py; do \
+	  echo "== $$f"; $(BIN)/python -m pytest -q -p no:randomly "$$f" || failed="$$failed $$f"; \
+	done; if [ -n "$$failed" ]; then echo "failed alone:$$failed"; exit 1; fi
+
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml); slow, so not in CI.
+# Survivors and the decision about each: tests/MUTATION.md.
+# One moto server for all of mutmut's runs (each would otherwise start its own), stopped by PID.
+mutate: $(STAMP)
+	@port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/python -m moto.server -H 127.0.0.1 -p $$port >/dev/null 2>&1 & moto=$$!; \
+	trap 'kill $$moto' EXIT; \
+	VOICEBATCH_TEST_S3_ENDPOINT=http://127.0.0.1:$$port $(BIN)/mutmut run --max-children $(or $(JOBS),2); \
+	$(BIN)/mutmut results
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -88,4 +104,4 @@ gpu-check:
 	bash benchmarks/gpu/run.sh
 
 clean:
-	rm -rf $(VENV) include/voices airflow_home output .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) include/voices airflow_home output .pytest_cache .ruff_cache .hypothesis mutants

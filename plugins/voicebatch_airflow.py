@@ -39,9 +39,11 @@ def s3_client(aws_conn_id: str | None) -> Any:
 
     from voicebatch.storage import S3_RETRIES
 
-    # Path-style addressing works with MinIO and B2 as well as AWS; SigV4 for presigned links.
+    # Path-style addressing works with MinIO and B2 as well as AWS; SigV4 for presigned links. A
+    # config given to the hook replaces the connection's "config_kwargs", so they are merged over it.
     config = Config(retries=S3_RETRIES, signature_version="s3v4", s3={"addressing_style": "path"})
-    return S3Hook(aws_conn_id=aws_conn_id, config=config).get_conn()
+    own = S3Hook(aws_conn_id=aws_conn_id).conn_config.botocore_config
+    return S3Hook(aws_conn_id=aws_conn_id, config=config.merge(own) if own else config).get_conn()
 
 
 def model_store(open_uri: Callable[[str], Storage]) -> ModelStore:

@@ -39,8 +39,10 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
-    """The project's Airflow environment (deploy/airflow_env.py), with nothing of the caller's Airflow."""
-    return project_airflow_env(home, parallelism=2, clean=True, **extra)
+    """The project's Airflow environment (deploy/airflow_env.py), with nothing of the caller's Airflow,
+    and this tree's src/ first on PYTHONPATH (the tree under test, not an installed copy)."""
+    env = project_airflow_env(home, parallelism=2, clean=True, **extra)
+    return {**env, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env["PYTHONPATH"]])}
 
 
 def init_airflow(home: Path, **extra: str) -> dict[str, str]:
@@ -64,11 +66,21 @@ def s3_connection(endpoint: str, access_key: str, secret: str) -> str:
 
 DAG_TEST = r"""
 import json, sys
+from airflow.models.asset import AssetEvent
 from airflow.models.dagbag import DagBag
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.session import create_session
 dag = DagBag(sys.argv[1]).dags["voice_batch"]
 run = dag.test(run_conf=json.loads(sys.argv[2]))
-tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
-print("DAGTEST " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": tasks}))
+# Read back from the metadata DB: each task's state and try number, and the run's Asset events.
+with create_session() as session:
+    tis = session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id).all()
+    tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
+    tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
+    events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
+    assets = [{"asset": e.asset.name, "task_id": e.source_task_id, "extra": e.extra} for e in events]
+result = {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "tries": tries, "asset_events": assets}
+print("DAGTEST " + json.dumps(result))
 """
 
 
@@ -84,7 +96,7 @@ def dag_test(env: dict[str, str], conf: dict, timeout: int = 600) -> dict:
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("DAGTEST ")]
     assert lines, f"dag.test failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return json.loads(lines[-1][len("DAGTEST ") :])
+    return {**json.loads(lines[-1][len("DAGTEST ") :]), "output": result.stdout + result.stderr}  # the task logs
 
 
 def demo_inputs(root: Path, *, broken_voice: bool = True) -> tuple[Path, Path]:

@@ -5,12 +5,35 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
+# No per-example deadline: on a busy 2-core machine the first example pays for imports (pandas:
+# ~0.8 s), so a deadline fails by timing, not by behaviour, and only when a file runs alone.
+settings.register_profile("voicebatch", deadline=None)
+settings.load_profile("voicebatch")
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# The tests run the tree they sit in, not whichever voicebatch the environment has installed
+# (an editable install of another checkout, a wheel): this tree's src/ comes first here, and
+# subprocesses get it first on PYTHONPATH (tree_env(), airflow_helpers.airflow_env()).
+def tree_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """``base`` (default: this environment) with this tree's src/ first on PYTHONPATH, plus ``extra``."""
+    base = os.environ if base is None else base
+    paths = [str(SRC), *(p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(SRC))]
+    return {**base, "PYTHONPATH": os.pathsep.join(paths), **extra}
+
+
+sys.path.insert(0, str(SRC))
+os.environ["PYTHONPATH"] = tree_env()["PYTHONPATH"]  # every subprocess that inherits the environment
 # Dummy credentials for the local S3 endpoint; the secret is searched for in outputs by tests.
 S3_ACCESS_KEY = "AKIAVOICEBATCHTEST"
 S3_SECRET_KEY = "voicebatch-test-secret-4f1c9e"
@@ -42,7 +65,11 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """A real HTTP S3 endpoint: moto's server on a free 127.0.0.1 port, stopped by PID."""
+    """A real HTTP S3 endpoint: moto's server on a free 127.0.0.1 port, stopped by PID; or the one
+    ``VOICEBATCH_TEST_S3_ENDPOINT`` names (`make mutate` starts one for its many short runs)."""
+    if shared := os.environ.get("VOICEBATCH_TEST_S3_ENDPOINT"):
+        yield shared
+        return
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -72,7 +99,8 @@ def s3_bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
     """A fresh bucket per test."""
     from voicebatch.storage import s3_client
 
-    name = "vb-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{os.getpid() % 1000}"
+    # Unique even for parametrized tests whose names share their first 40 characters.
+    name = "vb-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{uuid.uuid4().hex[:12]}"
     s3_client().create_bucket(Bucket=name)
     return name
 

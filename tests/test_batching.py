@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebatch.synthesis.batching import chunk_seed, plan_batches
+from voicebatch.synthesis.batching import chunk_seed, estimate_frames, f5_reference_text, plan_batches
+
+from conftest import tree_env
+
+TESTS = Path(__file__).parent
 
 
 @given(st.lists(st.integers(1, 3000), min_size=1, max_size=80), st.integers(500, 20000))
@@ -26,12 +35,59 @@ def test_sorted_by_length_so_padding_is_small() -> None:
     batches = plan_batches(frames, 2000)
     assert [[frames[i] for i in b.items] for b in batches] == [[905, 900], [880], [120, 110, 100]]
     assert plan_batches(frames, 10_000, max_items=2)[0].items == (5, 1)
+    assert [b.items for b in plan_batches([100, 100], 200)] == [(0, 1)], "a batch may fill the budget exactly"
+    assert [b.items for b in plan_batches([100, 70, 69], 1000)] == [(0, 1), (2,)], "70 % of the longest joins"
+
+
+def test_frames_follow_f5s_duration_rule() -> None:
+    """F5's infer_batch_process: ref_frames + ref_frames / ref_bytes * gen_bytes / speed, with a
+    space after a reference ending in a one-byte character and speed 0.3 under 10 bytes."""
+    five_seconds = 24_000 * 5  # 468 frames of 256 samples
+    # "Hello there." + " " is 13 bytes; "Good morning." 13 bytes: twice the reference.
+    assert estimate_frames(five_seconds, "Hello there.", "Good morning.", 1.0) == 468 + 468
+    assert estimate_frames(five_seconds, "Hello there.", "Good morning.", 2.0) == 468 + 234
+    assert estimate_frames(five_seconds, "Hello there.", "Hi.", 1.0) == 468 + int(468 / 13 * 3 / 0.3)
+    assert estimate_frames(five_seconds, "Hello there.", "Hi, there!", 1.0) == 468 + 360, "10 bytes: the speed"
+    # A reference ending in a three-byte character gets no space: "你好。" is 9 bytes.
+    assert estimate_frames(five_seconds, "你好。", "你好。", 1.0) == 468 + int(468 / 9 * 9 / 0.3)
+    assert estimate_frames(five_seconds, "你好。", "你好，你好。", 1.5) == 468 + int(468 / 9 * 18 / 1.5)
+    assert f5_reference_text("Hi.") == "Hi. " and f5_reference_text("你好。") == "你好。"
 
 
 def test_chunk_seed_is_deterministic_and_key_specific() -> None:
-    assert chunk_seed(7, "abc") == chunk_seed(7, "abc")
     assert len({chunk_seed(7, "abc"), chunk_seed(7, "abd"), chunk_seed(8, "abc")}) == 3
-    assert 0 <= chunk_seed(7, "abc") < 2**31
+    assert all(0 <= chunk_seed(seed, key) < 2**31 for seed in (0, 7, 2**40) for key in ("", "abc", "κλειδί"))
+
+
+# Seeds and keys as a worker computes them: for the test scripts' plan (chunk keys, seeds,
+# output hashes) and a few raw chunk seeds.
+SEEDS = r"""
+import json
+from voicebatch.synthesis.batching import chunk_seed
+from publish_helpers import plans
+print(json.dumps({
+    "raw": [chunk_seed(7, "abc"), chunk_seed(0, "κλειδί")],
+    "plans": [[p.output_hash, [(r.key, r.seed) for r in p.requests]] for p in plans()],
+}))
+"""
+
+
+def seeds_in_a_new_process(hash_seed: str) -> dict:
+    env = tree_env(PYTHONHASHSEED=hash_seed)
+    env["PYTHONPATH"] += os.pathsep + str(TESTS)  # publish_helpers
+    result = subprocess.run([sys.executable, "-c", SEEDS], env=env, capture_output=True, text=True, cwd=TESTS.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_seeds_and_keys_are_the_same_in_every_process() -> None:
+    """ "Same seed, same audio" holds across workers and machines: two processes with different
+    string-hash salts (PYTHONHASHSEED) derive the same chunk keys, seeds and output hashes."""
+    first, second = seeds_in_a_new_process("1"), seeds_in_a_new_process("2")
+    assert first == second
+    assert first["raw"] == [chunk_seed(7, "abc"), chunk_seed(0, "κλειδί")]
+    seeds = [seed for _, requests in first["plans"] for _, seed in requests]
+    assert len(seeds) >= 3 and len(set(seeds)) == len(seeds), "each chunk its own seed"
 
 
 @given(

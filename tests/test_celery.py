@@ -327,7 +327,7 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
     state = wait_for("the run to finish", finished, logs)
     rows = query(
         database,
-        "select task_id, map_index, state, queue, hostname, pool, start_date, end_date "
+        "select task_id, map_index, state, queue, hostname, pool, start_date, end_date, queued_dttm "
         "from task_instance where run_id = 'celery_run' order by start_date",
     )
     table = "\n".join(f"{r[0]:>14} {r[1]:>3} {r[2]:>8} {r[3]:>8} {r[4]:>12} {r[5]}" for r in rows)
@@ -343,6 +343,13 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), (
         "two synthesize tasks overlapped although pool f5_gpu has one slot"
     )
+    # Not by chance: the scheduler queued each synthesize task only after the one before it had ended
+    # (the gpu worker could run two at once), because the pool has one slot.
+    by_queueing = sorted(synth, key=lambda r: r[8])
+    assert all(before[7] <= after[8] for before, after in itertools.pairwise(by_queueing)), (
+        "a synthesize task was queued while another held the pool's only slot"
+    )
+    assert query(database, "select slots from slot_pool where pool = 'f5_gpu'") == [(1,)]
     assert {"hello", "duet"} <= {
         k.split("/")[1] for k in cluster["storage"].list("audio/") if k.endswith("manifest.json")
     }

@@ -131,12 +131,27 @@ def published_scripts(storage) -> set[str]:
     return {k.split("/")[1] for k in storage.list("audio/") if k.endswith("manifest.json")}
 
 
-def test_trigger_with_conf_runs_to_success(deployment: dict) -> None:
+def manifests_of(storage, run_id: str) -> dict[str, dict]:
+    """script id -> manifest, for the outputs the run ``run_id`` published."""
+    manifests = (json.loads(storage.get_bytes(k)) for k in storage.list("audio/") if k.endswith("manifest.json"))
+    return {m["script_id"]: m for m in manifests if (m["run"] or {}).get("run_id") == run_id}
+
+
+@pytest.fixture(scope="module")
+def first_run(deployment: dict) -> dict:
+    """A CLI trigger with conf over fresh outputs; tests that need something published ask for it."""
     env = deployment["env"]
     airflow(env, "dags", "trigger", "voice_batch", "-r", "cli_conf", "--conf", json.dumps(deployment["conf"]))
     (run,) = wait_for_runs(env, {"cli_conf"}, deployment["logs"])
-    assert run["state"] == "success"
+    return run
+
+
+def test_trigger_with_conf_runs_to_success(deployment: dict, first_run: dict) -> None:
+    assert first_run["state"] == "success"
     assert {"hello", "duet"} <= published_scripts(deployment["storage"])
+    manifests = manifests_of(deployment["storage"], "cli_conf")
+    assert {"hello", "duet"} <= set(manifests)
+    assert all(m["parameters"]["nfe_steps"] == deployment["conf"]["nfe_steps"] for m in manifests.values())
 
 
 def test_backfill_two_dates_uses_each_dates_scripts(deployment: dict) -> None:
@@ -159,8 +174,9 @@ def test_backfill_two_dates_uses_each_dates_scripts(deployment: dict) -> None:
     assert {"day-1", "day-2"} <= published_scripts(deployment["storage"])
 
 
-def test_a_rerun_synthesizes_nothing(deployment: dict) -> None:
+def test_a_rerun_synthesizes_nothing(deployment: dict, first_run: dict) -> None:
     env, storage = deployment["env"], deployment["storage"]
+    assert first_run["state"] == "success"
     before = sorted(k for k in storage.list("audio/"))
     airflow(env, "dags", "trigger", "voice_batch", "-r", "cli_again", "--conf", json.dumps(deployment["conf"]))
     (run,) = wait_for_runs(env, {"cli_again"}, deployment["logs"])
@@ -213,3 +229,8 @@ def test_trigger_form_in_the_browser(deployment: dict) -> None:
     (run,) = wait_for_runs(env, {new[0]["dag_run_id"]}, deployment["logs"])
     assert run["state"] == "success"
     assert run["conf"]["nfe_steps"] == 9 and run["conf"]["seed"] == 7
+    # What the run produced used the form's values: new outputs, synthesized with NFE 9 and seed 7.
+    manifests = manifests_of(deployment["storage"], run["dag_run_id"])
+    assert {"hello", "duet"} <= set(manifests), "the form's values change the output hash: new outputs"
+    for manifest in manifests.values():
+        assert (manifest["parameters"]["nfe_steps"], manifest["parameters"]["seed"]) == (9, 7)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from voicebatch.pipeline import RunSettings, publish_script_outputs
 from voicebatch.report import RANDOM_WEIGHTS_NOTICE, ScriptOutcome, VoiceOutcome, build_report, publish_report
@@ -51,18 +53,26 @@ def test_report_html_shows_players_images_subtitles_and_failures(browser, tmp_pa
     )
     json_key, html_key = publish_report(storage, report, page)
     assert json_key == "runs/voice_batch/manual__2026-11-25T10_00_00_00_00/report.json"
-    assert json.loads(storage.get_bytes(json_key))["totals"] == {
+    # The published audio's length, read from the WAV files themselves.
+    wavs = [k for k in storage.list("audio/") if k.endswith(".wav")]
+    audio_seconds = sum(sf.info(io.BytesIO(storage.get_bytes(k))).duration for k in wavs)
+    assert len(wavs) == 2 and audio_seconds > 4.0
+    totals = json.loads(storage.get_bytes(json_key))["totals"]
+    assert abs(totals.pop("audio_seconds") - audio_seconds) <= 0.01
+    assert totals == {
         "scripts": 3,
         "published": 2,
         "skipped": 0,
         "failed": 1,
         "voices_ok": 1,
         "voices_failed": 1,
-        "audio_seconds": report["totals"]["audio_seconds"],
         "synthesis_seconds": 4.0,
         "held": 0,
         "quarantined_chunks": 0,
     }
+    durations = {r["script_id"]: r["duration"] for r in report["scripts"] if r["status"] == "published"}
+    for key in wavs:
+        assert abs(durations[key.split("/")[1]] - sf.info(io.BytesIO(storage.get_bytes(key))).duration) <= 0.001
     tab = browser.new_page(viewport={"width": 1100, "height": 1400})
     tab.goto(Path(storage.uri_for(html_key)).as_uri())
     tab.wait_for_load_state("load")

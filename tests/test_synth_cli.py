@@ -12,6 +12,8 @@ import pysrt
 import soundfile as sf
 import webvtt
 
+from conftest import tree_env
+
 INCLUDE = Path(__file__).parent.parent / "include"
 
 
@@ -19,9 +21,9 @@ FAST = ("--nfe", "8", "--device", "cpu")
 
 
 def synth(voice: Path, text: str, out: str, *options: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    """`voicebatch synth` as a user runs it."""
+    """`voicebatch synth` as a user runs it, from this tree (``env`` replaces the environment)."""
     command = [sys.executable, "-m", "voicebatch.cli", "synth", "--voice", str(voice), "--text", text, *options]
-    return subprocess.run([*command, "--out", out], capture_output=True, text=True, env=env)
+    return subprocess.run([*command, "--out", out], capture_output=True, text=True, env=tree_env(env))
 
 
 def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, demo_voices: Path, tmp_path: Path) -> None:

@@ -101,3 +101,29 @@ def test_measured_word_times_place_cues_and_unplaced_words_are_estimated() -> No
     assert [c.source for c in out.sentences] == ["aligned", "aligned"]
     for a, b in itertools.pairwise(out.words):
         assert a.start_sample <= a.end_sample <= b.start_sample
+
+
+def level(seconds: float, dbfs: float) -> np.ndarray:
+    """Noise at an RMS level of ``dbfs``."""
+    rng = np.random.default_rng(5)
+    return (rng.standard_normal(round(seconds * RATE)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def test_trim_threshold_is_minus_45_dbfs() -> None:
+    speech = tone(1.0)
+    quiet_lead = np.concatenate([level(0.5, -50.0), speech])  # under the threshold: trimmed
+    assert trim_silence(quiet_lead)[0] == round(0.45 * RATE)
+    audible_lead = np.concatenate([level(0.5, -40.0), speech])  # over it: kept
+    assert trim_silence(audible_lead)[0] == 0
+
+
+def test_cross_fade_is_capped_at_half_of_either_piece() -> None:
+    short = [tone(0.1), tone(0.1, freq=330.0), tone(1.0, freq=440.0)]  # 0.1 s pieces, 0.15 s cross-fade asked
+    out = assemble(short, [("A.",), ("B.",), ("C.",)], cross_fade=0.15)
+    half = round(0.1 * RATE) // 2
+    assert [s.cross_fade for s in out.chunks] == [0, half, half]
+    starts = [s.start_sample for s in out.chunks]
+    assert starts == sorted(starts) and out.samples.shape[0] == 3 * round(0.1 * RATE) + round(0.9 * RATE) - 2 * half
+    assert [s.trimmed_trail for s in out.chunks] == [0, 0, 0]
+    trailing = assemble([tone(1.0, trail=0.3)], [("A.",)])
+    assert trailing.chunks[0].trimmed_trail == round(0.25 * RATE), "the trimmed amounts are recorded"

@@ -10,6 +10,7 @@ renamed into place; an S3 PUT (multipart included) becomes visible only when com
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
@@ -26,7 +27,10 @@ T = TypeVar("T")
 
 # Bounded retries with backoff for throttling and 5xx, the same on every S3-compatible store.
 S3_RETRIES = {"mode": "standard", "max_attempts": 5}
+# Objects this large or larger go multipart through boto3's transfer manager, in parts of
+# this size (S3 allows at most 10,000 parts: 640 GiB). Tests lower the threshold.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_PART_SIZE = 64 * 1024 * 1024
 PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's longest: 7 days
 TRANSIENT_CODES = {"500", "502", "503", "504", "RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"}
 
@@ -45,7 +49,7 @@ def retrying(
     *,
     attempts: int = 3,
     what: str = "storage operation",
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> T:
     """Run one step of a multi-step operation, retrying transient failures a bounded number
     of times (botocore already retries each request; this covers a step that failed after
@@ -57,7 +61,7 @@ def retrying(
             if attempt == attempts or not is_transient(e):
                 raise
             log.warning("%s failed (%s), try %d of %d", what, type(e).__name__, attempt + 1, attempts)
-            sleep(min(2**attempt, 10))
+            (sleep or time.sleep)(min(2**attempt, 10))  # looked up per call, so tests can record the waits
     raise AssertionError("unreachable")
 
 
@@ -84,13 +88,13 @@ def local_path(uri: str) -> Path:
     return Path(uri[7:] if uri.startswith("file://") else uri)
 
 
-def open_storage(uri: str, *, client: S3Client | None = None) -> Storage:
+def open_storage(uri: str, *, client: S3Client | None = None, multipart_threshold: int | None = None) -> Storage:
     """Storage for a URI; S3 uses ``client`` or one built from the standard AWS environment."""
     if is_s3_uri(uri):
         bucket, _, prefix = uri[5:].partition("/")
         if not bucket:
             raise ValueError(f"{uri}: no bucket in the S3 URI")
-        return S3Storage(client or s3_client(), bucket, prefix.strip("/"))
+        return S3Storage(client or s3_client(), bucket, prefix.strip("/"), multipart_threshold=multipart_threshold)
     return LocalStorage(local_path(uri))
 
 
@@ -179,11 +183,14 @@ class LocalStorage:
 
 
 class S3Storage:
-    def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
+    def __init__(
+        self, client: S3Client, bucket: str, prefix: str = "", *, multipart_threshold: int | None = None
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.multipart_threshold = multipart_threshold or MULTIPART_THRESHOLD
 
     def _key(self, key: str) -> str:
         key = key.lstrip("/")
@@ -192,11 +199,17 @@ class S3Storage:
     def _transfer(self) -> object:
         from boto3.s3.transfer import TransferConfig
 
-        return TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+        return TransferConfig(multipart_threshold=self.multipart_threshold, multipart_chunksize=MULTIPART_PART_SIZE)
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        if len(data) < self.multipart_threshold:  # one PUT: no transfer-manager threads for small objects
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            return
+        # Multipart: the object appears only at CompleteMultipartUpload; a failed part aborts the upload.
+        self.client.upload_fileobj(
+            io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra or None, Config=self._transfer()
+        )
 
     def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else None
