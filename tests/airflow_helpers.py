@@ -63,20 +63,32 @@ def s3_connection(endpoint: str, access_key: str, secret: str) -> str:
 
 
 DAG_TEST = r"""
-import json, sys
+import datetime, json, sys
+from airflow.models.asset import AssetEvent, AssetModel
 from airflow.models.dagbag import DagBag
+from airflow.utils.session import create_session
+from sqlalchemy import select
 dag = DagBag(sys.argv[1]).dags["voice_batch"]
-run = dag.test(run_conf=json.loads(sys.argv[2]))
-tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
-print("DAGTEST " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": tasks}))
+logical_date = datetime.datetime.fromisoformat(sys.argv[3]) if sys.argv[3] else None
+run = dag.test(run_conf=json.loads(sys.argv[2]), logical_date=logical_date)
+tis = run.get_task_instances()
+tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
+tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
+query = select(AssetEvent, AssetModel.uri).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+with create_session() as session:
+    rows = session.execute(query.where(AssetEvent.source_run_id == run.run_id)).all()
+    events = [{"uri": uri, "extra": event.extra, "task": event.source_task_id} for event, uri in rows]
+result = {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "tries": tries, "events": events}
+print("DAGTEST " + json.dumps(result))
 """
 
 
-def dag_test(env: dict[str, str], conf: dict, timeout: int = 600) -> dict:
+def dag_test(env: dict[str, str], conf: dict, timeout: int = 600, logical_date: str = "") -> dict:
+    """``dag.test()`` in a subprocess: the run's state, task states and tries, and its Asset events."""
     import json
 
     result = subprocess.run(
-        [sys.executable, "-c", DAG_TEST, str(ROOT / "dags"), json.dumps(conf)],
+        [sys.executable, "-c", DAG_TEST, str(ROOT / "dags"), json.dumps(conf), logical_date],
         env=env,
         capture_output=True,
         text=True,
