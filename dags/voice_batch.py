@@ -26,11 +26,10 @@ import logging
 import os
 from pathlib import Path
 
-from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from f5_operator import F5SynthesizeOperator
+from report_operator import RunReportOperator
 from voicebatch_assets import AUDIO, VOICE_REGISTRY, output_asset
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -189,25 +188,13 @@ def voice_batch() -> None:
             context["outlet_events"][VOICE_REGISTRY].add(registry, extra={**voices, **extra})
         return counts
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(params: dict | None = None, run_id: str | None = None, dag_run: object = None) -> dict:
-        from voicebatch.runs import finish_run, staging_prefix
-
-        log = logging.getLogger(__name__)
-        with airflow_errors():
-            out = storage_opener(params["aws_conn_id"])(params["output_uri"])
-            started = dag_run.start_date.isoformat() if dag_run and dag_run.start_date else None
-            summary = finish_run(out, staging_prefix(run_id), dag_id="voice_batch", run_id=run_id, started_at=started)
-        log.info("report: %s", out.uri_for(summary["report"]))
-        for failure in summary["failed_stages"]:  # final_check turns the run red for these
-            log.error("stage %s", failure)
-        problems = summary["failed"] + summary["voices_failed"] + summary["inputs_rejected"]
-        if params["strict"] and problems and not summary["failed_stages"]:  # a failed stage is red already
-            raise AirflowFailException(
-                f"strict: {summary['failed']} script(s), {summary['voices_failed']} voice(s) failed, "
-                f"{summary['inputs_rejected']} input(s) refused"
-            )
-        return summary
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def final_check(run_id: str | None = None) -> None:
+        """The run's verdict. Airflow decides a run's state from its leaves, and report succeeds
+        whenever it could publish the report: this leaf runs only when no stage failed (skipped
+        stages, such as no synthesis on a cached re-run, are fine) and is upstream_failed, so
+        the run red, otherwise."""
+        logging.getLogger(__name__).info("run %s: no stage failed", run_id)
 
     listed = list_voices()
     voices = ingest_voice.expand(voice=listed)
@@ -223,13 +210,15 @@ def voice_batch() -> None:
     ).expand(batch_key=planned)
     voices >> planned
     published = publish()
-    reported = report()
+    reported = RunReportOperator(
+        task_id="report",
+        trigger_rule=TriggerRule.ALL_DONE,
+        output_uri="{{ params.output_uri }}",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        strict="{{ params.strict }}",
+    )
     synthesized >> published >> reported
-    # Airflow decides a run's state from its leaves, and report succeeds whenever it could
-    # publish the report. This leaf turns upstream_failed when any stage failed (none_failed:
-    # skipped stages, such as no synthesis on a cached re-run, are fine), so the run ends red.
-    final_check = EmptyOperator(task_id="final_check", trigger_rule=TriggerRule.NONE_FAILED)
-    [listed, planned, synthesized, published, reported] >> final_check
+    [listed, planned, synthesized, published, reported] >> final_check()
 
 
 voice_batch()

@@ -75,16 +75,23 @@ tis = run.get_task_instances()
 tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
 tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
 query = select(AssetEvent, AssetModel.uri).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+from airflow.models.xcom import XComModel
 with create_session() as session:
     rows = session.execute(query.where(AssetEvent.source_run_id == run.run_id)).all()
     events = [{"uri": uri, "extra": event.extra, "task": event.source_task_id} for event, uri in rows]
-result = {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "tries": tries, "events": events}
+    found = session.scalars(
+        select(XComModel).where(XComModel.run_id == run.run_id, XComModel.key.startswith("_link_"))
+    ).all()
+    links = {f"{x.task_id}[{x.map_index}]": XComModel.deserialize_value(x) for x in found}
+result = {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "tries": tries, "events": events,
+          "links": links}
 print("DAGTEST " + json.dumps(result))
 """
 
 
 def dag_test(env: dict[str, str], conf: dict, timeout: int = 600, logical_date: str = "") -> dict:
-    """``dag.test()`` in a subprocess: the run's state, task states and tries, and its Asset events."""
+    """``dag.test()`` in a subprocess: the run's state, task states and tries, its Asset events
+    and the extra links its tasks computed."""
     import json
 
     result = subprocess.run(

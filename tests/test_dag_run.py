@@ -4,6 +4,7 @@ a failed stage turning the run red, and a hostile bucket listing."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,10 @@ def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> 
     (failure,) = report["failed_stages"]
     assert failure["stage"] == "plan" and failure["error"] == "model '/no/such/dir': no such directory"
     assert run["events"] == []
+    # The failed run's "Run report" link (on the report task: no synthesize task ran) opens that report.
+    with urllib.request.urlopen(run["links"]["report[-1]"]) as response:
+        page = response.read().decode()
+    assert "Run failed: stage <code>plan</code>" in page and "no such directory" in page
 
 
 def test_a_scheduled_run_with_default_params_offline_is_red(setup: dict, tmp_path: Path) -> None:
