@@ -11,8 +11,11 @@ narration with subtitles, and publishes it to a local directory or S3-compatible
    folder exists, else `scripts_uri`), skip outputs already published, write batch specs.
 3. **synthesize** (one task per batch spec, pool `f5_gpu`, queue `gpu`): F5-TTS on a leased GPU;
    every chunk is checked (`verify`), failures re-taken with their next seed (`max_takes`).
-4. **publish**: audio, SRT, WebVTT, CSV, then the manifest, per script.
-5. **report**: `runs/<dag_id>/<run_id>/report.html`; with `strict`, fails the run on any failure.
+4. **publish**: audio, SRT, WebVTT, CSV, then the manifest, per script; Asset events for
+   what was published.
+5. **report**: `runs/<dag_id>/<run_id>/report.html`, naming any stage that failed; with
+   `strict`, fails the run on any voice, script or input failure or quarantined chunk.
+6. **final_check**: fails (upstream_failed) when any stage failed, so the run ends red.
 
 Trigger with a form (Params below), by schedule (daily) or with `airflow backfill create`.
 """
@@ -25,10 +28,10 @@ import os
 from pathlib import Path
 
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from f5_operator import F5SynthesizeOperator
-from voicebatch_assets import AUDIO, VOICE_REGISTRY
+from report_operator import RunReportOperator
+from voicebatch_assets import AUDIO, VOICE_REGISTRY, output_asset
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENV = os.environ.get
@@ -185,79 +188,69 @@ DEFAULT_ARGS = {
     max_active_runs=4,
 )
 def voice_batch() -> None:
-    from voicebatch_airflow import run_config, storage_opener
+    from voicebatch_airflow import airflow_errors, preflight, run_config, run_stage, storage_opener
 
     @task
-    def list_voices(params: dict | None = None) -> list[str]:
-        from voicebatch.errors import InputError
+    def list_voices(params: dict | None = None, run_id: str | None = None) -> list[str]:
         from voicebatch.runs import list_voice_names
 
-        try:
-            return list_voice_names(run_config(params), storage_opener(params["aws_conn_id"]))
-        except InputError as e:
-            raise AirflowFailException(str(e)) from e
+        with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "list_voices") as stage:
+            preflight(params, stage.open_uri)  # bad configuration fails here, once
+            return list_voice_names(run_config(params), stage.out, stage.staging, stage.open_uri)
 
     @task(map_index_template="{{ voice_name }}")
     def ingest_voice(voice: str, params: dict | None = None, run_id: str | None = None) -> dict:
-        from voicebatch.errors import InputError
         from voicebatch.runs import ingest_voice as ingest
         from voicebatch.runs import staging_prefix
 
         get_current_context()["voice_name"] = voice  # the mapped task's label in the UI
-        open_uri = storage_opener(params["aws_conn_id"])
-        try:
+        with airflow_errors():  # a bad voice fails only its own task, at once
+            open_uri = storage_opener(params["aws_conn_id"])
             return ingest(voice, run_config(params), open_uri(params["output_uri"]), staging_prefix(run_id), open_uri)
-        except InputError as e:
-            raise AirflowFailException(str(e)) from e  # bad input: no retry
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def plan(params: dict | None = None, run_id: str | None = None) -> list[str]:
-        from voicebatch.runs import plan_run, staging_prefix
+        from voicebatch.runs import plan_run, voices_listed
 
         from voicebatch_airflow import model_store, run_day
 
-        open_uri = storage_opener(params["aws_conn_id"])
-        model = model_store(open_uri).resolve(params["model"])
-        out = open_uri(params["output_uri"])
-        day = run_day(get_current_context())
-        counts = plan_run(run_config(params), out, staging_prefix(run_id), model, open_uri, day)
+        with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "plan") as stage:
+            voices_listed(stage.out, stage.staging)  # skipped, not failed, when list_voices did not finish
+            model = model_store(stage.open_uri).resolve(params["model"])
+            day = run_day(get_current_context())
+            counts = plan_run(run_config(params), stage.out, stage.staging, model, stage.open_uri, day)
         return counts["batches"]  # one synthesize task per batch spec key
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AUDIO, VOICE_REGISTRY])
     def publish(params: dict | None = None, run_id: str | None = None) -> dict:
-        from voicebatch.runs import publish_run, staging_prefix
+        from voicebatch.runs import publish_run
 
         from voicebatch_airflow import run_context
 
-        open_uri = storage_opener(params["aws_conn_id"])
         context = get_current_context()
-        counts = publish_run(
-            open_uri(params["output_uri"]),
-            staging_prefix(run_id),
-            run_config(params).settings,
-            run_context(context),
-        )
-        context["outlet_events"][AUDIO].extra = counts
-        context["outlet_events"][VOICE_REGISTRY].extra = {"run_id": run_id}
+        with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "publish") as stage:
+            counts = publish_run(stage.out, stage.staging, run_config(params).settings, run_context(context))
+        # Events only for what this run published, naming the run's own output location.
+        extra = {"run_id": run_id, "output_uri": params["output_uri"]}
+        if counts["published"]:
+            audio = {k: counts[k] for k in ("published", "skipped", "failed")}
+            context["outlet_events"][AUDIO].add(output_asset(params["output_uri"], "audio"), extra={**audio, **extra})
+        if counts["voices_registered"]:
+            voices = {k: counts[k] for k in ("voices_registered", "voices_reused", "voices_failed")}
+            registry = output_asset(params["output_uri"], "voices")
+            context["outlet_events"][VOICE_REGISTRY].add(registry, extra={**voices, **extra})
         return counts
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(params: dict | None = None, run_id: str | None = None, dag_run: object = None) -> dict:
-        from voicebatch.runs import finish_run, staging_prefix
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def final_check(run_id: str | None = None) -> None:
+        """The run's verdict. Airflow decides a run's state from its leaves, and report succeeds
+        whenever it could publish the report: this leaf runs only when no stage failed (skipped
+        stages, such as no synthesis on a cached re-run, are fine) and is upstream_failed, so
+        the run red, otherwise."""
+        logging.getLogger(__name__).info("run %s: no stage failed", run_id)
 
-        out = storage_opener(params["aws_conn_id"])(params["output_uri"])
-        started = dag_run.start_date.isoformat() if dag_run and dag_run.start_date else None
-        summary = finish_run(out, staging_prefix(run_id), dag_id="voice_batch", run_id=run_id, started_at=started)
-        logging.getLogger(__name__).info("report: %s", out.uri_for(summary["report"]))
-        quarantined = summary.get("quarantined_chunks", 0)
-        if params["strict"] and (summary["failed"] or summary["voices_failed"] or quarantined):
-            raise AirflowFailException(
-                f"strict: {summary['failed']} script(s), {summary['voices_failed']} voice(s) failed, "
-                f"{quarantined} chunk(s) quarantined"
-            )
-        return summary
-
-    voices = ingest_voice.expand(voice=list_voices())
+    listed = list_voices()
+    voices = ingest_voice.expand(voice=listed)
     planned = plan()
     synthesized = F5SynthesizeOperator.partial(
         task_id="synthesize",
@@ -269,7 +262,16 @@ def voice_batch() -> None:
         batch_frames="{{ params.batch_frames }}",
     ).expand(batch_key=planned)
     voices >> planned
-    synthesized >> publish() >> report()
+    published = publish()
+    reported = RunReportOperator(
+        task_id="report",
+        trigger_rule=TriggerRule.ALL_DONE,
+        output_uri="{{ params.output_uri }}",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        strict="{{ params.strict }}",
+    )
+    synthesized >> published >> reported
+    [listed, planned, synthesized, published, reported] >> final_check()
 
 
 voice_batch()

@@ -66,34 +66,35 @@ class F5SynthesizeOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict:
         from voicebatch.report import report_prefix
-        from voicebatch.runs import staging_prefix, synthesize_batch
+        from voicebatch.runs import synthesize_batch
+        from voicebatch.stages import batch_part
         from voicebatch.synthesis.devices import lease_device
         from voicebatch.synthesis.engine import Engine
 
-        from voicebatch_airflow import model_store, speech_model_store, storage_opener
+        from voicebatch_airflow import model_store, run_stage, speech_model_store
 
-        open_uri = storage_opener(self.aws_conn_id)
-        out = open_uri(self.output_uri)
         run_id = context["run_id"]
-        report_key = report_prefix(self.dag_id, run_id) + "report.html"
-        context["ti"].xcom_push(key=REPORT_URL_KEY, value=out.presign(report_key))
-        files = model_store(open_uri).resolve(self.model)
-        if files.random_weights:
-            log.warning("model %s has RANDOM WEIGHTS: the audio is noise, not a voice", files.name)
-        self._lease = lease_device()
-        try:
-            log.info("synthesizing %s on %s with %s", self.batch_key, self._lease.device, files.name)
-            engine = Engine(files, device=self._lease.device)
-            summary = synthesize_batch(
-                self.batch_key,
-                out,
-                staging_prefix(run_id),
-                engine,
-                int(self.batch_frames),
-                speech_models=speech_model_store(open_uri),
-            )
-        finally:
-            self._lease.release()
+        part = batch_part(self.batch_key)
+        with run_stage(self.aws_conn_id, self.output_uri, run_id, "synthesize", part) as stage:
+            report_key = report_prefix(self.dag_id, run_id) + "report.html"
+            context["ti"].xcom_push(key=REPORT_URL_KEY, value=stage.out.presign(report_key))
+            files = model_store(stage.open_uri).resolve(self.model)
+            if files.random_weights:
+                log.warning("model %s has RANDOM WEIGHTS: the audio is noise, not a voice", files.name)
+            self._lease = lease_device()
+            try:
+                log.info("synthesizing %s on %s with %s", self.batch_key, self._lease.device, files.name)
+                engine = Engine(files, device=self._lease.device)
+                summary = synthesize_batch(
+                    self.batch_key,
+                    stage.out,
+                    stage.staging,
+                    engine,
+                    int(self.batch_frames),
+                    speech_models=speech_model_store(stage.open_uri),
+                )
+            finally:
+                self._lease.release()
         log.info("batch done: %s", summary)
         return summary
 
@@ -102,6 +103,9 @@ class F5SynthesizeOperator(BaseOperator):
             self._lease.release()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs: the voices (registry prefixes) and every script file the batch reads;
+        outputs: the output prefix of every script it speaks for. From the batch spec that
+        plan wrote, which names its scripts."""
         import json
 
         from airflow.providers.openlineage.extractors import OperatorLineage
@@ -111,9 +115,17 @@ class F5SynthesizeOperator(BaseOperator):
         out = storage_opener(self.aws_conn_id)(self.output_uri)
         spec = json.loads(out.get_bytes(self.batch_key))
         inputs = [_dataset(out.uri_for(f"voices/{voice}/{clip}/")) for voice, clip in spec["voices"].items()]
-        inputs += [_dataset(s["source"]) for s in spec.get("scripts", [])]
-        outputs = [_dataset(out.uri_for(f"audio/{s['id']}/{s['output_hash']}/")) for s in spec.get("scripts", [])]
+        sources = dict.fromkeys(_script_file(s["source"]) for s in spec["scripts"])  # several items, one file
+        inputs += [_dataset(source) for source in sources]
+        outputs = [_dataset(out.uri_for(f"audio/{s['id']}/{s['output_hash']}/")) for s in spec["scripts"]]
         return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+def _script_file(source: str) -> str:
+    """The file of a script's source (``.../lines.jsonl item 3`` -> ``.../lines.jsonl``)."""
+    import re
+
+    return re.sub(r" (?:item|row|line) \d+$", "", source)
 
 
 def _dataset(uri: str) -> Any:

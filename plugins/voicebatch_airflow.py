@@ -1,12 +1,20 @@
 """What the voicebatch DAG needs from Airflow: storage from a connection, the model store,
 the run's configuration from its Params, and errors Airflow understands. Thin by design:
-the work is in the voicebatch library."""
+the work is in the voicebatch library.
+
+Errors: the library raises its own types; ``airflow_errors`` translates them. Bad input and
+bad configuration (a missing model, an unknown connection or bucket, invalid Params) fail
+the task at once (``AirflowFailException``); an upstream stage that did not finish skips
+it; transient trouble (throttling, 5xx, resets, timeouts) is left to Airflow's retries.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,16 +42,31 @@ def storage_opener(aws_conn_id: str | None) -> Callable[[str], Storage]:
 
 
 def s3_client(aws_conn_id: str | None) -> Any:
+    """A client from the connection. An empty id means the worker's own AWS credentials
+    (instance profile, IRSA, environment); a named connection must exist: the amazon
+    provider would otherwise fall back to those silently and fail later, or elsewhere."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
     from botocore.config import Config
 
     from voicebatch.storage import S3_RETRIES
 
+    if aws_conn_id:
+        try:
+            BaseHook.get_connection(aws_conn_id)
+        except AirflowNotFoundException:
+            raise AirflowFailException(
+                f"Airflow connection {aws_conn_id!r} is not defined: add it (Admin > Connections, "
+                f"`airflow connections add`, or AIRFLOW_CONN_{aws_conn_id.upper()}), or leave aws_conn_id "
+                "empty to use the worker's own AWS credentials"
+            ) from None
+
     # Path-style addressing works with MinIO and B2 as well as AWS; SigV4 for presigned links. A
     # config given to the hook replaces the connection's "config_kwargs", so they are merged over it.
     config = Config(retries=S3_RETRIES, signature_version="s3v4", s3={"addressing_style": "path"})
-    own = S3Hook(aws_conn_id=aws_conn_id).conn_config.botocore_config
-    return S3Hook(aws_conn_id=aws_conn_id, config=config.merge(own) if own else config).get_conn()
+    own = S3Hook(aws_conn_id=aws_conn_id or None).conn_config.botocore_config
+    return S3Hook(aws_conn_id=aws_conn_id or None, config=config.merge(own) if own else config).get_conn()
 
 
 def model_store(open_uri: Callable[[str], Storage]) -> ModelStore:
@@ -113,3 +136,79 @@ def worker_hostname() -> str:
 def run_context(context: Mapping[str, Any]) -> dict:
     ti = context["ti"]
     return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "try_number": ti.try_number}
+
+
+@contextlib.contextmanager
+def airflow_errors() -> Iterator[None]:
+    """Library errors in Airflow's terms (see the module docstring). By exception type:
+    only errors known to be permanent fail at once; anything else is retried."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from voicebatch.errors import InputError
+    from voicebatch.stages import StageNotReady, error_line
+    from voicebatch.storage import is_permanent
+    from voicebatch.synthesis.models import ModelError
+
+    try:
+        yield
+    except StageNotReady as e:
+        raise AirflowSkipException(str(e)) from e
+    except (InputError, ModelError) as e:
+        raise AirflowFailException(error_line(e)) from e
+    except Exception as e:
+        if is_permanent(e):
+            raise AirflowFailException(error_line(e)) from e
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    open_uri: Callable[[str], Storage]
+    out: Storage
+    staging: str
+
+
+@contextlib.contextmanager
+def run_stage(
+    aws_conn_id: str | None, output_uri: str, run_id: str, name: str, part: str | None = None
+) -> Iterator[Stage]:
+    """One stage of a run: its outcome is recorded for the report (``voicebatch.stages``),
+    and its errors are translated for Airflow."""
+    from voicebatch.runs import staging_prefix
+    from voicebatch.stages import record_stage
+
+    with airflow_errors():
+        open_uri = storage_opener(aws_conn_id)
+        out = open_uri(output_uri)
+        staging = staging_prefix(run_id)
+        with record_stage(out, staging, name, part):
+            yield Stage(open_uri, out, staging)
+
+
+def preflight(params: Mapping[str, Any], open_uri: Callable[[str], Storage]) -> None:
+    """Configuration no run can succeed with fails the first task, once, with one line:
+    invalid Param combinations, and S3 buckets that do not exist or cannot be reached with
+    the connection. Raises ``InputError``."""
+    from botocore.exceptions import ClientError
+
+    from voicebatch.errors import InputError
+    from voicebatch.runs import check_run_config
+
+    check_run_config(run_config(params), params["output_uri"])
+    for name in ("voices_uri", "scripts_uri", "output_uri"):
+        if not params[name].startswith("s3://"):
+            continue
+        storage = open_uri(params[name])
+        try:
+            storage.client.head_bucket(Bucket=storage.bucket)  # type: ignore[attr-defined]
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code"))
+            if code in ("404", "NoSuchBucket"):
+                raise InputError(name, f"{params[name]}: bucket {storage.bucket!r} does not exist") from None
+            if code in ("403", "AccessDenied"):
+                raise InputError(
+                    name,
+                    f"{params[name]}: access to bucket {storage.bucket!r} denied with connection "
+                    f"{params['aws_conn_id']!r}",
+                ) from None
+            raise

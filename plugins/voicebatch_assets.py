@@ -1,24 +1,26 @@
-"""The Assets voice_batch produces, defined once: the published audio and the voice registry.
+"""The Assets voice_batch produces: the published audio and the voice registry of each run's
+own output location.
 
-Their URIs are the deployment's output root (``VOICEBATCH_OUTPUT_URI``; the demo's local
-``output/`` otherwise). Downstream DAGs can schedule on them; each event carries counts.
+The publish task's outlets are two Asset aliases; at run time it adds an event for the
+concrete Asset of the run's ``output_uri`` (``<output>/audio/``, ``<output>/voices/``), and
+only when that run published something there, with the counts in the event's extra.
+Downstream DAGs schedule on an alias (any output location) or on a concrete Asset URI.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
-PROJECT = Path(__file__).resolve().parent.parent
-OUTPUT_URI = os.environ.get("VOICEBATCH_OUTPUT_URI") or str(PROJECT / "output")
-
-
-def _asset_uri(suffix: str) -> str:
-    root = OUTPUT_URI.rstrip("/")
-    return f"{root}/{suffix}/" if root.startswith("s3://") else Path(root, suffix).as_uri() + "/"
+AUDIO = AssetAlias("voicebatch_audio")
+VOICE_REGISTRY = AssetAlias("voicebatch_voice_registry")
 
 
-AUDIO = Asset(name="voicebatch_audio", uri=_asset_uri("audio"))
-VOICE_REGISTRY = Asset(name="voicebatch_voice_registry", uri=_asset_uri("voices"))
+def output_asset(output_uri: str, folder: str) -> Asset:
+    """The Asset for ``folder`` (audio, voices) under a run's output location."""
+    root = output_uri.rstrip("/")
+    if root.startswith("s3://"):
+        return Asset(uri=f"{root}/{folder}/")
+    path = Path(root[7:] if root.startswith("file://") else root).expanduser().resolve()
+    return Asset(uri=(path / folder).as_uri())

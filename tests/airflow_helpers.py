@@ -65,30 +65,42 @@ def s3_connection(endpoint: str, access_key: str, secret: str) -> str:
 
 
 DAG_TEST = r"""
-import json, sys
-from airflow.models.asset import AssetEvent
+import datetime, json, sys
+from airflow.models.asset import AssetEvent, AssetModel
 from airflow.models.dagbag import DagBag
-from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
+from sqlalchemy import select
 dag = DagBag(sys.argv[1]).dags["voice_batch"]
-run = dag.test(run_conf=json.loads(sys.argv[2]))
-# Read back from the metadata DB: each task's state and try number, and the run's Asset events.
+logical_date = datetime.datetime.fromisoformat(sys.argv[3]) if sys.argv[3] else None
+run = dag.test(run_conf=json.loads(sys.argv[2]), logical_date=logical_date)
+# Read back from the metadata DB: each task's state and try number, the run's Asset events and links.
+tis = run.get_task_instances()
+tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
+tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
+query = select(AssetEvent, AssetModel.uri, AssetModel.name).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+from airflow.models.xcom import XComModel
 with create_session() as session:
-    tis = session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id).all()
-    tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
-    tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
-    events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
-    assets = [{"asset": e.asset.name, "task_id": e.source_task_id, "extra": e.extra} for e in events]
-result = {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "tries": tries, "asset_events": assets}
+    rows = session.execute(query.where(AssetEvent.source_run_id == run.run_id)).all()
+    events = [
+        {"uri": uri, "asset": name, "extra": event.extra, "task": event.source_task_id} for event, uri, name in rows
+    ]
+    found = session.scalars(
+        select(XComModel).where(XComModel.run_id == run.run_id, XComModel.key.startswith("_link_"))
+    ).all()
+    links = {f"{x.task_id}[{x.map_index}]": XComModel.deserialize_value(x) for x in found}
+result = {"state": str(run.state), "run_id": run.run_id, "tasks": tasks, "tries": tries, "events": events,
+          "links": links}
 print("DAGTEST " + json.dumps(result))
 """
 
 
-def dag_test(env: dict[str, str], conf: dict, timeout: int = 600) -> dict:
+def dag_test(env: dict[str, str], conf: dict, timeout: int = 600, logical_date: str = "") -> dict:
+    """``dag.test()`` in a subprocess: the run's state, task states and tries, its Asset events
+    and the extra links its tasks computed."""
     import json
 
     result = subprocess.run(
-        [sys.executable, "-c", DAG_TEST, str(ROOT / "dags"), json.dumps(conf)],
+        [sys.executable, "-c", DAG_TEST, str(ROOT / "dags"), json.dumps(conf), logical_date],
         env=env,
         capture_output=True,
         text=True,

@@ -65,3 +65,23 @@ def test_scripts_check(tmp_path: Path) -> None:
     rows = {r["script"]: r for r in json.loads(result.stdout)}
     assert rows["ok"]["status"] == "ok" and rows["ok"]["chunks"] >= 2
     assert "unknown voice 'zed'" in rows["bad.txt"]["reason"]
+
+
+def test_scripts_check_lists_every_bad_item_of_a_multi_script_file(tmp_path: Path) -> None:
+    write_audio(tmp_path / "voices" / "anna" / "a.wav", speech_like(6.0, [(0.5, 5.5)]))
+    (tmp_path / "voices" / "anna" / "a.srt").write_text(srt([(0.5, 5.5, "Hello there, how are you.")]))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "lines.jsonl").write_text(
+        '{"id": "one", "text": "Fine."}\n{"id": "two", "text": \n{"id": "three"}\n{"id": "four", "text": "Fine too."}\n'
+    )
+    (tmp_path / "scripts" / "rows.csv").write_text("id,voice,text\nr1,anna,Row one.\nr2,anna,\n")
+    result = run("scripts", "check", tmp_path / "scripts", "--voices", tmp_path / "voices", "--json")
+    assert result.returncode == 1
+    rows = {r["script"]: r for r in json.loads(result.stdout)}
+    assert {k for k, r in rows.items() if r["status"] == "ok"} == {"one", "four", "r1"}
+    assert {k for k, r in rows.items() if r["status"] == "error"} == {
+        "lines.jsonl item 2",
+        "lines.jsonl item 3",
+        "rows.csv row 3",
+    }
+    assert rows["lines.jsonl item 3"]["reason"].endswith("lines.jsonl: item 3: missing 'text'")

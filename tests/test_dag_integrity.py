@@ -27,6 +27,7 @@ for dag_id, dag in bag.dags.items():
                               "max_delay": str(t.max_retry_delay), "pool": t.pool, "queue": t.queue,
                               "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),
                               "mapped": hasattr(t, "expand_input"),
+                              "leaf": not t.downstream_task_ids, "upstream": sorted(t.upstream_task_ids),
                               "outlets": [o.name for o in t.outlets]} for t in dag.tasks},
     }
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy, "dags": dags}))
@@ -59,12 +60,16 @@ def test_every_dag_is_documented_tagged_and_retried(parsed: dict) -> None:
 def test_voice_batch_structure(parsed: dict) -> None:
     dag = parsed["dags"]["voice_batch"]
     tasks = dag["tasks"]
-    assert set(tasks) == {"list_voices", "ingest_voice", "plan", "synthesize", "publish", "report"}
+    assert set(tasks) == {"list_voices", "ingest_voice", "plan", "synthesize", "publish", "report", "final_check"}
     assert dag["catchup"] is False and dag["schedule"] == "@daily"
     assert tasks["synthesize"]["pool"] == "f5_gpu" and tasks["synthesize"]["queue"] == "gpu"
     assert tasks["synthesize"]["mapped"] and tasks["ingest_voice"]["mapped"]
     for name in ("plan", "publish", "report"):
         assert tasks[name]["trigger_rule"] == "all_done", name
+    # The run's verdict: a leaf downstream of every stage that fails when any of them failed.
+    assert tasks["final_check"]["trigger_rule"] == "none_failed" and tasks["final_check"]["leaf"]
+    assert set(tasks["final_check"]["upstream"]) == {"list_voices", "plan", "synthesize", "publish", "report"}
+    assert [n for n, t in tasks.items() if t["leaf"]] == ["final_check"]
     assert sorted(tasks["publish"]["outlets"]) == ["voicebatch_audio", "voicebatch_voice_registry"]
     assert dag["params"] == sorted(
         [

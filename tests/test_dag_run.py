@@ -1,4 +1,5 @@
-"""dag.test() end to end: the tiny model, a real HTTP S3 endpoint, a bad voice, a re-run, strict.
+"""dag.test() end to end: the tiny model, a real HTTP S3 endpoint, a bad voice, a re-run, strict,
+a failed stage turning the run red, and a hostile bucket listing.
 
 What a run did is read from what it left: the metadata DB (states, try numbers, Asset events)
 and the published objects (manifests, audio measured here), never from its own summary alone.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -101,11 +103,14 @@ def test_end_to_end_a_bad_voice_fails_only_its_own_task(setup: dict, first_run: 
     (ghost,) = [v for v in report["voices"] if v["voice"] == "ghost"]
     assert "silent" in ghost["reason"] and report["notice"] == "random weights: noise, not a voice"
     assert any(k.endswith("report.html") for k in keys)
-    # The Asset events (metadata DB) carry the counts of what was published.
-    events = {e["asset"]: e for e in run["asset_events"]}
-    assert events["voicebatch_audio"]["extra"] == {"published": len(manifests), "skipped": 0, "failed": 0}
-    assert events["voicebatch_voice_registry"]["extra"] == {"run_id": run["run_id"]}
-    assert {e["task_id"] for e in run["asset_events"]} == {"publish"}
+    assert run["tasks"]["final_check[-1]"] == "success" and report["status"] == "finished"
+    # Asset events (metadata DB) name this run's own output location, with the counts of what was published.
+    events = {e["uri"]: e["extra"] for e in run["events"]}
+    assert set(events) == {"s3://dagrun/out/audio", "s3://dagrun/out/voices"}
+    audio = events["s3://dagrun/out/audio"]
+    assert (audio["published"], audio["skipped"], audio["failed"]) == (len(manifests), 0, 0) and audio["run_id"]
+    assert events["s3://dagrun/out/voices"]["voices_registered"] == 2
+    assert {e["task"] for e in run["events"]} == {"publish"}
     # The connection's secret is in no object, no task log (dag.test prints them) and nowhere in
     # Airflow's home (the metadata DB with XCom, its write-ahead log, config).
     home = Path(setup["env"]["AIRFLOW_HOME"])
@@ -202,6 +207,93 @@ def test_a_rerun_synthesizes_nothing_and_strict_fails_on_the_bad_voice(setup: di
     assert [k for k in storage.list("") if not k.startswith("runs/")] == before, "nothing new was published"
     report = report_of(storage, run["run_id"])
     assert report["totals"]["skipped"] == 2 and report["totals"]["published"] == 0
-    events = {e["asset"]: e["extra"] for e in run["asset_events"]}
-    assert events["voicebatch_audio"] == {"published": 0, "skipped": 2, "failed": 0}
+    assert run["events"] == [], "a cached re-run fires no downstream DAG"
     assert run["tries"]["report[-1]"] == 1, "strict fails the report task without retrying it"
+    assert run["tasks"]["report[-1]"] == "failed" and run["tasks"]["final_check[-1]"] == "upstream_failed"
+
+
+def failed_tasks(run: dict) -> set[str]:
+    """Failed tasks other than the bad voice's own (the ghost voice fails by design)."""
+    return {k for k, v in run["tasks"].items() if v == "failed" and not k.startswith("ingest_voice")}
+
+
+def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> None:
+    run = dag_test(setup["env"], {**setup["conf"], "model": "/no/such/dir", "strict": True})
+    assert run["state"] == "failed"
+    assert failed_tasks(run) == {"plan[-1]"} and run["tries"]["plan[-1]"] == 1, "no retry, no secondary failure"
+    assert run["tasks"]["publish[-1]"] == "skipped" and run["tasks"]["report[-1]"] == "success"
+    report = report_of(setup["storage"], run["run_id"])
+    assert report["status"] == "failed" and report["scripts"] == []
+    (failure,) = report["failed_stages"]
+    assert failure["stage"] == "plan" and failure["error"] == "model '/no/such/dir': no such directory"
+    assert run["events"] == []
+    # The failed run's "Run report" link (on the report task: no synthesize task ran) opens that report.
+    with urllib.request.urlopen(run["links"]["report[-1]"]) as response:
+        page = response.read().decode()
+    assert "Run failed: stage <code>plan</code>" in page and "no such directory" in page
+
+
+def test_a_scheduled_run_with_default_params_offline_is_red(setup: dict, tmp_path: Path) -> None:
+    conf = setup["conf"]
+    env = {
+        **setup["env"],
+        "VOICEBATCH_VOICES_URI": conf["voices_uri"],
+        "VOICEBATCH_SCRIPTS_URI": conf["scripts_uri"],
+        "VOICEBATCH_OUTPUT_URI": "s3://dagrun/offline",
+        "VOICEBATCH_AWS_CONN_ID": "test_s3",
+        "VOICEBATCH_MODEL_DIR": str(tmp_path / "empty-model-cache"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("VOICEBATCH_MODEL", None)
+    run = dag_test(env, {}, logical_date="2026-03-01T00:00:00+00:00")
+    assert run["state"] == "failed" and failed_tasks(run) == {"plan[-1]"} and run["tries"]["plan[-1]"] == 1
+    storage = open_storage("s3://dagrun/offline", client=setup["storage"].client)
+    (failure,) = report_of(storage, run["run_id"])["failed_stages"]
+    assert failure["stage"] == "plan"
+    assert failure["error"].startswith("model 'F5TTS_v1_Base' not found; tried local cache")
+    assert "offline" in failure["error"]
+
+
+def test_a_hostile_bucket_listing_writes_nothing_outside_and_the_rest_publishes(
+    setup: dict, demo_voices: Path, tmp_path: Path
+) -> None:
+    client = setup["storage"].client
+    escape = tmp_path / "escaped" / "x.txt"
+    climb = "../" * 12 + str(escape).lstrip("/")  # from any temporary folder up to / and down to escape
+    for path in sorted((demo_voices / "nature").iterdir()):
+        client.put_object(Bucket="dagrun", Key=f"hostile/voices/nature/{path.name}", Body=path.read_bytes())
+    hostile = [f"{climb}", "/rooted.srt", "nature\\..\\evil.srt", "x" * 300 + ".wav"]
+    for key in hostile:
+        client.put_object(Bucket="dagrun", Key=f"hostile/voices/{key}", Body=b"1\n00:00:00,000 --> 00:00:01,000\nX.\n")
+        client.put_object(Bucket="dagrun", Key=f"hostile/scripts/{key}", Body=b"---\nvoice: nature\n---\nEvil.")
+    scripts = {
+        "hello.txt": "---\nvoice: nature\n---\nHello there.",
+        "lines.jsonl": '{"id": "one", "voice": "nature", "text": "One."}\n{"id": "two", "voice": \n'
+        '{"id": "three", "voice": "nature", "text": "Three."}\n',
+        "rows.csv": "id,voice,text\nr1,nature,Row one.\nr2,nature,\nr3,nature,Row three.\n",
+    }
+    for name, text in scripts.items():
+        client.put_object(Bucket="dagrun", Key=f"hostile/scripts/{name}", Body=text.encode())
+    conf = {
+        **setup["conf"],
+        "voices_uri": "s3://dagrun/hostile/voices",
+        "scripts_uri": "s3://dagrun/hostile/scripts",
+        "output_uri": "s3://dagrun/hostile-out",
+    }
+    run = dag_test(setup["env"], conf)
+    assert not escape.exists() and not (tmp_path / "escaped").exists()
+    assert run["state"] == "success", run
+    out = open_storage("s3://dagrun/hostile-out", client=client)
+    published = {k.split("/")[1] for k in out.list("audio/") if k.endswith("manifest.json")}
+    assert published == {"hello", "one", "three", "r1", "r3"}
+    report = report_of(out, run["run_id"])
+    assert len(report["rejected_inputs"]) == len(hostile)
+    failed = [s for s in report["scripts"] if s["status"] == "failed"]
+    assert sorted(s["script_id"] for s in failed) == sorted(
+        ["(refused input)"] * len(hostile) + ["lines.jsonl item 2", "rows.csv row 3"]
+    )
+    for line in report["rejected_inputs"] + [s["error"] for s in failed]:
+        assert "\n" not in line and line.startswith("s3://dagrun/hostile/"), line
+    assert any("'..' segment" in line for line in report["rejected_inputs"])
+    for problem in ("absolute", "backslash", "longer than 255 bytes"):
+        assert sum(problem in line for line in report["rejected_inputs"]) == 1, problem

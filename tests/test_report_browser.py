@@ -11,7 +11,14 @@ import pytest
 import soundfile as sf
 
 from voicebatch.pipeline import RunSettings, publish_script_outputs
-from voicebatch.report import RANDOM_WEIGHTS_NOTICE, ScriptOutcome, VoiceOutcome, build_report, publish_report
+from voicebatch.report import (
+    RANDOM_WEIGHTS_NOTICE,
+    ScriptOutcome,
+    StageFailure,
+    VoiceOutcome,
+    build_report,
+    publish_report,
+)
 from voicebatch.storage import open_storage
 
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS
@@ -50,6 +57,8 @@ def test_report_html_shows_players_images_subtitles_and_failures(browser, tmp_pa
         model={"name": "tiny", "random_weights": True},
         scripts=outcomes,
         voices=[VoiceOutcome("anna", "ok", start=0.0, end=4.0), VoiceOutcome("bob", "error", reason="bob.wav: silent")],
+        stages=[StageFailure("synthesize", "0001", "did not finish: no outcome recorded")],
+        rejected=["s3://b/voices: unsafe storage key '../x.wav': has a '.' or '..' segment: refused and skipped"],
     )
     json_key, html_key = publish_report(storage, report, page)
     assert json_key == "runs/voice_batch/manual__2026-11-25T10_00_00_00_00/report.json"
@@ -69,6 +78,8 @@ def test_report_html_shows_players_images_subtitles_and_failures(browser, tmp_pa
         "synthesis_seconds": 4.0,
         "held": 0,
         "quarantined_chunks": 0,
+        "stages_failed": 1,
+        "inputs_rejected": 1,
     }
     durations = {r["script_id"]: r["duration"] for r in report["scripts"] if r["status"] == "published"}
     for key in wavs:
@@ -83,7 +94,10 @@ def test_report_html_shows_players_images_subtitles_and_failures(browser, tmp_pa
     assert len(widths) == 2 and all(w == 900 for w in widths), widths
     assert RANDOM_WEIGHTS_NOTICE in tab.locator("#notice").inner_text()
     failures = tab.locator("#failures").inner_text()
-    assert "unknown voice 'zed'" in failures and "bob.wav: silent" in failures
+    assert "unknown voice 'zed'" in failures and "bob.wav: silent" in failures and "'../x.wav'" in failures
+    assert tab.locator(".run-failed").inner_text() == (
+        "Run failed: stage synthesize[0001]: did not finish: no outcome recorded"
+    )
     tab.locator("section#script-intro summary").click()  # subtitles are folded until asked for
     assert "WEBVTT" in tab.locator("section#script-intro pre").inner_text()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

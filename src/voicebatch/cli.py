@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +21,7 @@ from voicebatch.reference import ClipRules
 from voicebatch.verify.settings import DEFAULT_ASR_MODEL
 
 if TYPE_CHECKING:
+    from voicebatch.vocab import Vocabulary
     from voicebatch.voices import VoiceReport
 
 log = logging.getLogger("voicebatch")
@@ -36,13 +39,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    from voicebatch.synthesis.models import ModelError
-
     try:
         return args.run(args)
-    except (InputError, ModelError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # every error a user can meet is one line and exit code 2
+        print(f"error: {error_message(e, args)}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
         return 2
+
+
+def error_message(error: BaseException, args: argparse.Namespace) -> str:
+    """One line: what went wrong and where (the file, or the storage location and its cause)."""
+    from voicebatch.storage import describe_error, is_permanent, is_transient
+    from voicebatch.synthesis.models import ModelError
+
+    if isinstance(error, (InputError, ModelError)):
+        return " ".join(str(error).split())
+    if isinstance(error, OSError) and error.filename:
+        return describe_error(error)  # a local file: its name and what is wrong with it
+    if is_transient(error) or is_permanent(error):
+        location = next((u for u in _storage_locations(args) if u.startswith("s3://")), None)
+        return f"{location}: {describe_error(error)}" if location else describe_error(error)
+    text = " ".join(str(error).split())
+    return f"unexpected {type(error).__name__}: {text} (run with -v for the traceback)"
+
+
+def _storage_locations(args: argparse.Namespace) -> list[str]:
+    """The locations a command reads or writes, in the order an error most likely concerns them."""
+    return [str(getattr(args, name)) for name in ("out", "s3_prefix", "spec", "model") if getattr(args, name, None)]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -165,11 +189,21 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _voices_check(args: argparse.Namespace) -> int:
+def _vocabulary(path: Path | None) -> Vocabulary:
     from voicebatch.vocab import load_vocabulary
+
+    if path is not None and not path.is_file():
+        raise InputError(path, "no such vocabulary file (one token per line, like the model's vocab.txt)")
+    try:
+        return load_vocabulary(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path or "vocab.txt", f"cannot read the vocabulary: {e}") from None
+
+
+def _voices_check(args: argparse.Namespace) -> int:
     from voicebatch.voices import prepare_voices, write_prepared_voice
 
-    prepared, reports = prepare_voices(args.directory, _rules(args), load_vocabulary(args.vocab))
+    prepared, reports = prepare_voices(args.directory, _rules(args), _vocabulary(args.vocab))
     if args.out:
         for voice in prepared.values():
             write_prepared_voice(voice, args.out / voice.name / voice.clip_hash[:16])
@@ -191,11 +225,10 @@ def _reason(report: VoiceReport) -> str:
 
 
 def _scripts_check(args: argparse.Namespace) -> int:
-    from voicebatch.scripts import chunk_script, load_scripts
-    from voicebatch.vocab import load_vocabulary
+    from voicebatch.scripts import chunk_script, load_scripts, script_label
     from voicebatch.voices import prepare_voices
 
-    vocab = load_vocabulary(args.vocab)
+    vocab = _vocabulary(args.vocab)
     prepared, voice_reports = prepare_voices(args.voices, _rules(args), vocab)
     known = {r.name for r in voice_reports}
     scripts, problems = load_scripts(args.directory, known, vocab)
@@ -219,9 +252,10 @@ def _scripts_check(args: argparse.Namespace) -> int:
             }
         )
         rows.append((script.id, "ok", ", ".join(script.voices), str(len(chunks)), script.source))
-    for problem in problems:
-        results.append({"script": Path(problem.path).name, "status": "error", "reason": str(problem)})
-        rows.append((Path(problem.path).name, "error", "", "", str(problem)))
+    for problem in problems:  # every bad item of a .jsonl / .csv is its own row
+        name = script_label(problem)
+        results.append({"script": name, "status": "error", "reason": str(problem)})
+        rows.append((name, "error", "", "", str(problem)))
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:
@@ -276,8 +310,25 @@ def _verify_settings(args: argparse.Namespace, **extra: object) -> object:
         raise InputError("verification options", str(e)) from None
 
 
+def _check_device(device: str | None) -> None:
+    """Fail before any work when the requested device does not exist here."""
+    if device is None or device == "cpu":
+        return
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if not match:
+        raise InputError("--device", f"{device!r}: expected cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError("--device", f"{device}: no CUDA device is available on this machine (use --device cpu)")
+    if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+        raise InputError("--device", f"{device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
 def _synth(args: argparse.Namespace) -> int:
     from voicebatch.oneoff import synthesize_to_directory
+
+    _check_device(args.device)
 
     written = synthesize_to_directory(
         voice_dir=args.voice,

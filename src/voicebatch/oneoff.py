@@ -18,7 +18,7 @@ from pathlib import Path
 from voicebatch.errors import InputError
 from voicebatch.outputs import render_outputs
 from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
-from voicebatch.publish import publish_voice
+from voicebatch.publish import point_latest, publish_voice
 from voicebatch.scripts import Script, ScriptPart, load_script_file, normalise_text
 from voicebatch.storage import is_s3_uri, open_storage
 from voicebatch.synthesis.devices import lease_device
@@ -72,6 +72,7 @@ def synthesize_to_directory(
     (plan,) = plan_scripts([job], voices, files.checksum, settings, storage if publishing else None)
     if plan.published:
         log.info("%s is already published under %s: nothing to do", job.id, storage.uri_for(f"audio/{job.id}/"))
+        point_latest(storage, job.id, plan.output_hash)  # latest.json names what the latest run asked for
         return [storage.uri_for(f"audio/{job.id}/{plan.output_hash}/manifest.json")]
     lease = lease_device() if device is None else None
     try:

@@ -7,6 +7,11 @@ have a manifest: a crash between steps leaves none, so the next attempt redoes t
 script, and a manifest never points at a missing or different object. If the manifest
 already exists the script is skipped.
 
+``latest.json`` names the output the most recent run asked for, whether that run published
+it or found it already published: it is rewritten whenever a run asks for another output
+than the one it names (so "seed 1, seed 2, seed 1 again" ends on seed 1), with that run's
+id and the time; a run asking for the output it already names writes nothing.
+
 Prepared voices go to the voice registry ``voices/<voice>/<clip_hash>/`` the same way
 (``voice.json`` last) and are reused by hash across runs.
 """
@@ -66,6 +71,7 @@ def publish_script(
     manifest_key = prefix + "manifest.json"
     if storage.exists(manifest_key):
         log.info("%s: already published at %s, skipped", script_id, prefix)
+        point_latest(storage, script_id, output_hash, manifest.get("run"))
         return Published(prefix, manifest_key, _listed(manifest_key, storage), True)
     outputs = []
     for name, data in files.items():
@@ -81,17 +87,44 @@ def publish_script(
         )
     document = {**manifest, "outputs": outputs}
     retrying(lambda: storage.put_bytes(manifest_key, json_bytes(document), "application/json"), what="manifest")
-    pointer = {
+    point_latest(storage, script_id, output_hash, manifest.get("run"), latest)
+    log.info("%s: published %d files and the manifest under %s", script_id, len(outputs), prefix)
+    return Published(prefix, manifest_key, (*(o["key"] for o in outputs), manifest_key), False)
+
+
+def latest_key(script_id: str) -> str:
+    return f"audio/{script_id}/latest.json"
+
+
+def point_latest(
+    storage: Storage,
+    script_id: str,
+    output_hash: str,
+    run: Mapping[str, object] | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> bool:
+    """Make ``latest.json`` name ``output_hash`` (published) for the run that asked for it.
+    Writes only when it names another output (or none). Returns True when it wrote.
+    ``extra``: more fields (``needs_review`` from the QA); when None, an already published
+    output's ``needs_review`` is read from its manifest."""
+    key = latest_key(script_id)
+    if storage.exists(key) and json.loads(storage.get_bytes(key)).get("output_hash") == output_hash:
+        return False
+    manifest_key = output_prefix(script_id, output_hash) + "manifest.json"
+    if extra is None and storage.exists(manifest_key):
+        qa = json.loads(storage.get_bytes(manifest_key)).get("qa") or {}
+        extra = {"needs_review": qa["needs_review"]} if "needs_review" in qa else {}
+    latest = {
         "script_id": script_id,
         "output_hash": output_hash,
         "manifest": manifest_key,
-        "published_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        **(latest or {}),
+        "run": {k: (run or {}).get(k) for k in ("dag_id", "run_id")},
+        "updated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
-    latest_key = f"audio/{script_id}/latest.json"
-    retrying(lambda: storage.put_bytes(latest_key, json_bytes(pointer), "application/json"), what="latest.json")
-    log.info("%s: published %d files and the manifest under %s", script_id, len(outputs), prefix)
-    return Published(prefix, manifest_key, (*(o["key"] for o in outputs), manifest_key), False)
+    retrying(lambda: storage.put_bytes(key, json_bytes(latest), "application/json"), what="latest.json")
+    log.info("%s: latest.json now names %s", script_id, output_hash[:12])
+    return True
 
 
 def _listed(manifest_key: str, storage: Storage) -> tuple[str, ...]:

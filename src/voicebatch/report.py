@@ -51,6 +51,19 @@ class VoiceOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class StageFailure:
+    """A stage of the run that failed or never finished, and its error."""
+
+    stage: str  # list_voices | plan | synthesize | publish
+    part: str | None  # which synthesize task (its batch spec)
+    error: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.stage}[{self.part}]" if self.part else self.stage
+
+
+@dataclass(frozen=True, slots=True)
 class _Extras:
     waveform_png: bytes | None = field(default=None, repr=False)
     subtitles: str | None = None
@@ -70,8 +83,11 @@ def build_report(
     voices: Sequence[VoiceOutcome],
     started_at: str | None = None,
     expires: int = PRESIGN_SECONDS,
+    stages: Sequence[StageFailure] = (),
+    rejected: Sequence[str] = (),
 ) -> tuple[dict, str]:
-    """(report.json document, report.html text)."""
+    """(report.json document, report.html text). ``stages`` are the stages that failed (the
+    run failed); ``rejected`` the inputs refused before reading (one line each)."""
     rows, extras = [], {}
     audio_seconds = synthesis_seconds = 0.0
     for outcome in scripts:
@@ -97,6 +113,9 @@ def build_report(
         "model": model,
         "notice": RANDOM_WEIGHTS_NOTICE if model.get("random_weights") else None,
         "timings": {"started_at": started_at, "finished_at": finished},
+        "status": "failed" if stages else "finished",
+        "failed_stages": [{"stage": f.stage, "part": f.part, "error": f.error} for f in stages],
+        "rejected_inputs": list(rejected),
         "totals": {
             "scripts": len(rows),
             **{s: sum(r["status"] == s for r in rows) for s in ("published", "skipped", "failed")},
@@ -104,6 +123,8 @@ def build_report(
             "voices_failed": sum(v.status != "ok" for v in voices),
             "audio_seconds": round(audio_seconds, 2),
             "synthesis_seconds": round(synthesis_seconds, 2),
+            "stages_failed": len(stages),
+            "inputs_rejected": len(rejected),
         },
         "qa": qa_totals(rows),
         "scripts": rows,
@@ -275,8 +296,13 @@ def render_html(report: dict, extras: dict[str, _Extras]) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>voicebatch run {e(report['run_id'])}</title><style>{_STYLE}</style></head><body>",
         f"<h1>voicebatch run report</h1><p>DAG <code>{e(report['dag_id'])}</code>, run "
-        f"<code>{e(report['run_id'])}</code>, model <code>{e(str(report['model'].get('name')))}</code></p>",
+        f"<code>{e(report['run_id'])}</code>, model <code>{e(report['model'].get('name', 'not resolved'))}</code></p>",
     ]
+    for failure in report.get("failed_stages", []):
+        name = failure["stage"] + (f"[{failure['part']}]" if failure.get("part") else "")
+        parts.append(
+            f"<p class='notice run-failed'>Run failed: stage <code>{e(name)}</code>: {e(failure['error'])}</p>"
+        )
     if report.get("notice"):
         parts.append(f"<p class='notice' id='notice'>Model with {e(report['notice'])}.</p>")
     parts.append(
@@ -288,6 +314,7 @@ def render_html(report: dict, extras: dict[str, _Extras]) -> str:
     parts += _qa_html(report)
     failures = [(s["script_id"], s["error"]) for s in report["scripts"] if s["status"] == "failed"]
     failures += [(f"voice {v['voice']}", v["reason"]) for v in report["voices"] if v["status"] != "ok"]
+    failures += [("refused input", line) for line in report.get("rejected_inputs", [])]
     if failures:
         parts.append("<h2>Failures</h2><table id='failures'><tr><th>what</th><th>error</th></tr>")
         parts += [f"<tr><td>{e(w)}</td><td class='failed'>{e(r or '')}</td></tr>" for w, r in failures]

@@ -7,38 +7,44 @@ Every stage reads and writes the output storage; what passes between stages (and
 through XCom) is keys, names and counts. Intermediate bytes live under
 ``_staging/<run_id>/`` and are removed by ``finish_run``:
 
-    plan.json              scripts with their output hashes, chunks and status
-    batches/<n>.json       the chunks one synthesize task speaks
-    chunks/<key>.wav       synthesized chunk audio (float WAV: exact), <key>.json its timing
+    voices.json            the voices listed (and inputs refused while listing them)
     voices/<voice>.json    each voice's outcome (ok with its clip, or the reason it failed)
+    plan.json              scripts with their output hashes, chunks and status; batch spec keys
+    batches/<n>.json       the chunks one synthesize task speaks (and the scripts they belong to)
+    chunks/<key>.wav       synthesized chunk audio (float WAV: exact), <key>.json its timing;
+                           staged per synthesis batch as it finishes, so a killed try loses
+                           at most the batch it was running
     outcomes.json          what publish_run did per script
+    stages/                each stage's outcome (``voicebatch.stages``)
+
+A stage whose upstream stage did not finish raises ``StageNotReady`` (skip it, it is not a
+failure of its own); bad input and bad configuration raise ``InputError`` (permanent).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import io
 import json
 import logging
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from voicebatch.audio import wav_bytes
 from voicebatch.chunking import Chunk
 from voicebatch.errors import InputError
-from voicebatch.names import key_segment
+from voicebatch.materialize import materialize
+from voicebatch.names import key_name_problem, key_segment
 from voicebatch.pipeline import RunSettings, ScriptPlan, plan_scripts, publish_script_outputs
-from voicebatch.publish import json_bytes, publish_voice, voice_prefix
-from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report, report_prefix
-from voicebatch.scripts import Script, ScriptPart, load_scripts
+from voicebatch.publish import json_bytes, point_latest, publish_voice, voice_prefix
+from voicebatch.report import ScriptOutcome, StageFailure, VoiceOutcome, build_report, publish_report, report_prefix
+from voicebatch.scripts import Script, ScriptError, ScriptPart, load_scripts, script_label
+from voicebatch.stages import StageNotReady, error_line, stage_outcomes
 from voicebatch.storage import Storage, is_s3_uri, local_path
-from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_tasks
-from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
+from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_batches, plan_tasks
+from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
 from voicebatch.synthesis.models import ModelFiles
 from voicebatch.vocab import load_vocabulary
@@ -70,6 +76,36 @@ def staging_prefix(run_id: str) -> str:
     return f"_staging/{key_segment(run_id)}/"
 
 
+def check_run_config(config: RunConfig, output_uri: str) -> None:
+    """Reject Param combinations no run can succeed with. Raises ``InputError``."""
+    locations = {"voices_uri": config.voices_uri, "scripts_uri": config.scripts_uri, "output_uri": output_uri}
+    for name, uri in locations.items():
+        scheme = uri.split("://", 1)[0] if "://" in uri else ""
+        if scheme not in ("", "s3", "file"):
+            raise InputError(name, f"{uri}: unsupported location (a local path, file:// or s3://bucket/prefix)")
+        if scheme == "s3" and not uri[5:].split("/", 1)[0]:
+            raise InputError(name, f"{uri}: no bucket in the S3 URI")
+    out = _location(output_uri)
+    for name in ("voices_uri", "scripts_uri"):
+        source = _location(locations[name])
+        if out == source or out.startswith(source + "/") or source.startswith(out + "/"):
+            raise InputError(
+                "output_uri",
+                f"{output_uri} overlaps {name} {locations[name]}: outputs would be read back as inputs "
+                "(or inputs overwritten); use separate locations",
+            )
+    for name in config.voices:
+        if problem := key_name_problem(name):
+            raise InputError("voices", f"voice name {name!r} {problem}")
+
+
+def _location(uri: str) -> str:
+    """A comparable form of a location: s3://bucket/prefix, or an absolute local path."""
+    if is_s3_uri(uri):
+        return uri.rstrip("/")
+    return str(local_path(uri).expanduser().resolve())
+
+
 def scripts_location(scripts_uri: str, day: datetime.date | None, open_uri: Opener) -> str:
     """``{scripts_uri}/{YYYY-MM-DD}/`` when that folder exists for the run's date, else ``scripts_uri``."""
     if day is None:
@@ -78,35 +114,23 @@ def scripts_location(scripts_uri: str, day: datetime.date | None, open_uri: Open
     return dated if open_uri(dated).list("") else scripts_uri
 
 
-@contextlib.contextmanager
-def materialize(uri: str, open_uri: Opener, only: Callable[[str], bool] = lambda key: True) -> Iterator[Path]:
-    """A local directory holding what ``uri`` holds (S3 is downloaded to a temporary one)."""
-    if not is_s3_uri(uri):
-        path = local_path(uri)
-        if not path.is_dir():
-            raise InputError(uri, "no such directory")
-        yield path
-        return
-    storage = open_uri(uri)
-    with tempfile.TemporaryDirectory(prefix="voicebatch-") as tmp:
-        for key in storage.list(""):
-            if only(key):
-                target = Path(tmp, *key.split("/"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                storage.get_file(key, target)
-        yield Path(tmp)
-
-
-def list_voice_names(config: RunConfig, open_uri: Opener) -> list[str]:
-    with materialize(config.voices_uri, open_uri) as root:
-        names = [s.name for s in discover_voices(root)]
+def list_voice_names(config: RunConfig, out: Storage, staging: str, open_uri: Opener) -> list[str]:
+    """The voices to ingest. The listing, with any input refused while listing, is staged
+    for ``plan_run`` (which runs only after a listing) and the report."""
+    with materialize(config.voices_uri, open_uri) as found:
+        names = [s.name for s in discover_voices(found.root)]
+    refused = [str(e) for e in found.rejected]
+    for line in refused:
+        log.warning("%s", line)
     if config.voices:
         unknown = sorted(set(config.voices) - set(names))
         if unknown:
             raise InputError(config.voices_uri, f"voices not found: {', '.join(unknown)} (found: {', '.join(names)})")
         names = [n for n in names if n in config.voices]
     if not names:
-        raise InputError(config.voices_uri, "no voices found")
+        refusals = f" ({len(refused)} inputs refused)" if refused else ""
+        raise InputError(config.voices_uri, f"no voices found{refusals}")
+    out.put_bytes(f"{staging}voices.json", json_bytes({"voices": names, "rejected": refused}), "application/json")
     return names
 
 
@@ -117,9 +141,10 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
     def belongs(key: str) -> bool:  # the voice's own files only: a folder or a flat stem
         return key.startswith(f"{name}/") or key.rsplit(".", 1)[0] == name
 
+    found = None
     try:
-        with materialize(config.voices_uri, open_uri, belongs) as root:
-            voice = prepare_voice(voice_source(root / name), vocab=load_vocabulary())
+        with materialize(config.voices_uri, open_uri, belongs) as found:
+            voice = prepare_voice(voice_source(found.root / name), vocab=load_vocabulary())
         published = publish_voice(out, voice)
         window = voice.metadata["window"]
         record = {
@@ -135,10 +160,11 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
         }
         return {k: record[k] for k in ("voice", "status", "clip_hash")}
     except InputError as e:
-        record["reason"] = str(e)
-        raise
+        error = found.relabel(e) if found else e  # name the input's own location, not a temporary copy
+        record["reason"] = str(error)
+        raise error from None
     except Exception as e:  # unexpected: retried by Airflow, and the report still says why
-        record["reason"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        record["reason"] = error_line(e)
         raise
     finally:
         out.put_bytes(f"{staging}voices/{name}.json", json_bytes(record), "application/json")
@@ -158,26 +184,36 @@ def _voice_records(out: Storage, staging: str) -> dict[str, dict]:
     return {r["voice"]: r for r in records}
 
 
+def voices_listed(out: Storage, staging: str) -> dict:
+    """The staged voice listing; raises ``StageNotReady`` when list_voices did not finish."""
+    return _staged_json(out, f"{staging}voices.json", "list_voices did not finish: no voices to plan with")
+
+
 def plan_run(
     config: RunConfig, out: Storage, staging: str, model: ModelFiles, open_uri: Opener, day: datetime.date | None
 ) -> dict:
     """Load and check the scripts, skip what is published, write batch specs. Returns counts and keys."""
+    listing = voices_listed(out, staging)
     records = _voice_records(out, staging)
-    voices = {n: load_registered_voice(out, n, r["clip_hash"]) for n, r in records.items() if r["status"] == "ok"}
+    usable = {n: records[n]["clip_hash"] for n in listing["voices"] if records.get(n, {}).get("status") == "ok"}
+    voices = {n: load_registered_voice(out, n, h) for n, h in usable.items()}
     location = scripts_location(config.scripts_uri, day, open_uri)
     log.info("scripts from %s; voices ready: %s", location, ", ".join(sorted(voices)) or "none")
-    with materialize(location, open_uri) as root:
-        scripts, problems = load_scripts(root, set(records), load_vocabulary())
-    entries = [{"id": Path(p.path).name, "status": "failed", "error": str(p)} for p in problems]
-    usable = []
+    # Only the folder's own files are scripts (dated sub-folders are other days' scripts).
+    with materialize(location, open_uri, only=lambda key: "/" not in key) as found:
+        scripts, problems = load_scripts(found.root, set(listing["voices"]), load_vocabulary())
+    scripts = [replace(s, source=found.label(s.source)) for s in scripts]
+    entries = [_failed_entry(found.relabel(p)) for p in problems]
+    entries += [{"id": "(refused input)", "status": "failed", "error": str(e)} for e in found.rejected]
+    ready = []
     for script in scripts:
         missing = [v for v in script.voices if v not in voices]
         if missing:
             error = f"{script.source}: voice(s) {', '.join(missing)} unusable (see the voice tasks)"
             entries.append({"id": script.id, "status": "failed", "error": error})
         else:
-            usable.append(script)
-    plans = plan_scripts(usable, voices, model.checksum, config.settings, out, force=config.force)
+            ready.append(script)
+    plans = plan_scripts(ready, voices, model.checksum, config.settings, out, force=config.force)
     entries += [_plan_json(p) for p in plans]
     pending = [p for p in plans if not p.published]
     batches = _batch_specs(
@@ -190,14 +226,26 @@ def plan_run(
         out.put_bytes(keys[-1], json_bytes(spec), "application/json")
     document = {
         "scripts": entries,
-        "voices": {n: r["clip_hash"] for n, r in records.items() if r["status"] == "ok"},
+        "voices": usable,
         "model": model.lineage(),  # publish and report read it here instead of resolving the model again
+        "batches": keys,
     }
-    out.put_bytes(f"{staging}plan.json", json_bytes(document), "application/json")
+    out.put_bytes(f"{staging}plan.json", json_bytes(document), "application/json")  # last: publish waits for it
     counts = {s: sum(e["status"] == s for e in entries) for s in ("pending", "skipped", "failed")}
     chunks = sum(len(b["requests"]) for b in batches)
     log.info("plan: %d scripts (%s), %d chunks in %d synthesize tasks", len(entries), counts, chunks, len(keys))
     return {"batches": keys, "scripts": len(entries), "chunks": chunks, **counts}
+
+
+def _failed_entry(problem: ScriptError) -> dict:
+    return {"id": script_label(problem), "status": "failed", "error": str(problem)}
+
+
+def _staged_json(out: Storage, key: str, missing: str) -> dict:
+    """A document an upstream stage writes last; its absence means that stage did not finish."""
+    if not out.exists(key):
+        raise StageNotReady(missing)
+    return json.loads(out.get_bytes(key))
 
 
 def _plan_json(plan: ScriptPlan) -> dict:
@@ -230,6 +278,7 @@ def _batch_specs(
         return estimate_frames(voices[r.voice].samples.shape[0], voices[r.voice].text, r.text, r.speed)
 
     requests = [r for p in pending for r in p.requests]
+    owner = {r.key: p for p in pending for r in p.requests}
     # Sorted by length, so each task's engine batches hold similar lengths.
     requests.sort(key=lambda r: -frames(r))
     # Sized by estimated GPU time, so a task's fixed cost (model load, warm-up) stays small
@@ -239,8 +288,17 @@ def _batch_specs(
     for task in tasks:
         group = [requests[i] for i in task]
         used = sorted({r.voice for r in group})
+        scripts = {owner[r.key].script.id: owner[r.key] for r in group}  # what the task reads and writes (lineage)
         specs.append(
-            {"voices": {v: voices[v].clip_hash for v in used}, "params": params, "requests": [asdict(r) for r in group]}
+            {
+                "voices": {v: voices[v].clip_hash for v in used},
+                "params": params,
+                "requests": [asdict(r) for r in group],
+                "scripts": [
+                    {"id": p.script.id, "output_hash": p.output_hash, "source": p.script.source}
+                    for p in scripts.values()
+                ],
+            }
         )
     return specs
 
@@ -248,7 +306,9 @@ def _batch_specs(
 def synthesize_batch(
     spec_key: str, out: Storage, staging: str, engine: Engine, batch_frames: int, *, speech_models: object = None
 ) -> dict:
-    """Speak one batch spec; chunk audio goes to staging. Chunks staged by an earlier try are kept."""
+    """Speak one batch spec. Each synthesis batch is checked (verification, re-takes) and its
+    chunk audio staged as soon as it is done, and chunks staged by an earlier (killed or
+    failed) try are not spoken again."""
     spec = json.loads(out.get_bytes(spec_key))
     requests = [ChunkRequest(**r) for r in spec["requests"]]
     todo = [r for r in requests if not out.exists(f"{staging}chunks/{r.key}.json")]
@@ -258,20 +318,19 @@ def synthesize_batch(
     for voice, clip_hash in spec["voices"].items():
         prepared = load_registered_voice(out, voice, clip_hash)
         references[voice] = Reference(voice, prepared.samples, prepared.text)
-    started = time.perf_counter()
     params = SynthesisParams(**spec["params"])
-    audio = engine.synthesize(references, todo, params, batch_frames=batch_frames, progress=log_progress)
-    audio, qa = verify_batch(
-        spec, spec_key, engine, references, todo, params, audio, out, staging, speech_models, batch_frames
-    )
+    started, seconds, done = time.perf_counter(), 0.0, 0
+    verification = BatchVerification(spec, spec_key, engine, out, staging, speech_models, batch_frames)
+    for group in synthesis_batches(todo, references, batch_frames):
+        group_started = time.perf_counter()
+        audio = synthesize_chunks(engine, references, group, params, batch_frames)
+        audio, qa = verification.check(references, group, params, audio)
+        _stage_chunks(out, staging, audio, time.perf_counter() - group_started, qa)
+        done += len(group)
+        seconds += sum(a.samples.shape[0] for a in audio) / 24_000
+        elapsed = time.perf_counter() - started
+        log.info("chunks %d/%d staged: %.1f s of audio in %.1f s", done, len(todo), seconds, elapsed)
     wall = time.perf_counter() - started
-    total_frames = sum(a.frames for a in audio) or 1
-    for result in audio:
-        out.put_bytes(f"{staging}chunks/{result.key}.wav", _float_wav(result.samples), "audio/wav")
-        share = {"frames": result.frames, "seconds": round(wall * result.frames / total_frames, 4)}
-        share["qa"] = qa.get(result.key)
-        out.put_bytes(f"{staging}chunks/{result.key}.json", json_bytes(share), "application/json")  # written last
-    seconds = sum(a.samples.shape[0] for a in audio) / 24_000
     return {
         "chunks": len(todo),
         "reused": len(requests) - len(todo),
@@ -282,64 +341,118 @@ def synthesize_batch(
     }
 
 
-def verify_batch(
-    spec: Mapping,
-    spec_key: str,
+def synthesis_batches(
+    requests: Sequence[ChunkRequest], references: Mapping[str, Reference], batch_frames: int
+) -> list[list[ChunkRequest]]:
+    """The chunks of one forward pass each, as the engine would pack them (same frame
+    estimate, same packing): the unit that is staged as soon as it is done."""
+    frames = [
+        estimate_frames(references[r.voice].samples.shape[0], references[r.voice].text, r.text, r.speed)
+        for r in requests
+    ]
+    return [[requests[i] for i in batch.items] for batch in plan_batches(frames, batch_frames)]
+
+
+def synthesize_chunks(
     engine: Engine,
     references: Mapping[str, Reference],
     requests: Sequence[ChunkRequest],
     params: SynthesisParams,
-    audio: list,
-    out: Storage,
-    staging: str,
-    speech_models: object = None,
-    batch_frames: int | None = None,
-) -> tuple[list, dict[str, dict]]:
-    """Issue 14's hook, right after the engine call: check every chunk, re-take failures
-    with the engine still loaded, keep the best take. Returns the kept audio (same order)
-    and each chunk's QA record; stages every take of a quarantined chunk for the report
-    and the verification's settings and models (``verification/<batch>.json``)."""
-    from voicebatch.verify import build_verifier
-    from voicebatch.verify.settings import VerifySettings
-    from voicebatch.verify.store import SpeechModelStore
-    from voicebatch.verify.takes import verify_chunks
+    batch_frames: int,
+) -> list[ChunkAudio]:
+    """The one call into the engine for a synthesis batch."""
+    return engine.synthesize(references, list(requests), params, batch_frames=batch_frames)
 
-    settings = VerifySettings(**spec.get("verify", {"mode": "off"}))
-    if settings.mode == "off" or not requests:
-        return audio, {}
-    store = speech_models if isinstance(speech_models, SpeechModelStore) else SpeechModelStore()
-    verifier = build_verifier(settings, models=store, device=engine.device)
-    started = time.perf_counter()
-    verified = verify_chunks(
-        engine,
-        references,
-        requests,
-        params,
-        audio,
-        verifier,
-        max_takes=settings.max_takes,
-        random_weights=engine.files.random_weights,
-        batch_frames=batch_frames,
-        progress=log_progress,
-    )
-    for chunk in verified:
-        if chunk.status == "quarantined":
-            for take in chunk.takes:
-                key = f"{staging}takes/{chunk.request.key}/{take.number}.wav"
-                out.put_bytes(key, wav_bytes(take.audio.samples, 24_000), "audio/wav")  # PCM16: for listening
-    document = {
-        "mode": verifier.mode,
-        "models": verifier.lineage(),
-        "notes": list(verifier.notes),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    name = spec_key.rsplit("/", 1)[-1]
-    out.put_bytes(f"{staging}verification/{name}", json_bytes(document), "application/json")
-    counts = {s: sum(c.status == s for c in verified) for s in ("passed", "quarantined", "not_checked")}
-    log.info(
-        "verification: %s, %d re-takes, %.1f s", counts, sum(len(c.takes) - 1 for c in verified), document["seconds"]
-    )
-    return [c.audio for c in verified], {c.request.key: c.qa_record() for c in verified}
+
+def _stage_chunks(
+    out: Storage, staging: str, audio: Sequence[ChunkAudio], wall: float, qa: Mapping[str, dict] | None = None
+) -> None:
+    total_frames = sum(a.frames for a in audio) or 1
+    for result in audio:
+        out.put_bytes(f"{staging}chunks/{result.key}.wav", _float_wav(result.samples), "audio/wav")
+        share = {"frames": result.frames, "seconds": round(wall * result.frames / total_frames, 4)}
+        share["qa"] = (qa or {}).get(result.key)
+        out.put_bytes(f"{staging}chunks/{result.key}.json", json_bytes(share), "application/json")  # written last
+
+
+class BatchVerification:
+    """Issue 14's hook, right after each engine call of a synthesize task: check every chunk,
+    re-take failures with the engine still loaded, keep the best take. Stages every take of a
+    quarantined chunk for the report, and the verification's settings, models and notes
+    (``verification/<batch>.json``, rewritten after each synthesis batch so a killed try
+    leaves what it checked)."""
+
+    def __init__(
+        self,
+        spec: Mapping,
+        spec_key: str,
+        engine: Engine,
+        out: Storage,
+        staging: str,
+        speech_models: object = None,
+        batch_frames: int | None = None,
+    ) -> None:
+        from voicebatch.verify.settings import VerifySettings
+
+        self.settings = VerifySettings(**spec.get("verify", {"mode": "off"}))
+        self.engine, self.out, self.staging, self.batch_frames = engine, out, staging, batch_frames
+        self.speech_models = speech_models
+        self.name = spec_key.rsplit("/", 1)[-1]
+        self.verifier = None
+        self.seconds = 0.0
+
+    def check(
+        self,
+        references: Mapping[str, Reference],
+        requests: Sequence[ChunkRequest],
+        params: SynthesisParams,
+        audio: list[ChunkAudio],
+    ) -> tuple[list[ChunkAudio], dict[str, dict]]:
+        """The kept audio (same order) and each chunk's QA record."""
+        from voicebatch.verify.takes import verify_chunks
+
+        if self.settings.mode == "off" or not requests:
+            return audio, {}
+        verifier = self._verifier()
+        started = time.perf_counter()
+        verified = verify_chunks(
+            self.engine,
+            references,
+            requests,
+            params,
+            audio,
+            verifier,
+            max_takes=self.settings.max_takes,
+            random_weights=self.engine.files.random_weights,
+            batch_frames=self.batch_frames,
+            progress=log_progress,
+        )
+        for chunk in verified:
+            if chunk.status == "quarantined":
+                for take in chunk.takes:
+                    key = f"{self.staging}takes/{chunk.request.key}/{take.number}.wav"
+                    self.out.put_bytes(key, wav_bytes(take.audio.samples, 24_000), "audio/wav")  # PCM16: to listen
+        self.seconds += time.perf_counter() - started
+        document = {
+            "mode": verifier.mode,
+            "models": verifier.lineage(),
+            "notes": list(verifier.notes),
+            "seconds": round(self.seconds, 2),
+        }
+        self.out.put_bytes(f"{self.staging}verification/{self.name}", json_bytes(document), "application/json")
+        counts = {s: sum(c.status == s for c in verified) for s in ("passed", "quarantined", "not_checked")}
+        retakes = sum(len(c.takes) - 1 for c in verified)
+        log.info("verification: %s, %d re-takes, %.1f s", counts, retakes, time.perf_counter() - started)
+        return [c.audio for c in verified], {c.request.key: c.qa_record() for c in verified}
+
+    def _verifier(self):
+        if self.verifier is None:
+            from voicebatch.verify import build_verifier
+            from voicebatch.verify.store import SpeechModelStore
+
+            store = self.speech_models if isinstance(self.speech_models, SpeechModelStore) else SpeechModelStore()
+            self.verifier = build_verifier(self.settings, models=store, device=self.engine.device)
+        return self.verifier
 
 
 def _float_wav(samples: np.ndarray) -> bytes:
@@ -351,14 +464,17 @@ def _float_wav(samples: np.ndarray) -> bytes:
 
 
 def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[str, object]) -> dict:
-    """Assemble and publish every script whose chunks were all synthesized."""
+    """Assemble and publish every script whose chunks were all synthesized. Returns counts of
+    scripts and of voices newly registered in this run (what downstream consumers care about)."""
     import soundfile as sf
 
-    document = json.loads(out.get_bytes(f"{staging}plan.json"))
+    document = _staged_json(out, f"{staging}plan.json", "plan did not finish: nothing to publish")
     voices = {n: load_registered_voice(out, n, h) for n, h in document["voices"].items()}
     verification = _verification(out, staging)
     outcomes = []
     for entry in document["scripts"]:
+        if entry["status"] == "skipped":  # already published: latest.json still names what this run asked for
+            point_latest(out, entry["id"], entry["output_hash"], run)
         if entry["status"] != "pending":
             outcomes.append(
                 {
@@ -412,9 +528,15 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
             }
         )
     out.put_bytes(f"{staging}outcomes.json", json_bytes(outcomes), "application/json")
+    records = _voice_records(out, staging).values()
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("published", "skipped", "failed", "held")}
     counts["needs_review"] = sum(bool(o.get("qa")) for o in outcomes if o["status"] == "published")
-    return counts
+    return {
+        **counts,
+        "voices_registered": sum(r["status"] == "ok" and not r.get("reused") for r in records),
+        "voices_reused": sum(r["status"] == "ok" and bool(r.get("reused")) for r in records),
+        "voices_failed": sum(r["status"] != "ok" for r in records),
+    }
 
 
 def _verification(out: Storage, staging: str) -> dict | None:
@@ -442,7 +564,8 @@ def _quarantined(plan: ScriptPlan, qa: Sequence[dict | None]) -> list[dict]:
 def finish_run(
     out: Storage, staging: str, *, dag_id: str, run_id: str, started_at: str | None, keep_staging: bool = False
 ) -> dict:
-    """Build and publish the run report, then remove the staging prefix."""
+    """Build and publish the run report, then remove the staging prefix. The report names
+    every stage that failed (or never finished) with its error, and every input refused."""
     voices = [
         VoiceOutcome(
             r["voice"],
@@ -455,16 +578,21 @@ def finish_run(
         )
         for r in sorted(_voice_records(out, staging).values(), key=lambda r: r["voice"])
     ]
-    plan = json.loads(out.get_bytes(f"{staging}plan.json")) if out.exists(f"{staging}plan.json") else {"scripts": []}
-    outcomes_key = f"{staging}outcomes.json"
-    outcomes = json.loads(out.get_bytes(outcomes_key)) if out.exists(outcomes_key) else []
-    if not outcomes:  # publishing never ran: every pending script failed upstream
+    plan = _staged_or(out, f"{staging}plan.json", {"scripts": [], "batches": []})
+    listing = _staged_or(out, f"{staging}voices.json", {"voices": [], "rejected": []})
+    failed_stages = [
+        StageFailure(s["stage"], s.get("part"), s.get("error") or "failed")
+        for s in stage_outcomes(out, staging, plan["batches"])
+        if s["status"] == "failed"
+    ]
+    outcomes = _staged_or(out, f"{staging}outcomes.json", None)
+    if outcomes is None:  # publishing did not finish: nothing pending was published
         outcomes = [
             {
                 "id": e["id"],
                 "status": "failed" if e["status"] == "pending" else e["status"],
                 "output_hash": e.get("output_hash"),
-                "error": e.get("error") or "not published (an upstream task failed)",
+                "error": e.get("error") or "not published: the publish stage did not finish",
             }
             for e in plan["scripts"]
         ]
@@ -487,12 +615,15 @@ def finish_run(
         scripts=scripts,
         voices=voices,
         started_at=started_at,
+        stages=failed_stages,
+        rejected=tuple(listing["rejected"]),
     )
     json_key, html_key = publish_report(out, report, page)
     if not keep_staging:
         removed = out.delete_prefix(staging)
         log.info("removed %d staged objects under %s", removed, staging)
-    return {"report": html_key, "report_json": json_key, **report["totals"]}
+    failed = [f"{f.name}: {f.error}" for f in failed_stages]
+    return {"report": html_key, "report_json": json_key, **report["totals"], "failed_stages": failed}
 
 
 def _publish_takes(out: Storage, staging: str, prefix: str, outcome: dict) -> list[dict]:
@@ -510,3 +641,7 @@ def _publish_takes(out: Storage, staging: str, prefix: str, outcome: dict) -> li
             takes.append(take)
         chunks.append({**chunk, "takes": takes})
     return chunks
+
+
+def _staged_or(out: Storage, key: str, default: object) -> object:
+    return json.loads(out.get_bytes(key)) if out.exists(key) else default

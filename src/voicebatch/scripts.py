@@ -88,6 +88,9 @@ def load_scripts(
             problems.append(e)
             continue
         for raw in raws:
+            if isinstance(raw, ScriptError):  # one bad line or row of a .jsonl / .csv: the others go on
+                problems.append(raw)
+                continue
             try:
                 script = _validate(raw, known, vocab, max_chars)
                 if script.id in seen:
@@ -107,7 +110,19 @@ def load_script_file(
 ) -> list[Script]:
     """The scripts of one file; raises ``ScriptError`` on the first problem."""
     known = set(voices) if voices is not None else None
-    return [_validate(raw, known, vocab, MAX_SCRIPT_CHARS) for raw in _read_file(Path(path))]
+    scripts = []
+    for raw in _read_file(Path(path)):
+        if isinstance(raw, ScriptError):
+            raise raw
+        scripts.append(_validate(raw, known, vocab, MAX_SCRIPT_CHARS))
+    return scripts
+
+
+def script_label(problem: ScriptError) -> str:
+    """What a problem is about, as a name for tables and reports: the file, and the item or
+    row when the file holds many scripts (``lines.jsonl item 3``)."""
+    name = Path(problem.path).name
+    return f"{name} {problem.where}" if problem.where and problem.where.startswith(("item", "row")) else name
 
 
 def chunk_script(script: Script, references: Mapping[str, tuple[str, float]]) -> list[Chunk]:
@@ -126,7 +141,9 @@ def normalise_text(text: str) -> str:
     return " ".join(text.translate(_QUOTES).split())
 
 
-def _read_file(path: Path) -> Iterable[_Raw]:
+def _read_file(path: Path) -> list[_Raw | ScriptError]:
+    """The raw scripts of a file; a bad line or row is its own ``ScriptError`` in the list,
+    a problem with the whole file (encoding, header) raises."""
     try:
         data = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -188,36 +205,48 @@ def _markdown_to_text(data: str) -> str:
     return "\n".join(lines)
 
 
-def _jsonl_scripts(path: Path, data: str) -> Iterable[_Raw]:
-    rows = []
+def _jsonl_scripts(path: Path, data: str) -> list[_Raw | ScriptError]:
+    rows: list[_Raw | ScriptError] = []
     for number, line in enumerate(data.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"item {number}"
         try:
             row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ScriptError(path, "expected an object with id, voice, text", where=where)
+            rows.append(_row_raw(path, row, where))
         except json.JSONDecodeError as e:
-            raise ScriptError(path, f"not valid JSON: {e.msg} (column {e.colno})", where=where) from None
-        if not isinstance(row, dict):
-            raise ScriptError(path, "expected an object with id, voice, text", where=where)
-        rows.append(_row_raw(path, row, where))
+            rows.append(ScriptError(path, f"not valid JSON: {e.msg} (column {e.colno})", where=where))
+        except ScriptError as e:
+            rows.append(e)
     return rows
 
 
-def _csv_scripts(path: Path, data: str) -> Iterable[_Raw]:
+def _csv_scripts(path: Path, data: str) -> list[_Raw | ScriptError]:
     import csv
     import io
 
     reader = csv.DictReader(io.StringIO(data))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
+    try:
+        header = [h.strip().lower() for h in reader.fieldnames or []]
+    except csv.Error as e:
+        raise ScriptError(path, f"not a readable CSV: {e}", where="row 1") from None
     if "text" not in header or "id" not in header:
         raise ScriptError(
             path, f"a scripts CSV needs columns id, voice, text[, speed]; found {', '.join(header)}", where="row 1"
         )
-    return [
-        _row_raw(path, {k.strip().lower(): v for k, v in row.items() if k}, f"row {number}")
-        for number, row in enumerate(reader, start=2)
-    ]
+    rows: list[_Raw | ScriptError] = []
+    number = 1
+    try:
+        for number, row in enumerate(reader, start=2):
+            try:
+                rows.append(_row_raw(path, {k.strip().lower(): v for k, v in row.items() if k}, f"row {number}"))
+            except ScriptError as e:
+                rows.append(e)
+    except csv.Error as e:  # the reader cannot go on past this row; the rows before it stand
+        rows.append(ScriptError(path, f"not readable as CSV: {e}", where=f"row {number + 1}"))
+    return rows
 
 
 def _row_raw(path: Path, row: dict, where: str) -> _Raw:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient as S3Client
+    from botocore.exceptions import ClientError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,16 +33,172 @@ S3_RETRIES = {"mode": "standard", "max_attempts": 5}
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_PART_SIZE = 64 * 1024 * 1024
 PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's longest: 7 days
-TRANSIENT_CODES = {"500", "502", "503", "504", "RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"}
+# S3 error codes worth another try (throttling, server trouble) and those that no retry fixes.
+TRANSIENT_CODES = {
+    "500",
+    "502",
+    "503",
+    "504",
+    "RequestTimeout",
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "429",
+}
+PERMANENT_CODES = {
+    "NoSuchBucket",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidBucketName",
+    "ExpiredToken",
+    "InvalidToken",
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "NoSuchKey",
+    "400",
+    "401",
+    "403",
+    "404",
+    "405",
+}
+# What a key read from a listing may look like before it becomes a local path: S3 allows
+# 1,024 bytes per key; a local file name is at most 255 bytes (NAME_MAX).
+MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
+
+
+def key_problem(key: str) -> str | None:
+    """Why a listed key (relative to its storage root) cannot safely become a local path
+    under a folder, or None when it can: no '..' or '.' segments, not absolute, no empty
+    segments, no backslashes or control characters, within the length limits."""
+    if not key:
+        return "is empty"
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return f"is longer than {MAX_KEY_BYTES} bytes"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return "contains control characters"
+    if "\\" in key:
+        return "contains a backslash"
+    if key.startswith("/"):
+        return "is absolute (starts with '/')"
+    segments = key.split("/")
+    if any(s in (".", "..") for s in segments):
+        return "has a '.' or '..' segment"
+    if "" in segments:
+        return "has an empty segment ('//' or a trailing '/')"
+    if any(len(s.encode("utf-8")) > MAX_SEGMENT_BYTES for s in segments):
+        return f"has a segment longer than {MAX_SEGMENT_BYTES} bytes"
+    return None
+
+
+class UnsafeKeyError(ValueError):
+    """A listed key that must not become a local path."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        shown = repr(key) if len(key) <= 120 else f"{key[:100]!r}... ({len(key)} characters)"
+        self.key = key
+        self.problem = problem
+        super().__init__(f"unsafe storage key {shown}: {problem}")
+
+
+def local_target(root: Path, key: str) -> Path:
+    """``root/key`` for a listed key, checked by ``key_problem`` and, as a second guard, by
+    where the path resolves. Raises ``UnsafeKeyError``."""
+    if problem := key_problem(key):
+        raise UnsafeKeyError(key, problem)
+    target = root.joinpath(*key.split("/"))
+    if not target.resolve().is_relative_to(root.resolve()):
+        raise UnsafeKeyError(key, "resolves outside the folder it is copied to")
+    return target
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and what it wraps (boto3's transfer manager re-raises client errors as
+    ``S3UploadFailedError`` / ``RetriesExceededError``, keeping the original inside)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = getattr(current, "last_exception", None) or current.__cause__ or current.__context__
+    return chain
+
+
+def _client_error(error: BaseException) -> ClientError | None:
+    from botocore.exceptions import ClientError
+
+    return next((e for e in _causes(error) if isinstance(e, ClientError)), None)
+
+
+def _error_code(error: ClientError) -> str:
+    response = error.response or {}
+    return str(response.get("Error", {}).get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
 
 
 def is_transient(error: BaseException) -> bool:
-    """Network trouble or a retryable S3 status: worth another try. Anything else is not."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    """Worth another try: network trouble (resets, timeouts, refused or dropped connections)
+    or a retryable S3 status (5xx, throttling). Classified by type, never "any OSError": a
+    missing file or a permission error is not cured by waiting."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError, IncompleteReadError
+    from urllib3.exceptions import HTTPError as Urllib3Error
 
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code")) in TRANSIENT_CODES
-    return isinstance(error, (ConnectionError, HTTPClientError, OSError))
+    client_error = _client_error(error)
+    if client_error is not None:
+        return _error_code(client_error) in TRANSIENT_CODES
+    network = (BotoConnectionError, HTTPClientError, IncompleteReadError, Urllib3Error, ConnectionError, TimeoutError)
+    return any(isinstance(e, network) for e in _causes(error))
+
+
+def is_permanent(error: BaseException) -> bool:
+    """No retry will help: a missing bucket, denied access, bad or missing credentials, an
+    invalid request or key, a local path that is missing or not writable."""
+    from botocore.exceptions import (
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+        PartialCredentialsError,
+        UnknownEndpointError,
+    )
+
+    client_error = _client_error(error)
+    if client_error is not None:
+        return _error_code(client_error) in PERMANENT_CODES
+    permanent = (
+        NoCredentialsError,
+        PartialCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+        UnknownEndpointError,
+        UnsafeKeyError,
+        FileNotFoundError,
+        PermissionError,
+        NotADirectoryError,
+        IsADirectoryError,
+    )
+    return isinstance(error, permanent)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line saying what went wrong in storage: the S3 code and message with the bucket,
+    key and operation S3 named, or the OS error and its file. Never credentials."""
+    client_error = _client_error(error)
+    if client_error is not None:
+        details = client_error.response.get("Error", {})
+        context = [f"{name} {details[name]}" for name in ("BucketName", "Key") if details.get(name)]
+        context += [client_error.operation_name] if getattr(client_error, "operation_name", None) else []
+        text = f"{_error_code(client_error)}: {details.get('Message') or 'no message'}"
+        return " ".join((text + (f" ({', '.join(context)})" if context else "")).split())
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def retrying(

@@ -1,0 +1,77 @@
+"""RunReportOperator: publishes a voice_batch run's report, whatever the stages did.
+
+It runs after every stage (``all_done``) and carries the "Run report" link, so a failed run,
+even one whose plan failed before any synthesis, links to a report that says which stage
+failed and why. With ``strict`` it fails when any voice, script or input failed, or a chunk
+was quarantined (it never passed verification).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from f5_operator import REPORT_URL_KEY, RunReportLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+
+class RunReportOperator(BaseOperator):
+    """Build and publish ``runs/<dag_id>/<run_id>/report.json`` and ``report.html``.
+
+    :param output_uri: output root: a local path or ``s3://bucket/prefix``
+    :param aws_conn_id: Airflow AWS connection for S3
+    :param strict: fail when any voice, script or input failed or a chunk was quarantined
+        (templated: "True"/"False")
+    """
+
+    template_fields: Sequence[str] = ("output_uri", "aws_conn_id", "strict")
+    operator_extra_links = (RunReportLink(),)
+    ui_color = "#d6e4f4"
+
+    def __init__(
+        self, *, output_uri: str, aws_conn_id: str | None = "aws_default", strict: bool | str = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.output_uri = output_uri
+        self.aws_conn_id = aws_conn_id
+        self.strict = strict
+
+    def execute(self, context: Context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from voicebatch.report import report_prefix
+        from voicebatch.runs import finish_run, staging_prefix
+
+        from voicebatch_airflow import airflow_errors, storage_opener
+
+        run_id = context["run_id"]
+        dag_run = context.get("dag_run")
+        started = dag_run.start_date.isoformat() if dag_run and dag_run.start_date else None
+        with airflow_errors():
+            out = storage_opener(self.aws_conn_id)(self.output_uri)
+            context["ti"].xcom_push(
+                key=REPORT_URL_KEY, value=out.presign(report_prefix(self.dag_id, run_id) + "report.html")
+            )
+            summary = finish_run(out, staging_prefix(run_id), dag_id=self.dag_id, run_id=run_id, started_at=started)
+        log.info("report: %s", out.uri_for(summary["report"]))
+        for failure in summary["failed_stages"]:  # final_check turns the run red for these
+            log.error("stage %s", failure)
+        quarantined = summary.get("quarantined_chunks", 0)
+        problems = summary["failed"] + summary["voices_failed"] + summary["inputs_rejected"] + quarantined
+        if _flag(self.strict) and problems and not summary["failed_stages"]:  # a failed stage is red already
+            raise AirflowFailException(
+                f"strict: {summary['failed']} script(s), {summary['voices_failed']} voice(s) failed, "
+                f"{summary['inputs_rejected']} input(s) refused, {quarantined} chunk(s) quarantined"
+            )
+        return summary
+
+
+def _flag(value: bool | str) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() == "true"
