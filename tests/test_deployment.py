@@ -212,7 +212,7 @@ def test_trigger_form_in_the_browser(deployment: dict) -> None:
         nfe, seed = dialog.locator("input[name=element_nfe_steps]"), dialog.locator("input[name=element_seed]")
         nfe.scroll_into_view_if_needed()
         form = dialog.inner_text()
-        for title in ("Run Parameters", "Sampling steps (NFE)", "More is slower and cleaner.", "Seed", "Audio format"):
+        for title in ("Run Parameters", "Sampling steps (NFE)", "More is slower and cleaner", "Seed", "Audio format"):
             assert title in form, title
         assert nfe.input_value() == "32" and seed.input_value() == "0"  # the Params' defaults
         nfe.fill("9")

@@ -99,9 +99,9 @@ def test_layout_manifest_and_latest(counted) -> None:
     # Every field of the README's manifest table, and nothing else.
     assert set(manifest) == {
         *("schema", "output_format_version", "script_id", "output_hash", "created_at", "inputs", "model"),
-        *("parameters", "seeds", "chunks", "versions", "durations", "loudness", "run", "outputs"),
+        *("parameters", "seeds", "chunks", "versions", "durations", "loudness", "run", "outputs", "qa"),
     }
-    assert manifest["output_format_version"] == 1 and datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo
+    assert manifest["output_format_version"] == 2 and datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo
     assert set(manifest["inputs"]["script"]) == {"uri", "sha256", "speed", "voices"}
     assert manifest["parameters"]["nfe_steps"] == 32 and manifest["parameters"]["audio_format"] == "wav"
     from importlib.metadata import version
@@ -110,7 +110,8 @@ def test_layout_manifest_and_latest(counted) -> None:
     assert len(manifest["seeds"]) == len(manifest["chunks"]) and manifest["durations"]["rtf"] is not None
     latest = json.loads(storage.get_bytes("audio/intro/latest.json"))
     assert latest["output_hash"] == manifest["output_hash"] and latest["manifest"] == intro.manifest_key
-    assert latest["script_id"] == "intro" and datetime.datetime.fromisoformat(latest["published_at"]).tzinfo
+    assert latest["script_id"] == "intro" and datetime.datetime.fromisoformat(latest["updated_at"]).tzinfo
+    assert latest["run"] == {"dag_id": "d", "run_id": "r"}
     # Content types as stored (browsers play the report's presigned links by them) and as listed.
     expected = {"wav": "audio/wav", "srt": "application/x-subrip", "vtt": "text/vtt", "csv": "text/csv"}
     for output in manifest["outputs"]:
@@ -151,7 +152,7 @@ def test_timing_table_matches_the_published_audio_and_text(counted) -> None:
     (intro, _) = publish_all(storage)
     (key,) = [k for k in intro.keys if k.endswith(".csv")]
     table = storage.get_bytes(key).decode("utf-8")
-    assert table.splitlines()[0] == "level,index,start,end,text,estimated" and "\r" not in table
+    assert table.splitlines()[0] == "level,index,start,end,text,estimated,source" and "\r" not in table
     rows = list(csv.DictReader(io.StringIO(table)))
     sentences = [r for r in rows if r["level"] == "sentence"]
     words = [r for r in rows if r["level"] == "word"]
@@ -165,6 +166,7 @@ def test_timing_table_matches_the_published_audio_and_text(counted) -> None:
     assert abs(float(sentences[-1]["end"]) - duration) <= 0.001, "the last sentence ends with the audio"
     # One chunk holds both sentences: times inside it are estimated, and flagged so.
     assert len(plans()[0].chunks) == 1 and {r["estimated"] for r in rows} == {"True"}
+    assert {r["source"] for r in rows} == {"estimated"}
 
 
 def test_crash_before_the_manifest_leaves_nothing_trusted_and_the_next_attempt_completes(counted) -> None:

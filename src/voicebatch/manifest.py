@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 
 # Bump when a change in voicebatch alters the audio or the files it writes for the same inputs.
-OUTPUT_FORMAT_VERSION = 1
+OUTPUT_FORMAT_VERSION = 2  # 2: QA records, the CSV source column, fp16 GPU audio (this release)
 
 
 def stable_hash(*parts: object) -> str:
