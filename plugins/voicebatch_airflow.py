@@ -56,6 +56,8 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
     from voicebatch.pipeline import RunSettings
     from voicebatch.runs import RunConfig
     from voicebatch.synthesis.engine import SynthesisParams
+    from voicebatch.text.lexicon import read_lexicon
+    from voicebatch.text.markup import PauseRules
 
     settings = RunSettings(
         params=SynthesisParams(nfe_steps=int(params["nfe_steps"]), cfg_strength=float(params["cfg_strength"])),
@@ -65,6 +67,15 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
         ),
         seed=int(params["seed"]),
         speed=float(params["speed"]),
+        pauses=PauseRules(
+            float(params.get("sentence_pause", 0.3)),
+            float(params.get("paragraph_pause", 0.8)),
+            float(params.get("speaker_pause", 0.5)),
+        ),
+        # Read by every task that builds the settings: plan (the spoken form) and publish (its hash).
+        lexicon=read_lexicon(lexicon, storage_opener(params["aws_conn_id"]))
+        if (lexicon := params.get("lexicon_uri"))
+        else None,
     )
     return RunConfig(
         voices_uri=params["voices_uri"],

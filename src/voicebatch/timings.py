@@ -1,7 +1,10 @@
 """Joining a script's chunks into one recording, and where every sentence and word lies.
 
-Chunks are joined with F5-TTS's linear cross-fade (default 0.15 s). Each chunk's leading
-and trailing silence is trimmed first (by energy, keeping a short margin) and recorded.
+Chunks are joined with F5-TTS's linear cross-fade (default 0.15 s), or, where the script
+asks for a pause (sentence, paragraph, speaker change, ``[pause 1.5s]``; issue 10), with
+exactly that much silence between the speech of one chunk and the next: the inserted
+zeros plus the quiet margins the trim kept. Each chunk's leading and trailing silence is
+trimmed first (by energy, keeping a short margin) and recorded.
 Positions are tracked in samples: a chunk starts where the previous output ends minus the
 cross-fade overlap. The boundary between two chunks' cues is the middle of their
 cross-fade, so sentence cues that come from chunk boundaries are exact to the sample.
@@ -52,6 +55,7 @@ class ChunkSpan:
     trimmed_lead: int  # samples of silence removed before and after
     trimmed_trail: int
     cross_fade: int  # samples overlapping the previous chunk
+    silence_before: int = 0  # samples of silence inserted before it (a pause; then no cross-fade)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +75,34 @@ def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def trim_silence(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
-    """(start, end) of the part louder than -45 dBFS in 10 ms frames, with a 50 ms margin."""
+def _loud_frames(samples: np.ndarray, sample_rate: int) -> tuple[int, np.ndarray]:
     import numpy as np
 
     frame = max(1, sample_rate // 100)
     count = samples.shape[0] // frame
     if count == 0:
-        return 0, samples.shape[0]
+        return frame, np.zeros(0, dtype=np.int64)
     energy = np.sqrt(np.mean(np.square(samples[: count * frame].reshape(count, frame), dtype=np.float64), axis=1))
-    loud = np.flatnonzero(energy > 10 ** (SILENCE_DBFS / 20))
+    return frame, np.flatnonzero(energy > 10 ** (SILENCE_DBFS / 20))
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
+    """(start, end) of the part louder than -45 dBFS in 10 ms frames, with a 50 ms margin."""
+    frame, loud = _loud_frames(samples, sample_rate)
     if loud.size == 0:
         return 0, samples.shape[0]  # nothing above the threshold: keep it all
     margin = round(TRIM_MARGIN_SECONDS * sample_rate)
     start = max(0, int(loud[0]) * frame - margin)
     end = min(samples.shape[0], (int(loud[-1]) + 1) * frame + margin)
     return start, end
+
+
+def quiet_margins(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
+    """Samples below the threshold at the start and at the end of ``samples`` (0, 0 if all quiet)."""
+    frame, loud = _loud_frames(samples, sample_rate)
+    if loud.size == 0:
+        return 0, 0
+    return int(loud[0]) * frame, max(0, samples.shape[0] - (int(loud[-1]) + 1) * frame)
 
 
 def assemble(
@@ -96,8 +112,12 @@ def assemble(
     sample_rate: int = SAMPLE_RATE,
     cross_fade: float = CROSS_FADE_SECONDS,
     trim: bool = True,
+    pauses: Sequence[float] | None = None,
 ) -> Assembly:
-    """Join chunk audio (in order) and place every sentence and word."""
+    """Join chunk audio (in order) and place every sentence and word.
+
+    ``pauses[k]`` is the silence (seconds) between chunk k's speech and chunk k+1's; 0 (or
+    no ``pauses``) cross-fades them as F5 does."""
     import numpy as np
 
     if not chunks:
@@ -107,6 +127,17 @@ def assemble(
     for index, audio in enumerate(chunks):
         start, end = trim_silence(audio, sample_rate) if trim else (0, audio.shape[0])
         piece = audio[start:end].astype(np.float32)
+        pause = pauses[index - 1] if pauses is not None and index > 0 else 0.0
+        if pause > 0:
+            joined, piece, spans[-1], start, silence = _join_with_pause(
+                joined, piece, spans[-1], start, round(pause * sample_rate), sample_rate, measure=trim
+            )
+            spans.append(
+                ChunkSpan(
+                    index, joined.shape[0] - piece.shape[0], joined.shape[0], start, audio.shape[0] - end, 0, silence
+                )
+            )
+            continue
         # F5 caps the overlap at the shorter of the two waves; we cap it at half of either
         # piece, so a very short chunk can never be overlapped past its middle and cue
         # boundaries (the middle of each cross-fade) never go backwards.
@@ -124,6 +155,55 @@ def assemble(
     return Assembly(joined, sample_rate, tuple(spans), tuple(sentence_cues), tuple(word_cues))
 
 
+def _join_with_pause(
+    joined: np.ndarray, piece: np.ndarray, before: ChunkSpan, start: int, pause: int, rate: int, *, measure: bool
+) -> tuple[np.ndarray, np.ndarray, ChunkSpan, int, int]:
+    """``joined`` + silence + ``piece`` so that exactly ``pause`` quiet samples separate the
+    two speeches: the quiet margins the trim kept count, and are shortened when the pause is
+    shorter than they are. Returns the new audio, the piece as placed, the previous span
+    (its end moved if its margin was cut), the piece's new trim start and the zeros inserted."""
+    import numpy as np
+
+    tail = quiet_margins(joined[before.start_sample :], rate)[1] if measure else 0
+    head = quiet_margins(piece, rate)[0] if measure else 0
+    excess = max(0, tail + head - pause)
+    cut_tail = min(tail, (excess + 1) // 2)
+    cut_head = min(head, excess - cut_tail)
+    cut_tail = excess - cut_head
+    if cut_tail:
+        joined = joined[:-cut_tail]
+        before = ChunkSpan(
+            before.index,
+            before.start_sample,
+            before.end_sample - cut_tail,
+            before.trimmed_lead,
+            before.trimmed_trail + cut_tail,
+            before.cross_fade,
+            before.silence_before,
+        )
+    silence = pause - (tail - cut_tail) - (head - cut_head)
+    piece = piece[cut_head:]
+    joined = np.concatenate([joined, np.zeros(silence, dtype=np.float32), piece])
+    return joined, piece, before, start + cut_head, silence
+
+
+def chunk_ranges(spans: Sequence[ChunkSpan], total: int) -> list[tuple[int, int]]:
+    """(start, end) sample of each chunk's cues: two cross-faded chunks meet in the middle of
+    their cross-fade; a chunk after a pause starts where its audio does, and the cue
+    before it ends where that chunk's audio ends (the silence belongs to neither)."""
+    ranges = []
+    for k, span in enumerate(spans):
+        start = 0 if k == 0 else span.start_sample + span.cross_fade // 2
+        if k + 1 == len(spans):
+            end = total
+        elif spans[k + 1].cross_fade > 0:
+            end = spans[k + 1].start_sample + spans[k + 1].cross_fade // 2
+        else:
+            end = span.end_sample
+        ranges.append((start, end))
+    return ranges
+
+
 def chunk_boundaries(spans: Sequence[ChunkSpan], total: int) -> list[int]:
     """Sample positions where each chunk's cues start, plus the end: the middle of each cross-fade."""
     return [0] + [span.start_sample + span.cross_fade // 2 for span in spans[1:]] + [total]
@@ -132,11 +212,10 @@ def chunk_boundaries(spans: Sequence[ChunkSpan], total: int) -> list[int]:
 def _cues(
     spans: Sequence[ChunkSpan], sentences: Sequence[tuple[str, ...]], total: int, rate: int
 ) -> tuple[list[Cue], list[Cue]]:
-    bounds = chunk_boundaries(spans, total)
     sentence_cues: list[Cue] = []
     word_cues: list[Cue] = []
-    for k, texts in enumerate(sentences):
-        cuts = _proportional(bounds[k], bounds[k + 1], [utf8_len(t) for t in texts])
+    for (start, end), texts in zip(chunk_ranges(spans, total), sentences, strict=True):
+        cuts = _proportional(start, end, [utf8_len(t) for t in texts])
         for j, text in enumerate(texts):
             estimated = j > 0 or j < len(texts) - 1  # a boundary inside the chunk is an estimate
             cue = Cue("sentence", len(sentence_cues), cuts[j], cuts[j + 1], text, estimated, rate)

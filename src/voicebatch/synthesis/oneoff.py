@@ -13,7 +13,7 @@ from pathlib import Path
 
 from voicebatch.errors import InputError
 from voicebatch.outputs import render_outputs
-from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
+from voicebatch.pipeline import RunSettings, assemble_chunks, plan_scripts, publish_script_outputs
 from voicebatch.publish import publish_voice
 from voicebatch.scripts import Script, ScriptPart, load_script_file, normalise_text
 from voicebatch.storage import is_s3_uri, open_storage
@@ -21,7 +21,7 @@ from voicebatch.synthesis.devices import lease_device
 from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
 from voicebatch.synthesis.models import ModelStore
-from voicebatch.timings import assemble
+from voicebatch.text.lexicon import read_lexicon
 from voicebatch.vocab import Vocabulary, load_vocabulary
 from voicebatch.voices import prepare_voice, voice_source
 
@@ -41,6 +41,7 @@ def synthesize_to_directory(
     seed: int = 0,
     batch_frames: int = 16_384,
     device: str | None = None,
+    lexicon: str | None = None,
 ) -> list[str]:
     """Synthesize and write or publish; return the URIs of what was written (or found)."""
     if not 8 <= nfe <= 64:
@@ -55,7 +56,11 @@ def synthesize_to_directory(
     files = ModelStore().resolve(model)
     if files.random_weights:
         log.warning("model %s has random weights: the audio is noise, not a voice", files.name)
-    settings = RunSettings(SynthesisParams(nfe_steps=nfe, cfg_strength=cfg), seed=seed)
+    settings = RunSettings(
+        SynthesisParams(nfe_steps=nfe, cfg_strength=cfg),
+        seed=seed,
+        lexicon=read_lexicon(lexicon, open_storage) if lexicon else None,
+    )
     voices = {voice.name: voice}
     storage = open_storage(out)
     publishing = is_s3_uri(out)
@@ -85,9 +90,9 @@ def synthesize_to_directory(
             storage, plan, [a.samples for a in audio], voices, files.lineage(), settings, synthesis_seconds=elapsed
         )
         return [storage.uri_for(k) for k in published.keys]
-    assembly = assemble([a.samples for a in audio], [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade)
+    assembly = assemble_chunks([a.samples for a in audio], plan.chunks, settings)
     written = []
-    for name, data in render_outputs(assembly, job.id, settings.options).files.items():
+    for name, data in render_outputs(assembly, job.id, settings.options, chunks=plan.chunks).files.items():
         storage.put_bytes(name, data)
         written.append(storage.uri_for(name))
     return written
