@@ -290,6 +290,13 @@ def _word(token: _Token) -> str:
     return token.text.strip().strip("\"'“”‘’()[]").lower()
 
 
+def _word_count(tokens: Sequence[_Token]) -> int:
+    """Words on screen; each Chinese or Japanese character counts as one."""
+    text = "".join(t.text for t in tokens)
+    ideographs = len(_CJK.findall(text))
+    return ideographs if ideographs else len(text.split())
+
+
 def _break_cost(before: _Token, after: _Token) -> float:
     """How bad a line or cue break between two tokens is (0: after punctuation)."""
     if _CLAUSE_END.search(before.text):
@@ -335,7 +342,7 @@ def _split_sentence(tokens: list[_Token], rules: SubtitleRules) -> list[list[_To
     n = len(tokens)
     if n == 0:
         return []
-    words = sum(1 for t in tokens if t.text.strip())
+    words = _word_count(tokens)
     best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * n
     for j in range(1, n + 1):
         for i in range(j - 1, -1, -1):
@@ -350,7 +357,7 @@ def _split_sentence(tokens: list[_Token], rules: SubtitleRules) -> list[list[_To
             cost = best[i][0] + 10 + layout_cost
             if duration > rules.max_duration and j - i > 1:
                 cost += 100 + 100 * (duration - rules.max_duration)
-            if j - i == 1 and words > 1:
+            if words > 1 and _word_count(group) == 1:
                 cost += 60  # a one-word cue: an orphan
             if duration < rules.min_duration:
                 cost += 4
@@ -373,14 +380,16 @@ def _merge_orphans(cues: list[_Cue], rules: SubtitleRules) -> list[_Cue]:
         merged = False
         for k, cue in enumerate(cues):
             short = cue.end - cue.start < rules.min_duration
-            if not (len([t for t in cue.tokens if t.text.strip()]) == 1 or short):
+            if not (_word_count(cue.tokens) == 1 or short):
                 continue
             options = []
             for other in (k - 1, k + 1):
                 if 0 <= other < len(cues) and cues[other].voice == cue.voice:
                     a, b = sorted((k, other))
-                    tokens = cues[a].tokens + cues[b].tokens
-                    fits = _layout(tokens, rules)[1] and cues[b].end - cues[a].start <= rules.max_duration
+                    tokens = _joined(cues[a].tokens, cues[b].tokens)
+                    # The merged cue ends where the next cue's gap begins, if that is sooner.
+                    end = min(cues[b].end, cues[b + 1].start - rules.min_gap) if b + 1 < len(cues) else cues[b].end
+                    fits = _layout(tokens, rules)[1] and end - cues[a].start <= rules.max_duration
                     if fits:
                         options.append((cues[b].end - cues[a].start, a, b, tokens))
             if options:
@@ -391,23 +400,36 @@ def _merge_orphans(cues: list[_Cue], rules: SubtitleRules) -> list[_Cue]:
     return cues
 
 
+def _joined(first: list[_Token], second: list[_Token]) -> list[_Token]:
+    """Two cues' tokens as one; a space between sentences unless either side is CJK."""
+    last = first[-1]
+    if not last.text[-1:].isspace() and not (_CJK.search(last.text[-1:]) or _CJK.search(second[0].text[:1])):
+        first = [*first[:-1], _Token(last.text + " ", last.start, last.end)]
+    return first + second
+
+
 # -- timing ----------------------------------------------------------------------------------
 
 
-def _characters(cue: _Cue) -> int:
-    return len("".join(t.text for t in cue.tokens).strip())
+def _characters(cue: _Cue, rules: SubtitleRules) -> int:
+    """Characters on screen (line breaks not counted)."""
+    return sum(len(line) for line in _layout(cue.tokens, rules)[1])
 
 
 def _time(cues: list[_Cue], rules: SubtitleRules) -> list[SubtitleProblem]:
     """Gaps, minimum durations and reading speed; the problems that the speech leaves."""
     gap = rules.min_gap
+    frame = 1 / rules.fps
     for a, b in itertools.pairwise(cues):
         if b.start - a.end < gap:  # cues that touch: the earlier one ends two frames sooner
-            a.end = max(a.start + 0.001, b.start - gap)
+            a.end = max(a.start + frame, b.start - gap)
+            if b.start < a.end + gap:  # speech shorter than a frame: the next cue waits a little
+                b.start = a.end + gap
+                b.end = max(b.end, b.start + frame)
     problems: list[SubtitleProblem] = []
     for k, cue in enumerate(cues):
         limit = cues[k + 1].start - gap if k + 1 < len(cues) else float("inf")
-        needed = max(rules.min_duration, _characters(cue) / rules.max_cps)
+        needed = max(rules.min_duration, _characters(cue, rules) / rules.max_cps)
         if cue.end - cue.start < needed:
             cue.end = max(cue.end, min(cue.start + needed, limit, cue.start + rules.max_duration))
         duration = cue.end - cue.start
@@ -418,10 +440,10 @@ def _time(cues: list[_Cue], rules: SubtitleRules) -> list[SubtitleProblem]:
             )
         if duration > rules.max_duration + 1e-6:
             problems.append(SubtitleProblem(k + 1, "max_duration", f"{where}: {duration:.2f} s for one word"))
-        if _characters(cue) / duration > rules.max_cps + 1e-6:
+        if _characters(cue, rules) / duration > rules.max_cps + 1e-6:
             problems.append(
                 SubtitleProblem(
-                    k + 1, "max_cps", f"{where}: {_characters(cue) / duration:.1f} characters a second, speech too fast"
+                    k + 1, "max_cps", f"{where}: {_characters(cue, rules) / duration:.1f} characters a second, speech too fast"
                 )
             )
     return problems
