@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import html
 import io
+import itertools
 import re
 import sys
 from dataclasses import dataclass
@@ -73,7 +74,13 @@ def read_vtt(data: str) -> list[Cue]:
         voices = set(re.findall(r"<v ([^>]+)>", caption.raw_text))
         lines = tuple(html.unescape(re.sub(r"</?v[^>]*>", "", line)) for line in caption.raw_text.split("\n"))
         cues.append(
-            Cue(int(caption.identifier or 0), seconds(caption.start), seconds(caption.end), lines, next(iter(voices), None))
+            Cue(
+                int(caption.identifier or 0),
+                seconds(caption.start),
+                seconds(caption.end),
+                lines,
+                next(iter(voices), None),
+            )
         )
     return cues
 
@@ -162,7 +169,7 @@ def check_pair(srt: Path) -> list[str]:
 
 def statistics(srt: Path) -> dict:
     cues = read_srt(srt.read_text(encoding="utf-8"))
-    gaps = [b.start - a.end for a, b in zip(cues, cues[1:], strict=False)]
+    gaps = [b.start - a.end for a, b in itertools.pairwise(cues)]
     return {
         "cues": len(cues),
         "under_1s": sum(c.duration < 1 for c in cues),

@@ -58,7 +58,18 @@ def test_the_demo_subtitles_meet_the_rules(published: Path, capsys: pytest.Captu
 def test_the_demo_csv_has_whole_sentences_and_the_documented_schema(published: Path) -> None:
     (table,) = published.rglob("fable.csv")
     rows = list(csv.DictReader(io.StringIO(table.read_text(encoding="utf-8"))))
-    assert list(rows[0]) == ["script", "voice", "level", "index", "sentence", "start_s", "end_s", "text", "estimated", "source"]
+    assert list(rows[0]) == [
+        "script",
+        "voice",
+        "level",
+        "index",
+        "sentence",
+        "start_s",
+        "end_s",
+        "text",
+        "estimated",
+        "source",
+    ]
     sentences = [r for r in rows if r["level"] == "sentence"]
     assert [int(r["index"]) for r in sentences] == list(range(1, len(sentences) + 1))
     assert {r["estimated"] for r in rows} <= {"true", "false"} and {r["script"] for r in rows} == {"fable"}

@@ -16,7 +16,9 @@ from voicebatch.text.spoken import SpokenForm
 
 from publish_helpers import chunk_audio, model, voice
 
-CSV = b"word,respelling,voice\nSQL,sequel,\nNguyen,win,\nAI,A I,\nnguyen,noo-yen,anna\nNew York,Noo York,\ndata,dayta,\n"
+CSV = (
+    b"word,respelling,voice\nSQL,sequel,\nNguyen,win,\nAI,A I,\nnguyen,noo-yen,anna\nNew York,Noo York,\ndata,dayta,\n"
+)
 PLS = """<?xml version="1.0" encoding="UTF-8"?>
 <lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon"
          alphabet="ipa" xml:lang="en-US">
@@ -56,7 +58,11 @@ def test_a_folder_holds_the_project_lexicon_and_per_voice_files(tmp_path: Path) 
         ("no_columns.csv", b"a,b\nx,y\n", "row 1: needs columns word, respelling"),
         ("empty_respelling.csv", b"word,respelling\nSQL,\n", "row 2: empty word or respelling"),
         ("duplicate.csv", b"word,respelling\nsql,a\nSQL ,b\nsql,c\n", "row 4: 'sql' is already defined"),
-        ("phoneme_only.pls", PLS.replace("<alias>win</alias>", "<phoneme>wɪn</phoneme>").encode(), "lexeme 2: 'Nguyen' has only a <phoneme>"),
+        (
+            "phoneme_only.pls",
+            PLS.replace("<alias>win</alias>", "<phoneme>wɪn</phoneme>").encode(),
+            "lexeme 2: 'Nguyen' has only a <phoneme>",
+        ),
         ("broken.pls", b"<lexicon><lexeme>", "not valid XML"),
         ("lexicon.txt", b"x", "a lexicon is a .csv or a .pls"),
     ],
@@ -104,7 +110,11 @@ def test_a_lexicon_change_re_renders_only_the_scripts_it_touches(tmp_path: Path)
     assert len(engine.spoken) == 5 and "We query it with sequel." in engine.spoken
     # Same lexicon: nothing to speak.
     engine = CountingEngine()
-    run(storage, RunSettings(lexicon=parse_lexicon("v1.csv", b"word,respelling\nSQL,sequel\nNew York,Noo York\n")), engine)
+    run(
+        storage,
+        RunSettings(lexicon=parse_lexicon("v1.csv", b"word,respelling\nSQL,sequel\nNew York,Noo York\n")),
+        engine,
+    )
     assert engine.spoken == []
     # SQL is respelled differently: only the script that says it is spoken again (all its chunks).
     second = parse_lexicon("v2.csv", b"word,respelling\nSQL,ess queue ell\nNew York,Noo York\n")
@@ -124,7 +134,16 @@ def test_cli_applies_a_lexicon_to_the_spoken_form(tmp_path: Path) -> None:
     import sys
 
     (tmp_path / "l.csv").write_text("word,respelling\nNguyen,win\n", encoding="utf-8")
-    command = [sys.executable, "-m", "voicebatch.cli", "text", "normalize", "Nguyen has $5.", "--lexicon", str(tmp_path / "l.csv")]
+    command = [
+        sys.executable,
+        "-m",
+        "voicebatch.cli",
+        "text",
+        "normalize",
+        "Nguyen has $5.",
+        "--lexicon",
+        str(tmp_path / "l.csv"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.stdout == "win has five dollars.\n", result.stderr
     assert SpokenForm()("Nguyen has $5.") == "Nguyen has five dollars."

@@ -31,7 +31,9 @@ def silences(samples: np.ndarray) -> list[tuple[int, int]]:
 
 
 def test_markup_parses_pauses_breaks_and_speed() -> None:
-    tokens = parse_markup('A [pause 1.5s] b [pause 800ms] c <break time="250ms"/> d <break strength=\'strong\' /> e [speed 0.9] f [pause]')
+    tokens = parse_markup(
+        "A [pause 1.5s] b [pause 800ms] c <break time=\"250ms\"/> d <break strength='strong' /> e [speed 0.9] f [pause]"
+    )
     assert [t for t in tokens if not isinstance(t, str)] == [
         Pause(1.5),
         Pause(0.8),
@@ -61,19 +63,36 @@ def test_bad_markup_is_rejected_with_its_line(tmp_path, text: str, says: str) ->
     assert says in str(error.value)
     (tmp_path / "bad.txt").write_text(f"---\nvoice: anna\n---\nFirst line.\n{text}\n")
     _, problems = load_scripts(tmp_path, {"anna"})
-    assert len(problems) == 1 and str(problems[0]).startswith(f"{tmp_path / 'bad.txt'}: line 5: ") and says in str(problems[0])
+    assert (
+        len(problems) == 1
+        and str(problems[0]).startswith(f"{tmp_path / 'bad.txt'}: line 5: ")
+        and says in str(problems[0])
+    )
 
 
 def test_chunks_never_span_a_paragraph_pause_or_speed_change_and_carry_their_pauses() -> None:
-    text = "One. Two [pause 1.5s] still two.\n\nThree <break strength=\"x-strong\"/> four. [speed 0.8] Five."
-    script = Script("s", "s.txt", (ScriptPart("anna", text), ScriptPart("ben", "Six."), ScriptPart("ben", "Seven.")), 1.0)
+    text = 'One. Two [pause 1.5s] still two.\n\nThree <break strength="x-strong"/> four. [speed 0.8] Five.'
+    script = Script(
+        "s", "s.txt", (ScriptPart("anna", text), ScriptPart("ben", "Six."), ScriptPart("ben", "Seven.")), 1.0
+    )
     chunks = chunk_script(script, REFS, pauses=PauseRules(0.3, 0.8, 0.5))
-    assert [c.sentences for c in chunks] == [("One.",), ("Two",), ("still two.",), ("Three",), ("four.",), ("Five.",), ("Six.",), ("Seven.",)]
+    assert [c.sentences for c in chunks] == [
+        ("One.",),
+        ("Two",),
+        ("still two.",),
+        ("Three",),
+        ("four.",),
+        ("Five.",),
+        ("Six.",),
+        ("Seven.",),
+    ]
     assert [c.pause_after for c in chunks] == [0.3, 1.5, 0.8, 1.2, 0.3, 0.5, 0.3, 0.0]
     assert [c.speed for c in chunks] == [1.0, 1.0, 1.0, 1.0, 1.0, 0.8, 1.0, 1.0]
     assert [c.sentence_ids for c in chunks] == [(0,), (1,), (1,), (2,), (2,), (3,), (4,), (5,)]
     # Without a sentence pause, sentences pack as F5 does, but never across a paragraph.
-    packed = chunk_script(Script("p", "p.txt", (ScriptPart("anna", "One. Two.\n\nThree."),)), REFS, pauses=PauseRules(0, 0.8, 0.5))
+    packed = chunk_script(
+        Script("p", "p.txt", (ScriptPart("anna", "One. Two.\n\nThree."),)), REFS, pauses=PauseRules(0, 0.8, 0.5)
+    )
     assert [c.sentences for c in packed] == [("One.", "Two."), ("Three.",)] and packed[0].pause_after == 0.8
 
 
@@ -87,7 +106,11 @@ def test_voice_tag_attributes_are_parsed(tmp_path) -> None:
     (tmp_path / "t.txt").write_text("[anna speed=0.8] Slow. [ben lang=de] Schnell 3,5. [anna] Normal.")
     (script,), problems = load_scripts(tmp_path, {"anna", "ben"})
     assert problems == []
-    assert [(p.voice, p.speed, p.lang) for p in script.parts] == [("anna", 0.8, None), ("ben", 1.0, "de"), ("anna", 1.0, None)]
+    assert [(p.voice, p.speed, p.lang) for p in script.parts] == [
+        ("anna", 0.8, None),
+        ("ben", 1.0, "de"),
+        ("anna", 1.0, None),
+    ]
     chunks = chunk_script(script, REFS)
     assert chunks[1].text == "Schnell drei Komma fünf." and chunks[0].speed == 0.8
 
@@ -101,7 +124,7 @@ def test_silence_of_the_configured_length_at_sentence_paragraph_and_markup_posit
     # Each chunk: speech with 0.2-0.4 s of silence around it (trimmed to 50 ms margins).
     audio = [speech(1.0 + 0.1 * k, lead=0.2 + 0.05 * k, trail=0.4 - 0.05 * k, freq=200 + 30 * k) for k in range(5)]
     out = assemble(audio, [c.sentences for c in chunks], pauses=[c.pause_after for c in chunks])
-    gaps = [length for start, length in silences(out.samples) if 0 < start and start + length < out.samples.shape[0]]
+    gaps = [length for start, length in silences(out.samples) if start > 0 and start + length < out.samples.shape[0]]
     assert gaps == [round(p * RATE) for p in (0.3, 0.8, 1.5, 0.5)], "silence between speeches, to the sample"
     # Cues are shifted exactly: each starts where its chunk's audio starts in the joined signal.
     lengths = [round((1.0 + 0.1 * k) * RATE) + 2 * round(0.05 * RATE) for k in range(5)]
@@ -109,13 +132,16 @@ def test_silence_of_the_configured_length_at_sentence_paragraph_and_markup_posit
     for k, length in enumerate(lengths):
         expected.append((position, position + length))
         position += length + (round(chunks[k].pause_after * RATE) - 2 * round(0.05 * RATE))
-    assert [(c.start_sample, c.end_sample) for c in out.sentences] == expected[:4] + [(expected[4][0], out.samples.shape[0])]
+    assert [(c.start_sample, c.end_sample) for c in out.sentences] == [
+        *expected[:4],
+        (expected[4][0], out.samples.shape[0]),
+    ]
     assert out.samples.shape[0] == expected[-1][1]
 
 
 def test_a_pause_shorter_than_the_kept_margins_is_still_exact() -> None:
     out = assemble([speech(1.0, 0.3, 0.3), speech(1.0, 0.3, 0.3)], [("A.",), ("B.",)], pauses=[0.04])
-    (gap,) = [n for s, n in silences(out.samples) if 0 < s and s + n < out.samples.shape[0]]
+    (gap,) = [n for s, n in silences(out.samples) if s > 0 and s + n < out.samples.shape[0]]
     assert gap == round(0.04 * RATE)
 
 

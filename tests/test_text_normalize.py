@@ -31,7 +31,10 @@ CASES = [
     ("The train is at 14:05.", "The train is at fourteen oh five."),
     ("Lunch at 12:00.", "Lunch at twelve o'clock."),
     # ordinals
-    ("The 3rd time, the 21st century, the 100th day.", "The third time, the twenty-first century, the one hundredth day."),
+    (
+        "The 3rd time, the 21st century, the 100th day.",
+        "The third time, the twenty-first century, the one hundredth day.",
+    ),
     # years vs numbers
     ("In 1998, 1998 people came.", "In nineteen ninety-eight, one thousand nine hundred and ninety-eight people came."),
     ("Since 1066 and until 2005.", "Since ten sixty-six and until two thousand and five."),
@@ -52,7 +55,10 @@ CASES = [
     # abbreviations
     ("Dr. Smith met Mr. and Mrs. Jones.", "Doctor Smith met Mister and Missus Jones."),
     ("St. Paul lives on Baker St. now.", "Saint Paul lives on Baker Street now."),
-    ("Rock & roll, e.g. Elvis vs. the Beatles, etc.", "Rock and roll, for example Elvis versus the Beatles, et cetera."),
+    (
+        "Rock & roll, e.g. Elvis vs. the Beatles, etc.",
+        "Rock and roll, for example Elvis versus the Beatles, et cetera.",
+    ),
     ("Call No. 5.", "Call number five."),
     # mixed
     (

@@ -443,7 +443,9 @@ def _time(cues: list[_Cue], rules: SubtitleRules) -> list[SubtitleProblem]:
         if _characters(cue, rules) / duration > rules.max_cps + 1e-6:
             problems.append(
                 SubtitleProblem(
-                    k + 1, "max_cps", f"{where}: {_characters(cue, rules) / duration:.1f} characters a second, speech too fast"
+                    k + 1,
+                    "max_cps",
+                    f"{where}: {_characters(cue, rules) / duration:.1f} characters a second, speech too fast",
                 )
             )
     return problems
