@@ -65,3 +65,29 @@ def test_scripts_check(tmp_path: Path) -> None:
     rows = {r["script"]: r for r in json.loads(result.stdout)}
     assert rows["ok"]["status"] == "ok" and rows["ok"]["chunks"] >= 2
     assert "unknown voice 'zed'" in rows["bad.txt"]["reason"]
+
+
+def test_scripts_check_json_shows_each_chunks_spoken_text_and_pause(tmp_path: Path) -> None:
+    write_audio(tmp_path / "voices" / "anna" / "a.wav", speech_like(6.0, [(0.5, 5.5)]))
+    (tmp_path / "voices" / "anna" / "a.srt").write_text(srt([(0.5, 5.5, "Hello there, how are you.")]))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "price.txt").write_text("Nguyen paid $3.50. [pause 1.5s] In 1998.\n\nDr. Lee left.")
+    (tmp_path / "lexicon.csv").write_text("word,respelling\nNguyen,win\n")
+    result = run(
+        "scripts",
+        "check",
+        tmp_path / "scripts",
+        "--voices",
+        tmp_path / "voices",
+        "--json",
+        "--lexicon",
+        tmp_path / "lexicon.csv",
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    chunks = [(c["text"], c["spoken"], c["pause_after"]) for c in row["chunk_list"]]
+    assert chunks == [
+        ("Nguyen paid $3.50.", "win paid three dollars fifty.", 1.5),
+        ("In 1998.", "In nineteen ninety-eight.", 0.8),
+        ("Dr. Lee left.", "Doctor Lee left.", 0.0),
+    ]

@@ -82,6 +82,10 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "chunks_per_task",
             "audio_format",
             "loudness_lufs",
+            "lexicon_uri",
+            "sentence_pause",
+            "paragraph_pause",
+            "speaker_pause",
             "voices",
             "force",
             "strict",
@@ -118,6 +122,8 @@ CONFS = {
     "loudness_too_loud": {"loudness_lufs": 0},
     "voices_not_a_list": {"voices": "nature"},
     "negative_seed": {"seed": -1},
+    "pauses": {"sentence_pause": 0, "paragraph_pause": 1.2, "speaker_pause": 0.4, "lexicon_uri": "s3://b/lexicon.pls"},
+    "pause_too_long": {"paragraph_pause": 25},
 }
 
 
@@ -132,6 +138,7 @@ def test_params_validate_good_conf_and_reject_out_of_range(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr[-3000:]
     verdicts = json.loads(result.stdout.strip().splitlines()[-1])
     assert verdicts["defaults"] == "ok" and verdicts["good"] == "ok" and verdicts["epss"] == "ok"
-    rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good", "epss")}
+    assert verdicts["pauses"] == "ok"
+    rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good", "epss", "pauses")}
     assert all(v != "ok" for v in rejected.values()), rejected
     assert "nfe_steps" in verdicts["nfe_too_high"] and "audio_format" in verdicts["unknown_format"]

@@ -96,7 +96,7 @@ def test_chunks_never_span_a_paragraph_pause_or_speed_change_and_carry_their_pau
     assert [c.sentences for c in packed] == [("One.", "Two."), ("Three.",)] and packed[0].pause_after == 0.8
 
 
-def test_a_voice_tag_sets_speed_and_the_manifest_speed_multiplies() -> None:
+def test_a_part_speed_multiplies_the_script_speed() -> None:
     (part,) = [ScriptPart("anna", "Slow words.", 0.8)]
     chunks = chunk_script(Script("s", "s.txt", (part,), 1.25), REFS)
     assert chunks[0].speed == 1.0
@@ -151,3 +151,31 @@ def test_without_pauses_chunks_cross_fade_as_before() -> None:
     plain = assemble(chunks, [("A.",), ("B.",)])
     np.testing.assert_array_equal(faded.samples, plain.samples)
     assert all(a.end_sample == b.start_sample for a, b in itertools.pairwise(faded.sentences))
+
+
+def test_speed_per_part_and_pauses_are_recorded_in_the_manifest(tmp_path) -> None:
+    import json
+
+    from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
+    from voicebatch.storage import open_storage
+
+    from publish_helpers import chunk_audio, model, voice
+
+    text = "Normal pace. [speed 0.8] Slower now. [pause 2s] Still slow."
+    script = Script("paced", "paced.txt", (ScriptPart("anna", text, 0.9),), 1.0)
+    storage = open_storage(str(tmp_path))
+    (plan,) = plan_scripts([script], {"anna": voice()}, model().checksum, RunSettings(), storage)
+    publish_script_outputs(storage, plan, chunk_audio(len(plan.requests)), {"anna": voice()}, model().lineage(), RunSettings())
+    (key,) = [k for k in storage.list("audio/paced/") if k.endswith("manifest.json")]
+    manifest = json.loads(storage.get_bytes(key))
+    assert [(c["text"], c["speed"], c["pause_after"]) for c in manifest["chunks"]] == [
+        ("Normal pace.", 0.9, 0.3),
+        ("Slower now.", 0.72, 2.0),
+        ("Still slow.", 0.72, 0.0),
+    ]
+    assert manifest["inputs"]["script"]["parts"] == [{"voice": "anna", "speed": 0.9, "lang": None}]
+    assert manifest["parameters"]["pauses"] == {"sentence": 0.3, "paragraph": 0.8, "speaker": 0.5}
+    # The published audio holds the 2 s pause: the third sentence starts 2 s after the second ends.
+    table = storage.get_bytes(key.replace("manifest.json", "paced.csv")).decode().splitlines()
+    ends = [line.split(",") for line in table[1:4]]
+    assert round(float(ends[2][5]) - float(ends[1][6]), 3) == 2.0

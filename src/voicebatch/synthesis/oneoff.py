@@ -47,6 +47,7 @@ def synthesize_to_directory(
     if not 8 <= nfe <= 64:
         raise InputError("--nfe", f"{nfe} steps is outside 8-64")
     vocab = load_vocabulary()
+    lexicon_entries = read_lexicon(lexicon, open_storage) if lexicon else None  # a bad lexicon fails first
     voice = prepare_voice(voice_source(voice_dir), vocab=vocab)
     for warning in voice.warnings:
         log.warning("voice %s: %s", voice.name, warning)
@@ -59,7 +60,7 @@ def synthesize_to_directory(
     settings = RunSettings(
         SynthesisParams(nfe_steps=nfe, cfg_strength=cfg),
         seed=seed,
-        lexicon=read_lexicon(lexicon, open_storage) if lexicon else None,
+        lexicon=lexicon_entries,
     )
     voices = {voice.name: voice}
     storage = open_storage(out)
