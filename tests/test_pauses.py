@@ -165,7 +165,9 @@ def test_speed_per_part_and_pauses_are_recorded_in_the_manifest(tmp_path) -> Non
     script = Script("paced", "paced.txt", (ScriptPart("anna", text, 0.9),), 1.0)
     storage = open_storage(str(tmp_path))
     (plan,) = plan_scripts([script], {"anna": voice()}, model().checksum, RunSettings(), storage)
-    publish_script_outputs(storage, plan, chunk_audio(len(plan.requests)), {"anna": voice()}, model().lineage(), RunSettings())
+    publish_script_outputs(
+        storage, plan, chunk_audio(len(plan.requests)), {"anna": voice()}, model().lineage(), RunSettings()
+    )
     (key,) = [k for k in storage.list("audio/paced/") if k.endswith("manifest.json")]
     manifest = json.loads(storage.get_bytes(key))
     assert [(c["text"], c["speed"], c["pause_after"]) for c in manifest["chunks"]] == [

@@ -114,3 +114,17 @@ def test_f5_speaks_the_spoken_form_while_subtitles_and_csv_keep_the_written_text
         text = files[name].decode()
         assert "$3.50" in text and "March 5, 2024" in text and "Dr. Lee" in text, name
         assert "dollars" not in text and "Doctor" not in text, name
+
+
+def test_abbreviations_do_not_end_sentences_but_their_sentence_ends_keep_the_period() -> None:
+    from voicebatch.chunking import split_sentences
+
+    text = "Call No. 5 now. He said No. Then Dr. Smith left, e.g. at 9 a.m. Fine. J. R. R. Tolkien wrote."
+    assert split_sentences(text) == [
+        "Call No. 5 now.",
+        "He said No.",
+        "Then Dr. Smith left, e.g. at 9 a.m.",
+        "Fine.",
+        "J. R. R. Tolkien wrote.",
+    ]
+    assert normalize("Then Dr. Smith left, e.g. at 9 a.m.") == "Then Doctor Smith left, for example at nine a m."

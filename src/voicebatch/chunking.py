@@ -88,7 +88,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for end in _SENTENCE_END.finditer(text):
-        if end.group().startswith(".") and _no_end(text[start : end.start()] + "."):
+        if end.group().startswith(".") and _no_end(text[start : end.start()] + ".", text[end.end() :]):
             continue
         _add_span(text, start, end.end(), spans)
         start = end.end()
@@ -96,10 +96,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _no_end(before: str) -> bool:
-    # "J. R. R. Tolkien", "Dr. Smith", "e.g. this": the period is no sentence end.
+def _no_end(before: str, after: str) -> bool:
+    # "J. R. R. Tolkien", "Dr. Smith", "e.g. this", "No. 5": the period is no sentence end.
     word = _LAST_WORD.search(before)
-    return bool(_INITIAL.search(before[:-1])) or bool(word and word.group(1).lstrip("(\"'") in NON_FINAL_ABBREVIATIONS)
+    abbreviation = word.group(1).lstrip("(\"'") if word else ""
+    if abbreviation == "No.":
+        return after.lstrip()[:1].isdigit()  # "No. 5" is a number; "He said No." ends
+    return bool(_INITIAL.search(before[:-1])) or abbreviation in NON_FINAL_ABBREVIATIONS
 
 
 def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
