@@ -121,11 +121,11 @@ PARAMS = {
         maximum=-5,
     ),
     "lexicon_uri": _param(
-        ENV("VOICEBATCH_LEXICON_URI", ""),
+        ENV("VOICEBATCH_LEXICON_URI") or None,
         "Pronunciation lexicon",
         "A .csv or .pls (W3C) file, or a folder of them (lexicon.* for all voices, <voice>.* per voice), "
         "local or s3://; empty for none. Applied to what F5 speaks, never to the subtitles.",
-        type="string",
+        type=["null", "string"],  # the trigger form sends an empty field as null
     ),
     "sentence_pause": _param(
         0.3,

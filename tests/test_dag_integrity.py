@@ -123,6 +123,7 @@ CONFS = {
     "voices_not_a_list": {"voices": "nature"},
     "negative_seed": {"seed": -1},
     "pauses": {"sentence_pause": 0, "paragraph_pause": 1.2, "speaker_pause": 0.4, "lexicon_uri": "s3://b/lexicon.pls"},
+    "no_lexicon": {"lexicon_uri": None},
     "pause_too_long": {"paragraph_pause": 25},
 }
 
@@ -138,7 +139,7 @@ def test_params_validate_good_conf_and_reject_out_of_range(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr[-3000:]
     verdicts = json.loads(result.stdout.strip().splitlines()[-1])
     assert verdicts["defaults"] == "ok" and verdicts["good"] == "ok" and verdicts["epss"] == "ok"
-    assert verdicts["pauses"] == "ok"
-    rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good", "epss", "pauses")}
+    assert verdicts["pauses"] == "ok" and verdicts["no_lexicon"] == "ok"
+    rejected = {k: v for k, v in verdicts.items() if k not in ("defaults", "good", "epss", "pauses", "no_lexicon")}
     assert all(v != "ok" for v in rejected.values()), rejected
     assert "nfe_steps" in verdicts["nfe_too_high"] and "audio_format" in verdicts["unknown_format"]
