@@ -43,7 +43,7 @@ SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv")
 MAX_SCRIPT_CHARS = 200_000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 # [voice] or [voice speed=0.9 lang=de]; [pause ...] and [speed ...] are markup, not voices.
-_TAG = re.compile(r"\[(?!(?:pause|speed)\b)([A-Za-z0-9][A-Za-z0-9._-]*)((?:\s+[A-Za-z]+=[^\s\]]*)*)\s*\]")
+_TAG = re.compile(r"\[(?!(?:pause|speed)[\s\]])([A-Za-z0-9][A-Za-z0-9._-]*)((?:\s+[A-Za-z]+=[^\s\]]*)*)\s*\]")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
 

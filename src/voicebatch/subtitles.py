@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from voicebatch.transcripts import Segment
@@ -35,7 +35,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]")
 # noun); avoid ending one on a preposition, auxiliary or subject pronoun; a conjunction
 # or preposition is a good word to start a line with.
 NEVER_LAST = frozenset(["a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those"])
-AVOID_LAST = frozenset(
+PREPOSITIONS = frozenset(
     [
         "of",
         "to",
@@ -57,6 +57,10 @@ AVOID_LAST = frozenset(
         "through",
         "during",
         "without",
+    ]
+)
+AVOID_LAST = PREPOSITIONS | frozenset(
+    [
         "is",
         "are",
         "was",
@@ -90,7 +94,7 @@ AVOID_LAST = frozenset(
         "very",
     ]
 )
-GOOD_FIRST = frozenset(
+GOOD_FIRST = PREPOSITIONS | frozenset(
     [
         "and",
         "but",
@@ -112,26 +116,6 @@ GOOD_FIRST = frozenset(
         "whom",
         "whose",
         "where",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "from",
-        "by",
-        "about",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "after",
-        "before",
-        "between",
-        "through",
-        "during",
-        "without",
     ]
 )
 
@@ -259,7 +243,7 @@ def _cut_wide(unit: str, width: int) -> list[str]:
     return [*pieces, current] if current else pieces
 
 
-def _char_clock(text: str, sentence: TimedSentence):  # -> Callable[[int], float]
+def _char_clock(text: str, sentence: TimedSentence) -> Callable[..., float]:
     """Character offset -> time, from the word timings (linear inside each word)."""
     anchors: list[tuple[int, int, float, float]] = []
     position = 0
