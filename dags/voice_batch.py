@@ -124,6 +124,27 @@ PARAMS = {
         minimum=-40,
         maximum=-5,
     ),
+    "lexicon_uri": _param(
+        ENV("VOICEBATCH_LEXICON_URI") or None,
+        "Pronunciation lexicon",
+        "A .csv or .pls (W3C) file, or a folder of them (lexicon.* for all voices, <voice>.* per voice), "
+        "local or s3://; empty for none. Applied to what F5 speaks, never to the subtitles.",
+        type=["null", "string"],  # the trigger form sends an empty field as null
+    ),
+    "sentence_pause": _param(
+        0.3,
+        "Pause between sentences (s)",
+        "Silence between sentences; 0 packs sentences as F5 does.",
+        type="number",
+        minimum=0,
+        maximum=20,
+    ),
+    "paragraph_pause": _param(
+        0.8, "Pause between paragraphs (s)", "Silence at a blank line.", type="number", minimum=0, maximum=20
+    ),
+    "speaker_pause": _param(
+        0.5, "Pause between voices (s)", "Silence where the voice changes.", type="number", minimum=0, maximum=20
+    ),
     "voices": _param([], "Only these voices", "Voice names; empty for all.", type="array", items={"type": "string"}),
     "force": _param(False, "Force", "Synthesize again even when the output is published.", type="boolean"),
     "strict": _param(

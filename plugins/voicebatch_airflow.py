@@ -89,6 +89,8 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
     from voicebatch.pipeline import RunSettings
     from voicebatch.runs import RunConfig
     from voicebatch.synthesis.engine import SynthesisParams
+    from voicebatch.text.lexicon import read_lexicon
+    from voicebatch.text.markup import PauseRules
     from voicebatch.verify.settings import VerifySettings
 
     settings = RunSettings(
@@ -106,6 +108,15 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
             asr_model=params.get("asr_model", "pocketsphinx:en-us"),
             publish_unverified=bool(params.get("publish_unverified", True)),
         ),
+        pauses=PauseRules(
+            float(params.get("sentence_pause", 0.3)),
+            float(params.get("paragraph_pause", 0.8)),
+            float(params.get("speaker_pause", 0.5)),
+        ),
+        # Read by every task that builds the settings: plan (the spoken form) and publish (its hash).
+        lexicon=read_lexicon(lexicon, storage_opener(params["aws_conn_id"]))
+        if (lexicon := params.get("lexicon_uri"))
+        else None,
     )
     return RunConfig(
         voices_uri=params["voices_uri"],

@@ -85,3 +85,29 @@ def test_scripts_check_lists_every_bad_item_of_a_multi_script_file(tmp_path: Pat
         "rows.csv row 3",
     }
     assert rows["lines.jsonl item 3"]["reason"].endswith("lines.jsonl: item 3: missing 'text'")
+
+
+def test_scripts_check_json_shows_each_chunks_spoken_text_and_pause(tmp_path: Path) -> None:
+    write_audio(tmp_path / "voices" / "anna" / "a.wav", speech_like(6.0, [(0.5, 5.5)]))
+    (tmp_path / "voices" / "anna" / "a.srt").write_text(srt([(0.5, 5.5, "Hello there, how are you.")]))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "price.txt").write_text("Nguyen paid $3.50. [pause 1.5s] In 1998.\n\nDr. Lee left.")
+    (tmp_path / "lexicon.csv").write_text("word,respelling\nNguyen,win\n")
+    result = run(
+        "scripts",
+        "check",
+        tmp_path / "scripts",
+        "--voices",
+        tmp_path / "voices",
+        "--json",
+        "--lexicon",
+        tmp_path / "lexicon.csv",
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    chunks = [(c["text"], c["spoken"], c["pause_after"]) for c in row["chunk_list"]]
+    assert chunks == [
+        ("Nguyen paid $3.50.", "win paid three dollars fifty.", 1.5),
+        ("In 1998.", "In nineteen ninety-eight.", 0.8),
+        ("Dr. Lee left.", "Doctor Lee left.", 0.0),
+    ]

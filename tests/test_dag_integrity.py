@@ -87,6 +87,10 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "chunks_per_task",
             "audio_format",
             "loudness_lufs",
+            "lexicon_uri",
+            "sentence_pause",
+            "paragraph_pause",
+            "speaker_pause",
             "voices",
             "force",
             "strict",
@@ -133,6 +137,9 @@ CONFS = {
     "no_takes": {"max_takes": 0},
     "cer_above_one": {"max_cer": 1.5},
     "unknown_asr_model": {"asr_model": "kaldi:en"},
+    "pauses": {"sentence_pause": 0, "paragraph_pause": 1.2, "speaker_pause": 0.4, "lexicon_uri": "s3://b/lexicon.pls"},
+    "no_lexicon": {"lexicon_uri": None},
+    "pause_too_long": {"paragraph_pause": 25},
 }
 
 
@@ -146,7 +153,7 @@ def test_params_validate_good_conf_and_reject_out_of_range(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr[-3000:]
     verdicts = json.loads(result.stdout.strip().splitlines()[-1])
-    accepted = ("defaults", "good", "epss", "good_verify")
+    accepted = ("defaults", "good", "epss", "good_verify", "pauses", "no_lexicon")
     assert all(verdicts[k] == "ok" for k in accepted), verdicts
     rejected = {k: v for k, v in verdicts.items() if k not in accepted}
     assert all(v != "ok" for v in rejected.values()), rejected

@@ -79,3 +79,12 @@ def test_synth_to_s3_publishes_through_the_protocol_once(
     again = synth(demo_voices / "taiyi", "你好。Hello there.", out, *options)
     assert again.returncode == 0 and "already published" in again.stderr
     assert storage.list("") == keys
+
+
+def test_synth_with_a_bad_lexicon_is_one_clear_error(demo_voices: Path, tmp_path: Path) -> None:
+    (tmp_path / "lexicon.csv").write_text("word,respelling\nSQL,\n")
+    result = synth(demo_voices / "nature", "Hello.", str(tmp_path / "out"), "--lexicon", str(tmp_path / "lexicon.csv"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'lexicon.csv'}: row 2: empty word or respelling"
+    )

@@ -21,6 +21,7 @@ from voicebatch.reference import ClipRules
 from voicebatch.verify.settings import DEFAULT_ASR_MODEL
 
 if TYPE_CHECKING:
+    from voicebatch.text.lexicon import Lexicon
     from voicebatch.vocab import Vocabulary
     from voicebatch.voices import VoiceReport
 
@@ -92,9 +93,18 @@ def _parser() -> argparse.ArgumentParser:
     scheck = scripts.add_parser("check", help="validate scripts against voices and show their chunks")
     scheck.add_argument("directory", type=Path)
     scheck.add_argument("--voices", type=Path, required=True, help="voices directory")
-    scheck.add_argument("--json", action="store_true")
+    scheck.add_argument("--json", action="store_true", help="print each script's chunks with their spoken text")
+    scheck.add_argument("--lexicon", help="pronunciation lexicon (.csv or .pls, or a folder of them)")
     _clip_options(scheck)
     scheck.set_defaults(run=_scripts_check)
+
+    text = groups.add_parser("text", help="spoken form").add_subparsers(title="actions")
+    normalize = text.add_parser("normalize", help="print the spoken form F5-TTS is given for TEXT")
+    normalize.add_argument("text")
+    normalize.add_argument("--lang", default="en", help="language (a num2words code: en, de, fr, ...)")
+    normalize.add_argument("--lexicon", help="pronunciation lexicon (.csv or .pls, or a folder of them)")
+    normalize.add_argument("--voice", help="apply this voice's lexicon overrides")
+    normalize.set_defaults(run=_text_normalize)
 
     model = groups.add_parser("model", help="models").add_subparsers(title="actions")
     tiny = model.add_parser("tiny", help="write a tiny randomly initialised F5 model (offline tests and demo)")
@@ -122,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--batch-frames", type=int, default=16_384, help="padded mel frames per forward pass")
     synth.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
+    synth.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
     synth.add_argument("--out", required=True, help="output directory")
     _verify_options(synth)
     synth.add_argument(
@@ -226,6 +237,7 @@ def _reason(report: VoiceReport) -> str:
 
 def _scripts_check(args: argparse.Namespace) -> int:
     from voicebatch.scripts import chunk_script, load_scripts, script_label
+    from voicebatch.text.spoken import SpokenForm
     from voicebatch.voices import prepare_voices
 
     vocab = _vocabulary(args.vocab)
@@ -233,6 +245,7 @@ def _scripts_check(args: argparse.Namespace) -> int:
     known = {r.name for r in voice_reports}
     scripts, problems = load_scripts(args.directory, known, vocab)
     references = {name: (v.text, v.duration) for name, v in prepared.items()}
+    spoken = SpokenForm(lexicon=_lexicon(args.lexicon, vocab))
     rows, results = [], []
     for script in scripts:
         unusable = [v for v in script.voices if v not in prepared]
@@ -241,7 +254,7 @@ def _scripts_check(args: argparse.Namespace) -> int:
             results.append({"script": script.id, "status": "error", "reason": reason})
             rows.append((script.id, "error", ", ".join(script.voices), "", reason))
             continue
-        chunks = chunk_script(script, references)
+        chunks = chunk_script(script, references, spoken=spoken)
         results.append(
             {
                 "script": script.id,
@@ -249,6 +262,17 @@ def _scripts_check(args: argparse.Namespace) -> int:
                 "voices": list(script.voices),
                 "chunks": len(chunks),
                 "characters": sum(len(c.text) for c in chunks),
+                "chunk_list": [
+                    {
+                        "index": c.index,
+                        "voice": c.voice,
+                        "speed": c.speed,
+                        "text": " ".join(c.sentences),
+                        "spoken": c.text,
+                        "pause_after": c.pause_after,
+                    }
+                    for c in chunks
+                ],
             }
         )
         rows.append((script.id, "ok", ", ".join(script.voices), str(len(chunks)), script.source))
@@ -264,6 +288,32 @@ def _scripts_check(args: argparse.Namespace) -> int:
         failed = sum(r["status"] != "ok" for r in results)
         print(f"\n{len(results)} script(s): {total} chunk(s) to synthesize, {failed} with problems")
     return 1 if any(r["status"] != "ok" for r in results) else 0
+
+
+def _lexicon(location: str | None, vocab: Vocabulary | None = None) -> Lexicon | None:
+    """The lexicon at ``location`` (local or s3://), its respellings checked against the vocabulary."""
+    if not location:
+        return None
+    from voicebatch.storage import open_storage
+    from voicebatch.text.lexicon import LexiconError, read_lexicon
+
+    lexicon = read_lexicon(location, open_storage)
+    for entry in lexicon.entries if vocab is not None else ():
+        if missing := vocab.unsupported_characters(entry.respelling):
+            raise LexiconError(
+                location, f"{entry.word!r}: the respelling has characters the model cannot speak: {' '.join(missing)}"
+            )
+    return lexicon
+
+
+def _text_normalize(args: argparse.Namespace) -> int:
+    from voicebatch.text.normalize import language_problem
+    from voicebatch.text.spoken import SpokenForm
+
+    if problem := language_problem(args.lang):
+        raise InputError("--lang", problem)
+    print(SpokenForm(args.lang, _lexicon(args.lexicon))(args.text, args.voice))
+    return 0
 
 
 def _model_tiny(args: argparse.Namespace) -> int:
@@ -343,6 +393,7 @@ def _synth(args: argparse.Namespace) -> int:
         batch_frames=args.batch_frames,
         device=args.device,
         verify=_verify_settings(args, publish_unverified=args.publish_unverified),
+        lexicon=args.lexicon,
     )
     for uri in written:
         print(uri)

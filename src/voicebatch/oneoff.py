@@ -17,7 +17,7 @@ from pathlib import Path
 
 from voicebatch.errors import InputError
 from voicebatch.outputs import render_outputs
-from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
+from voicebatch.pipeline import RunSettings, assemble_chunks, plan_scripts, publish_script_outputs
 from voicebatch.publish import point_latest, publish_voice
 from voicebatch.scripts import Script, ScriptPart, load_script_file, normalise_text
 from voicebatch.storage import is_s3_uri, open_storage
@@ -25,7 +25,7 @@ from voicebatch.synthesis.devices import lease_device
 from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
 from voicebatch.synthesis.models import ModelStore
-from voicebatch.timings import assemble
+from voicebatch.text.lexicon import read_lexicon
 from voicebatch.verify.settings import VerifySettings
 from voicebatch.vocab import Vocabulary, load_vocabulary
 from voicebatch.voices import prepare_voice, voice_source
@@ -47,12 +47,14 @@ def synthesize_to_directory(
     batch_frames: int = 16_384,
     device: str | None = None,
     verify: VerifySettings | None = None,
+    lexicon: str | None = None,
 ) -> list[str]:
     """Synthesize and write or publish; return the URIs of what was written (or found).
     Raises InputError when a chunk never passed and ``publish_unverified`` is off."""
-    if not 8 <= nfe <= 64:
-        raise InputError("--nfe", f"{nfe} steps is outside 8-64")
+    if not 4 <= nfe <= 64:
+        raise InputError("--nfe", f"{nfe} steps is outside 4-64")
     vocab = load_vocabulary()
+    lexicon_entries = read_lexicon(lexicon, open_storage) if lexicon else None  # a bad lexicon fails first
     voice = prepare_voice(voice_source(voice_dir), vocab=vocab)
     for warning in voice.warnings:
         log.warning("voice %s: %s", voice.name, warning)
@@ -63,7 +65,12 @@ def synthesize_to_directory(
     if files.random_weights:
         log.warning("model %s has random weights: the audio is noise, not a voice", files.name)
     verify = verify or VerifySettings()
-    settings = RunSettings(SynthesisParams(nfe_steps=nfe, cfg_strength=cfg), seed=seed, verify=verify)
+    settings = RunSettings(
+        SynthesisParams(nfe_steps=nfe, cfg_strength=cfg),
+        seed=seed,
+        verify=verify,
+        lexicon=lexicon_entries,
+    )
     voices = {voice.name: voice}
     storage = open_storage(out)
     publishing = is_s3_uri(out)
@@ -108,11 +115,10 @@ def synthesize_to_directory(
             verification=verification,
         )
         return [storage.uri_for(k) for k in published.keys]
-    from voicebatch.verify.qa import script_qa, word_times
+    from voicebatch.verify.qa import script_qa
 
-    times = [word_times(c.sentences, r) for c, r in zip(plan.chunks, qa or [None] * len(plan.chunks), strict=True)]
-    assembly = assemble(samples, [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade, word_times=times)
-    rendered = render_outputs(assembly, job.id, settings.options).files
+    assembly = assemble_chunks(samples, plan.chunks, settings, qa)
+    rendered = render_outputs(assembly, job.id, settings.options, chunks=plan.chunks).files
     if qa is not None:
         document = {"qa": script_qa(qa, verify, verification), "chunks": qa}
         rendered[f"{job.id}.qa.json"] = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -185,7 +185,8 @@ def _extras(storage: Storage, manifest: dict) -> _Extras:
 def _sentence_ends(table: str) -> list[float]:
     import csv
 
-    return [float(r["end"]) for r in csv.DictReader(io.StringIO(table)) if r["level"] == "sentence"]
+    # end_s since the CSV schema of issue 10; end before it.
+    return [float(r.get("end_s") or r["end"]) for r in csv.DictReader(io.StringIO(table)) if r["level"] == "sentence"]
 
 
 def waveform_png(samples: np.ndarray, rate: int, boundaries: Sequence[float], title: str) -> bytes:
