@@ -1,19 +1,39 @@
-"""A script's files: audio (WAV, FLAC or MP3), subtitles (SRT, WebVTT), timing table (CSV)."""
+"""A script's files: audio (WAV, FLAC or MP3), subtitles (SRT, WebVTT), timing table (CSV).
+
+The audio goes to the encoder block by block (``encode_blocks``): ``render_outputs`` renders
+an assembly held in memory to bytes, ``render_files`` a joined signal on disk
+(``longform.JoinedAudio``, a book) to a file, reading it once, with its loudness measured as
+it was joined. Both give the same bytes for the same signal.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from voicebatch.audio import to_pcm16
-from voicebatch.loudness import DEFAULT_TARGET_LUFS, DEFAULT_TRUE_PEAK_DBTP, LoudnessResult, normalize
+from voicebatch.loudness import (
+    DEFAULT_TARGET_LUFS,
+    DEFAULT_TRUE_PEAK_DBTP,
+    LoudnessMeter,
+    LoudnessResult,
+    apply_gain,
+    blocks_of,
+    gain_db,
+    loudness_result,
+    normalize,
+)
 from voicebatch.subtitles import MAX_LINE_CHARS, MAX_LINES, subtitle_segments
-from voicebatch.timings import Assembly, timing_rows
+from voicebatch.timings import Assembly, Timeline, timing_rows
 from voicebatch.transcripts.writers import to_srt, to_vtt
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from voicebatch.longform import JoinedAudio
 
 # format name -> (libsndfile format, subtype, content type). libsndfile writes MP3 itself
 # (LAME inside the soundfile wheel): no FFmpeg anywhere.
@@ -23,6 +43,9 @@ AUDIO_FORMATS = {
     "mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
 }
 CONTENT_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "csv": "text/csv", "json": "application/json"}
+# A WAV file's sizes are 32-bit: past 4 GiB (24.8 hours of 24 kHz PCM16) it is written as
+# RF64, the same WAV with 64-bit sizes (EBU Tech 3306), which libsndfile reads and writes.
+WAV_MAX_DATA_BYTES = 2**32 - 1 - 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,23 +66,33 @@ DEFAULT_OUTPUT_OPTIONS = OutputOptions()
 
 @dataclass(frozen=True, slots=True)
 class RenderedOutputs:
-    files: dict[str, bytes]  # file name -> bytes
+    files: dict[str, bytes | Path]  # file name -> bytes, or the file holding them (long audio)
     content_types: dict[str, str]
-    samples: np.ndarray = field(repr=False)  # the published audio (after loudness)
+    samples: np.ndarray | None = field(repr=False)  # the published audio (after loudness); None: on disk
     loudness: LoudnessResult | None
 
 
-def encode_audio(samples: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
+def encode_blocks(
+    blocks: Iterable[np.ndarray], sample_rate: int, audio_format: str, target: str | Path | BinaryIO, frames: int
+) -> None:
+    """Encode ``frames`` samples, given block by block, into ``target`` (a path or a binary file)."""
     import soundfile as sf
 
     fmt, subtype, _ = AUDIO_FORMATS[audio_format]
+    if fmt == "WAV" and frames * 2 > WAV_MAX_DATA_BYTES:
+        fmt = "RF64"
+    with sf.SoundFile(target, "w", sample_rate, 1, subtype, format=fmt) as out:
+        for block in blocks:
+            out.write(to_pcm16(block) if subtype == "PCM_16" else block)
+
+
+def encode_audio(samples: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
     buffer = io.BytesIO()
-    data = to_pcm16(samples) if subtype == "PCM_16" else samples
-    sf.write(buffer, data, sample_rate, format=fmt, subtype=subtype)
+    encode_blocks(blocks_of(samples), sample_rate, audio_format, buffer, samples.shape[0])
     return buffer.getvalue()
 
 
-def timing_csv(assembly: Assembly) -> str:
+def timing_csv(assembly: Assembly | Timeline) -> str:
     import pandas as pd
 
     columns = ["level", "index", "start", "end", "text", "estimated", "source"]
@@ -72,14 +105,52 @@ def render_outputs(assembly: Assembly, name: str, options: OutputOptions = DEFAU
     samples, loudness = assembly.samples, None
     if options.loudness_lufs is not None:
         samples, loudness = normalize(samples, assembly.sample_rate, options.loudness_lufs, options.true_peak_dbtp)
-    segments = subtitle_segments(assembly.sentences, options.max_line_chars, options.max_lines)
     audio_name = f"{name}.{options.audio_format}"
-    files = {
-        audio_name: encode_audio(samples, assembly.sample_rate, options.audio_format),
+    files: dict[str, bytes | Path] = {audio_name: encode_audio(samples, assembly.sample_rate, options.audio_format)}
+    files.update(_text_files(assembly, name, options))
+    return RenderedOutputs(files, _content_types(files, audio_name, options), samples, loudness)
+
+
+def render_files(
+    joined: JoinedAudio, name: str, directory: str | Path, options: OutputOptions = DEFAULT_OUTPUT_OPTIONS
+) -> RenderedOutputs:
+    """The four outputs of one script whose joined audio is on disk: the audio encoded, block
+    by block, into a file in ``directory`` (the gain from the loudness measured while it was
+    joined), the text files as bytes."""
+    from voicebatch.longform import read_blocks
+
+    rate, gain, output = joined.sample_rate, None, None
+    if options.loudness_lufs is not None:
+        gain = gain_db(joined.measured, options.loudness_lufs, options.true_peak_dbtp)
+        output = LoudnessMeter(rate) if gain is not None else None
+
+    def blocks() -> Iterator[np.ndarray]:
+        for block in read_blocks(joined.path):
+            if gain is not None:
+                block = apply_gain(block, gain)
+                output.add(block)  # type: ignore[union-attr]
+            yield block
+
+    audio_name = f"{name}.{options.audio_format}"
+    audio = Path(directory) / audio_name
+    encode_blocks(blocks(), rate, options.audio_format, audio, joined.frames)
+    loudness = None
+    if options.loudness_lufs is not None:
+        loudness = loudness_result(joined.measured, gain, output.lufs() if output is not None else None)
+    files: dict[str, bytes | Path] = {audio_name: audio, **_text_files(joined.timeline, name, options)}
+    return RenderedOutputs(files, _content_types(files, audio_name, options), None, loudness)
+
+
+def _text_files(timed: Assembly | Timeline, name: str, options: OutputOptions) -> dict[str, bytes | Path]:
+    segments = subtitle_segments(timed.sentences, options.max_line_chars, options.max_lines)
+    return {
         f"{name}.srt": to_srt(segments).encode("utf-8"),
         f"{name}.vtt": to_vtt(segments).encode("utf-8"),
-        f"{name}.csv": timing_csv(assembly).encode("utf-8"),
+        f"{name}.csv": timing_csv(timed).encode("utf-8"),
     }
+
+
+def _content_types(files: dict[str, bytes | Path], audio_name: str, options: OutputOptions) -> dict[str, str]:
     types = {audio_name: AUDIO_FORMATS[options.audio_format][2]}
     types.update({n: CONTENT_TYPES[n.rsplit(".", 1)[1]] for n in files if n != audio_name})
-    return RenderedOutputs(files, types, samples, loudness)
+    return types

@@ -11,12 +11,18 @@ are ``aligned``. Without one (no aligner covers the language, or verification is
 and for a word the aligner could not place, times are estimated in proportion to UTF-8
 bytes (the rule F5 uses for duration) and marked ``estimated``. Every cue says where its
 times come from (``source``): ``aligned``, ``chunk_boundary`` or ``estimated``.
+
+Joining is linear in the length (issue 11): each chunk is trimmed and placed as it comes,
+and the joined signal is handed on in order (``assemble_stream``: to a preallocated array,
+or to a file for a book), each sample written once. Only the last piece placed is held
+back, since the next may still cross-fade into its tail. A join is a list of pieces (audio,
+or a gap of silence) that become final, and the piece held next (``cross_faded``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -77,6 +83,24 @@ class Assembly:
         return self.samples.shape[0] / self.sample_rate
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Where every chunk, sentence and word lies in a joined signal held elsewhere (a file)."""
+
+    frames: int
+    sample_rate: int
+    chunks: tuple[ChunkSpan, ...]
+    sentences: tuple[Cue, ...]
+    words: tuple[Cue, ...]
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+Write = Callable[["np.ndarray"], None]  # takes the next stretch of the joined signal
+
+
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
@@ -114,30 +138,119 @@ def assemble(
     written word of its sentences in order (``str.split`` words), ``None`` for a word the
     aligner could not place; times in seconds from the start of the chunk's own audio.
     """
-    import numpy as np
-
     if not chunks:
         raise ValueError("no chunks to assemble")
-    joined = np.zeros(0, dtype=np.float32)
-    spans: list[ChunkSpan] = []
-    for index, audio in enumerate(chunks):
+    out = ArraySink(sum(audio.shape[0] for audio in chunks))  # joined, never longer than the chunks
+    timeline = assemble_stream(
+        chunks, sentences, out.write, sample_rate=sample_rate, cross_fade=cross_fade, trim=trim, word_times=word_times
+    )
+    return Assembly(out.samples, sample_rate, timeline.chunks, timeline.sentences, timeline.words)
+
+
+def assemble_stream(
+    chunks: Iterable[np.ndarray],
+    sentences: Sequence[tuple[str, ...]],
+    write: Write,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    cross_fade: float = CROSS_FADE_SECONDS,
+    trim: bool = True,
+    word_times: Sequence[WordTimes | None] | None = None,
+) -> Timeline:
+    """``assemble`` for a signal that need not fit in memory: ``chunks`` may be read one at a
+    time (a generator), and the joined signal goes to ``write`` in order, in pieces."""
+    joiner = Joiner(write, sample_rate, round(cross_fade * sample_rate))
+    for audio in chunks:
         start, end = trim_silence(audio, sample_rate) if trim else (0, audio.shape[0])
-        piece = audio[start:end].astype(np.float32)
+        joiner.add(audio, start, end)
+    total = joiner.close()
+    if not joiner.spans:
+        raise ValueError("no chunks to assemble")
+    sentence_cues, word_cues = _cues(joiner.spans, sentences, total, sample_rate, word_times)
+    return Timeline(total, sample_rate, tuple(joiner.spans), tuple(sentence_cues), tuple(word_cues))
+
+
+class Joiner:
+    """Places trimmed chunks one after another and writes the joined signal as it becomes
+    final. Holds one piece: the last placed, whose tail the next chunk may still change."""
+
+    def __init__(self, write: Write, sample_rate: int, cross_fade: int) -> None:
+        self.write, self.rate, self.cross_fade = write, sample_rate, cross_fade
+        self.spans: list[ChunkSpan] = []
+        self._held: np.ndarray | None = None
+        self._written = 0  # samples written: where the held piece starts
+
+    def add(self, audio: np.ndarray, start: int, end: int) -> ChunkSpan:
+        """Place ``audio[start:end]`` (a chunk, trimmed) after what was placed before."""
+        import numpy as np
+
+        piece = audio[start:end].astype(np.float32)  # our own copy: the cross-fade mixes into it
         # F5 caps the overlap at the shorter of the two waves; we cap it at half of either
         # piece, so a very short chunk can never be overlapped past its middle and cue
         # boundaries (the middle of each cross-fade) never go backwards.
-        previous = spans[-1].end_sample - spans[-1].start_sample if spans else 0
-        overlap = min(round(cross_fade * sample_rate), previous // 2, piece.shape[0] // 2)
-        position = joined.shape[0] - overlap
-        if overlap > 0:
-            fade = np.linspace(0.0, 1.0, overlap, dtype=np.float32)  # F5's linear cross-fade
-            mixed = joined[-overlap:] * (1.0 - fade) + piece[:overlap] * fade
-            joined = np.concatenate([joined[:-overlap], mixed, piece[overlap:]])
+        previous = self.spans[-1].end_sample - self.spans[-1].start_sample if self.spans else 0
+        overlap = min(self.cross_fade, previous // 2, piece.shape[0] // 2)
+        if self._held is None:
+            self._held = piece
         else:
-            joined = np.concatenate([joined, piece])
-        spans.append(ChunkSpan(index, position, position + piece.shape[0], start, audio.shape[0] - end, overlap))
-    sentence_cues, word_cues = _cues(spans, sentences, joined.shape[0], sample_rate, word_times)
-    return Assembly(joined, sample_rate, tuple(spans), tuple(sentence_cues), tuple(word_cues))
+            final, self._held = cross_faded(self._held, piece, overlap)
+            self._emit(final)
+        span = ChunkSpan(
+            len(self.spans), self._written, self._written + piece.shape[0], start, audio.shape[0] - end, overlap
+        )
+        self.spans.append(span)
+        return span
+
+    def close(self) -> int:
+        """Write the held piece; the joined signal's length."""
+        if self._held is not None:
+            self._emit(self._held)
+            self._held = None
+        return self._written
+
+    def _emit(self, *pieces: np.ndarray) -> None:
+        for piece in pieces:
+            if piece.shape[0]:
+                self.write(piece)
+                self._written += piece.shape[0]
+
+
+def cross_faded(held: np.ndarray, piece: np.ndarray, overlap: int) -> tuple[np.ndarray, np.ndarray]:
+    """F5's linear cross-fade of ``held``'s tail into ``piece``'s head (mixed in place): the
+    part of ``held`` that is now final, and ``piece`` to hold next."""
+    import numpy as np
+
+    if overlap <= 0:
+        return held, piece
+    fade = np.linspace(0.0, 1.0, overlap, dtype=np.float32)
+    piece[:overlap] = held[-overlap:] * (1.0 - fade) + piece[:overlap] * fade
+    return held[:-overlap], piece
+
+
+class ArraySink:
+    """A preallocated array the joined signal is written into (grown, by doubling, only if a
+    caller's estimate was short)."""
+
+    def __init__(self, capacity: int) -> None:
+        import numpy as np
+
+        self._buffer = np.empty(max(1, capacity), dtype=np.float32)
+        self.size = 0
+
+    def write(self, block: np.ndarray) -> None:
+        import numpy as np
+
+        end = self.size + block.shape[0]
+        if end > self._buffer.shape[0]:
+            grown = np.empty(max(end, 2 * self._buffer.shape[0]), dtype=np.float32)
+            grown[: self.size] = self._buffer[: self.size]
+            self._buffer = grown
+        self._buffer[self.size : end] = block
+        self.size = end
+
+    @property
+    def samples(self) -> np.ndarray:
+        return self._buffer[: self.size]
 
 
 def chunk_boundaries(spans: Sequence[ChunkSpan], total: int) -> list[int]:
@@ -266,7 +379,7 @@ def _proportional(start: int, end: int, weights: Sequence[int]) -> list[int]:
     return cuts
 
 
-def timing_rows(assembly: Assembly) -> list[dict]:
+def timing_rows(assembly: Assembly | Timeline) -> list[dict]:
     """The timing table: level, index, start, end (seconds), text, estimated, source."""
     return [
         {
