@@ -81,9 +81,13 @@ def test_linear_joining_gives_the_same_samples_and_cues_as_before(
     assert (out.chunks, out.sentences, out.words) == expected[1:]
 
 
-def test_joining_reads_chunks_one_at_a_time(tmp_path: Path) -> None:
+def test_joining_reads_chunks_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A generator of chunks is consumed as the joining goes: when chunk k is read, chunk k-2
-    is no longer referenced (a book is never held whole)."""
+    is no longer referenced (a book is never held whole); the file, written through to the
+    disk as it goes, holds the joined signal."""
+    from voicebatch import longform
+
+    monkeypatch.setattr(longform, "SYNC_BYTES", 100_000)
     alive: list[weakref.ref] = []
     held_back: list[int] = []
 
@@ -98,11 +102,9 @@ def test_joining_reads_chunks_one_at_a_time(tmp_path: Path) -> None:
     texts = [(f"Chunk {k}.",) for k in range(12)]
     joined = assemble_to_file(chunks(), texts, tmp_path / "joined.f32")
     assert held_back == [0] * 12
-    assert (
-        joined.frames
-        == sum(b.shape[0] for b in read_blocks(joined.path))
-        == (tmp_path / "joined.f32").stat().st_size // 4
-    )
+    expected = assemble([tone(0.5, 0.1, 0.1, 200.0 + 30 * k) for k in range(12)], texts)
+    assert np.array_equal(np.concatenate(list(read_blocks(joined.path, 5000))), expected.samples)
+    assert joined.timeline.chunks == expected.chunks and joined.timeline.words == expected.words
 
 
 @pytest.mark.parametrize("audio_format", ["wav", "flac", "mp3"])
@@ -197,3 +199,17 @@ def test_a_ten_hour_book_plans_assembles_and_renders_without_a_length_cap(tmp_pa
     assert sum(1 for row in rows if row.startswith("word,")) == len(words)
     info = sf.info(out.uri_for(published.prefix + "book.wav"))
     assert abs(info.duration - manifest["durations"]["audio_seconds"]) < 1e-3
+
+
+def test_timing_table_is_the_table_pandas_writes(tmp_path: Path) -> None:
+    """The CSV is written row by row (a book's cues never become one dict each at once), and
+    it is the same file pandas writes from ``timing_rows``: quoting, rounding, booleans."""
+    import pandas as pd
+
+    from voicebatch.outputs import TIMING_COLUMNS, timing_csv
+    from voicebatch.timings import timing_rows
+
+    texts = [('He said, "no".', "Plain words here."), ("Ünïcödé, and 'quotes'.",), ("Numbers 1,234.5 stay.",)]
+    out = assemble([tone(1.3), tone(0.7, freq=330.0), tone(1.1, freq=440.0)], texts)
+    frame = pd.DataFrame(timing_rows(out), columns=list(TIMING_COLUMNS))
+    assert timing_csv(out) == frame.to_csv(index=False, lineterminator="\n", float_format="%.3f")

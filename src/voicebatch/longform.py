@@ -10,16 +10,19 @@ takes 4 bytes a sample: 346 MB an hour of audio at 24 kHz, in the temporary fold
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from voicebatch.loudness import BLOCK, Measured, SignalMeter
 from voicebatch.timings import CROSS_FADE_SECONDS, SAMPLE_RATE, Timeline, WordTimes, assemble_stream
 
 if TYPE_CHECKING:
     import numpy as np
+
+SYNC_BYTES = 64 << 20  # written through to the disk every 64 MiB (see ``flushed``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,16 @@ def assemble_to_file(
 
     meter = SignalMeter(sample_rate)
     with Path(path).open("wb") as f:
+        unsynced = 0
 
         def write(block: np.ndarray) -> None:
+            nonlocal unsynced
             f.write(np.ascontiguousarray(block, dtype=np.float32).data)
             meter.add(block)
+            unsynced += block.shape[0] * 4
+            if unsynced >= SYNC_BYTES:
+                flushed(f)
+                unsynced = 0
 
         timeline = assemble_stream(
             chunks,
@@ -67,6 +76,14 @@ def assemble_to_file(
             word_times=word_times,
         )
     return JoinedAudio(Path(path), timeline, meter.result())
+
+
+def flushed(f: BinaryIO) -> None:
+    """Written through to the disk. A book's joined signal (3.5 GB for ten hours) would
+    otherwise pile up as dirty pages until the kernel stalls every writer on the machine to
+    catch up; written through as it goes, dirty memory stays bounded and the cost linear."""
+    f.flush()
+    os.fdatasync(f.fileno())
 
 
 def read_blocks(path: str | Path, size: int = BLOCK) -> Iterator[np.ndarray]:

@@ -17,8 +17,9 @@ pieces it arrives in, so the same samples always give the same figures.
 
 from __future__ import annotations
 
+import array
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,9 +43,35 @@ class LoudnessResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockEnergies:
+    """The K-weighted mean square of every 400 ms gating block: all that integrated loudness
+    needs, at any gain (the filters are linear: a gain of g dB scales every energy by
+    10^(g/10), and the gates are applied again), so the output's loudness needs no second pass."""
+
+    z: np.ndarray
+
+    def lufs(self, gain_db: float = 0.0) -> float | None:
+        """Integrated loudness after ``gain_db``; None when every block is below the gates."""
+        import numpy as np
+
+        z = self.z * 10 ** (gain_db / 10)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = -0.691 + 10.0 * np.log10(z)
+            above = level >= ABSOLUTE_GATE_LUFS
+            relative = -0.691 + 10.0 * np.log10(z[above].mean()) + RELATIVE_GATE_LU if above.any() else math.nan
+            gated = (level > relative) & (level > ABSOLUTE_GATE_LUFS)
+            value = -0.691 + 10.0 * np.log10(z[gated].mean() if gated.any() else 0.0)
+        return float(value) if np.isfinite(value) else None
+
+
+@dataclass(frozen=True, slots=True)
 class Measured:
     lufs: float | None  # None: too short (< 0.4 s) or silent
     true_peak_dbtp: float
+    energies: BlockEnergies | None = field(default=None, repr=False, compare=False)
+
+    def lufs_after(self, gain_db: float) -> float | None:
+        return self.energies.lufs(gain_db) if self.energies is not None else None
 
 
 class LoudnessMeter:
@@ -55,10 +82,12 @@ class LoudnessMeter:
         import pyloudnorm
 
         self.rate = sample_rate
-        # pyloudnorm's own K-weighting stages (high shelf, then high pass), each with its state.
+        # pyloudnorm's own K-weighting stages (high shelf, then high pass) as second-order
+        # sections: one C call a block, the filters' state carried from block to block.
         stages = pyloudnorm.Meter(sample_rate, filter_class="K-weighting")._filters.values()
-        self._stages = [(f.b, f.a, f.passband_gain, np.zeros(max(len(f.a), len(f.b)) - 1)) for f in stages]
-        self._steps: list[float] = []  # energy of each completed 100 ms step
+        self._sos = np.array([np.concatenate([f.passband_gain * f.b, f.a]) for f in stages])
+        self._state = np.zeros((self._sos.shape[0], 2))
+        self._steps = array.array("d")  # energy of each completed 100 ms step (8 bytes each)
         self._step = 0.0  # energy of the step under way
         self.count = 0  # samples seen
 
@@ -70,13 +99,9 @@ class LoudnessMeter:
         import numpy as np
         import scipy.signal
 
-        x = np.asarray(block, dtype=np.float64)
-        if x.size == 0:
+        if block.shape[0] == 0:
             return
-        for n, (b, a, gain, state) in enumerate(self._stages):
-            x, state = scipy.signal.lfilter(b, a, x, zi=state)
-            x = gain * x
-            self._stages[n] = (b, a, gain, state)
+        x, self._state = scipy.signal.sosfilt(self._sos, np.asarray(block, dtype=np.float64), zi=self._state)
         start, end = self.count, self.count + x.shape[0]
         k = len(self._steps)  # the step under way starts at _edge(k)
         edges = [self._edge(j) - start for j in range(k + 1, (10 * (end + 1) - 1) // self.rate + 1)]
@@ -90,8 +115,8 @@ class LoudnessMeter:
             self._step = float(sums[len(edges)]) if len(inside) == len(edges) else 0.0
         self.count = end
 
-    def lufs(self) -> float | None:
-        """Integrated loudness; None under 0.4 s or when every block is below the gates."""
+    def energies(self) -> BlockEnergies | None:
+        """The gating blocks' energies; None under 0.4 s (too short to measure)."""
         import numpy as np
 
         if self.count < int(GATE_SECONDS * self.rate):
@@ -99,16 +124,17 @@ class LoudnessMeter:
         # pyloudnorm's count of gating blocks; a block past the end holds what there is.
         blocks = round((self.count / self.rate - GATE_SECONDS) / (GATE_SECONDS / STEPS_PER_GATE)) + 1
         steps = np.zeros(blocks + STEPS_PER_GATE)
-        done = np.asarray([*self._steps, self._step][: steps.shape[0]])
+        done = np.frombuffer(self._steps, dtype=np.float64)[: steps.shape[0]]
         steps[: done.shape[0]] = done
+        if done.shape[0] < steps.shape[0]:
+            steps[done.shape[0]] = self._step  # the step under way
         z = sum(steps[j : j + blocks] for j in range(STEPS_PER_GATE)) / (GATE_SECONDS * self.rate)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            level = -0.691 + 10.0 * np.log10(z)
-            above = level >= ABSOLUTE_GATE_LUFS
-            relative = -0.691 + 10.0 * np.log10(z[above].mean()) + RELATIVE_GATE_LU if above.any() else math.nan
-            gated = (level > relative) & (level > ABSOLUTE_GATE_LUFS)
-            value = -0.691 + 10.0 * np.log10(z[gated].mean() if gated.any() else 0.0)
-        return float(value) if np.isfinite(value) else None
+        return BlockEnergies(z)
+
+    def lufs(self) -> float | None:
+        """Integrated loudness; None under 0.4 s or when every block is below the gates."""
+        energies = self.energies()
+        return energies.lufs() if energies is not None else None
 
 
 class TruePeakMeter:
@@ -127,11 +153,10 @@ class TruePeakMeter:
         import numpy as np
 
         x = np.ascontiguousarray(block, dtype=np.float32)
-        if x.size:
-            self._peak = max(self._peak, float(np.max(np.abs(x))))
         up = self._stream.resample_chunk(x, last=last)
-        if up.size:
-            self._peak = max(self._peak, float(np.max(np.abs(up))))
+        for samples in (x, up):
+            if samples.size:
+                self._peak = max(self._peak, float(samples.max()), -float(samples.min()))
         self.count += x.shape[0]
 
     def dbtp(self) -> float:
@@ -173,7 +198,8 @@ class SignalMeter:
     def result(self) -> Measured:
         if self._fill:
             self._measure()
-        return Measured(self.loudness.lufs(), self.peak.dbtp())
+        energies = self.loudness.energies()
+        return Measured(energies.lufs() if energies is not None else None, self.peak.dbtp(), energies)
 
 
 def blocks_of(samples: np.ndarray, size: int = BLOCK) -> list[np.ndarray]:
@@ -234,8 +260,7 @@ def normalize(
     gain = gain_db(measured, target_lufs, ceiling_dbtp)
     if gain is None:
         return samples, loudness_result(measured, None, None)
-    out = apply_gain(samples, gain)
-    return out, loudness_result(measured, gain, measure_lufs(out, sample_rate))
+    return apply_gain(samples, gain), loudness_result(measured, gain, measured.lufs_after(gain))
 
 
 def _rounded(value: float | None) -> float | None:

@@ -18,7 +18,6 @@ from voicebatch.audio import to_pcm16
 from voicebatch.loudness import (
     DEFAULT_TARGET_LUFS,
     DEFAULT_TRUE_PEAK_DBTP,
-    LoudnessMeter,
     LoudnessResult,
     apply_gain,
     blocks_of,
@@ -27,7 +26,7 @@ from voicebatch.loudness import (
     normalize,
 )
 from voicebatch.subtitles import MAX_LINE_CHARS, MAX_LINES, subtitle_segments
-from voicebatch.timings import Assembly, Timeline, timing_rows
+from voicebatch.timings import Assembly, Timeline
 from voicebatch.transcripts.writers import to_srt, to_vtt
 
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ AUDIO_FORMATS = {
     "mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
 }
 CONTENT_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "csv": "text/csv", "json": "application/json"}
+TIMING_COLUMNS = ("level", "index", "start", "end", "text", "estimated", "source")  # timings.timing_rows
 # A WAV file's sizes are 32-bit: past 4 GiB (24.8 hours of 24 kHz PCM16) it is written as
 # RF64, the same WAV with 64-bit sizes (EBU Tech 3306), which libsndfile reads and writes.
 WAV_MAX_DATA_BYTES = 2**32 - 1 - 44
@@ -93,11 +93,17 @@ def encode_audio(samples: np.ndarray, sample_rate: int, audio_format: str) -> by
 
 
 def timing_csv(assembly: Assembly | Timeline) -> str:
-    import pandas as pd
+    """The timing table (``timings.timing_rows``), written row by row: a book's 100,000 cues
+    never become 100,000 dicts at once (issue 11)."""
+    import csv
+    import itertools
 
-    columns = ["level", "index", "start", "end", "text", "estimated", "source"]
-    frame = pd.DataFrame(timing_rows(assembly), columns=columns)
-    return frame.to_csv(index=False, lineterminator="\n", float_format="%.3f")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TIMING_COLUMNS)
+    for c in itertools.chain(assembly.sentences, assembly.words):
+        writer.writerow((c.level, c.index, f"{c.start:.3f}", f"{c.end:.3f}", c.text, c.estimated, c.source))
+    return buffer.getvalue()
 
 
 def render_outputs(assembly: Assembly, name: str, options: OutputOptions = DEFAULT_OUTPUT_OPTIONS) -> RenderedOutputs:
@@ -119,24 +125,19 @@ def render_files(
     joined), the text files as bytes."""
     from voicebatch.longform import read_blocks
 
-    rate, gain, output = joined.sample_rate, None, None
+    gain, loudness = None, None
     if options.loudness_lufs is not None:
         gain = gain_db(joined.measured, options.loudness_lufs, options.true_peak_dbtp)
-        output = LoudnessMeter(rate) if gain is not None else None
+        output_lufs = joined.measured.lufs_after(gain) if gain is not None else None
+        loudness = loudness_result(joined.measured, gain, output_lufs)
 
     def blocks() -> Iterator[np.ndarray]:
         for block in read_blocks(joined.path):
-            if gain is not None:
-                block = apply_gain(block, gain)
-                output.add(block)  # type: ignore[union-attr]
-            yield block
+            yield apply_gain(block, gain) if gain is not None else block
 
     audio_name = f"{name}.{options.audio_format}"
     audio = Path(directory) / audio_name
-    encode_blocks(blocks(), rate, options.audio_format, audio, joined.frames)
-    loudness = None
-    if options.loudness_lufs is not None:
-        loudness = loudness_result(joined.measured, gain, output.lufs() if output is not None else None)
+    encode_blocks(blocks(), joined.sample_rate, options.audio_format, audio, joined.frames)
     files: dict[str, bytes | Path] = {audio_name: audio, **_text_files(joined.timeline, name, options)}
     return RenderedOutputs(files, _content_types(files, audio_name, options), None, loudness)
 

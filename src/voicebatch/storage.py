@@ -289,7 +289,7 @@ class LocalStorage:
         self._put(key, lambda f: f.write(data))
 
     def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> None:
-        """Copied in blocks: a book's audio is never read into memory whole."""
+        """Copied in 1 MiB blocks: a book's audio is never read into memory whole."""
         with Path(path).open("rb") as source:
             self._put(key, lambda f: shutil.copyfileobj(source, f, 1 << 20))
 

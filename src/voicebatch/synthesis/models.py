@@ -84,12 +84,7 @@ class ModelFiles:
 
     def lineage(self) -> dict:
         """What a manifest records of the model: enough to trace it, without needing its files."""
-        return {
-            "name": self.name,
-            "checksum": self.checksum,
-            "random_weights": self.random_weights,
-            "files": {k: v["sha256"] for k, v in self.files.items()},
-        }
+        return ModelManifest.of(self).lineage()
 
 
 def default_cache_dir() -> Path:
@@ -313,7 +308,7 @@ class ModelManifest:
         return bool(self.config.get("random_weights"))
 
     def lineage(self) -> dict:
-        """The same record as ``ModelFiles.lineage``."""
+        """What a manifest records of the model: enough to trace it, without needing its files."""
         return {
             "name": self.name,
             "checksum": self.checksum,
