@@ -208,10 +208,9 @@ def main() -> None:
                     f"{r['load_before']}→{r['load_after']} |",
                     flush=True,
                 )
-    after = {h: rows[("after", h)] for h in args.hours}
-    if len(args.hours) == 2:
-        short, long = (after[h] for h in sorted(args.hours))
-        for key in ("peak_rss_mb", "assembly_s", "total_s"):
+    if len(args.hours) > 1:
+        short, long = rows[("after", min(args.hours))], rows[("after", max(args.hours))]
+        for key in ("peak_rss_mb", "assembly_s", "render_s", "total_s"):
             ratio = statistics.median(r[key] for r in long) / statistics.median(r[key] for r in short)
             print(f"{key}: {max(args.hours) / min(args.hours):g}x the length -> {ratio:.2f}x (medians)")
 
