@@ -127,7 +127,17 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
         task_gpu_seconds=float(params["task_gpu_seconds"]),
         voices=tuple(params["voices"] or ()),
         force=bool(params["force"]),
+        max_tasks=max_map_length(),
     )
+
+
+def max_map_length() -> int:
+    """Airflow's ``[core] max_map_length``: a mapped task never expands past it (voices and
+    synthesize tasks are grouped to fit). The API server enforces it: workers and API server
+    must share the setting, as they share the rest of Airflow's configuration."""
+    from airflow.sdk.configuration import conf
+
+    return conf.getint("core", "max_map_length", fallback=1024)
 
 
 def run_day(context: Mapping[str, Any]) -> datetime.date | None:
