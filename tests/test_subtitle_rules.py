@@ -178,11 +178,26 @@ def test_rules_are_configurable() -> None:
     assert len(narrow.segments) >= 2
 
 
-def _merge_orphans_restarting(cues: list, rules: SubtitleRules) -> list:
-    """Issue 10's orphan merge, verbatim: after every merge the scan starts again at the first
-    cue (quadratic in a book's cues). The oracle for the resuming scan."""
-    from voicebatch.subtitles import _Cue, _joined, _layout, _word_count
+def build_subtitles_whole(sentences: list[TimedSentence]) -> tuple:
+    """Issue 10's subtitle build, verbatim: every sentence cut into cues, then the orphans of
+    the whole list merged (the scan starting again at the first cue after every merge), then
+    the whole list timed. The oracle for the streamed build, which must give the same."""
+    from voicebatch.subtitles import (
+        Subtitles,
+        _Cue,
+        _joined,
+        _layout,
+        _split_sentence,
+        _tokens,
+        _word_count,
+    )
+    from voicebatch.transcripts.segment import Segment
 
+    rules = SubtitleRules()
+    cues = []
+    for sentence in sentences:
+        for group in _split_sentence(_tokens(sentence, rules), rules):
+            cues.append(_Cue(group, sentence.voice, group[0].start, group[-1].end))
     merged = True
     while merged:
         merged = False
@@ -204,21 +219,53 @@ def _merge_orphans_restarting(cues: list, rules: SubtitleRules) -> list:
                 cues[a : b + 1] = [_Cue(tokens, cue.voice, cues[a].start, cues[b].end)]
                 merged = True
                 break
-    return cues
+    gap, frame = rules.min_gap, 1 / rules.fps
+    for a, b in itertools.pairwise(cues):
+        if b.start - a.end < gap:
+            a.end = max(a.start + frame, b.start - gap)
+            if b.start < a.end + gap:
+                b.start = a.end + gap
+                b.end = max(b.end, b.start + frame)
+
+    def characters(cue) -> int:
+        return sum(len(line) for line in _layout(cue.tokens, rules)[1])
+
+    problems = []
+    for k, cue in enumerate(cues):
+        limit = cues[k + 1].start - gap if k + 1 < len(cues) else float("inf")
+        needed = max(rules.min_duration, characters(cue) / rules.max_cps)
+        if cue.end - cue.start < needed:
+            cue.end = max(cue.end, min(cue.start + needed, limit, cue.start + rules.max_duration))
+        duration = cue.end - cue.start
+        if duration < rules.min_duration - 1e-6:
+            problems.append((k + 1, "min_duration"))
+        if duration > rules.max_duration + 1e-6:
+            problems.append((k + 1, "max_duration"))
+        if characters(cue) / duration > rules.max_cps + 1e-6:
+            problems.append((k + 1, "max_cps"))
+    several = len({c.voice for c in cues}) > 1
+    segments = tuple(
+        Segment(
+            round(c.start, 3), round(c.end, 3), "\n".join(_layout(c.tokens, rules)[1]), c.voice if several else None
+        )
+        for c in cues
+    )
+    return Subtitles(segments, ()), problems
 
 
-@settings(deadline=None, max_examples=80)
-@given(scripts())
-def test_orphan_merging_resumes_where_it_merged_and_gives_the_same_cues_as_restarting(
-    sentences: list[TimedSentence],
-) -> None:
-    import voicebatch.subtitles as subtitles
-
-    resumed = build_subtitles(sentences)
-    real = subtitles._merge_orphans
-    try:
-        subtitles._merge_orphans = _merge_orphans_restarting
-        restarted = build_subtitles(sentences)
-    finally:
-        subtitles._merge_orphans = real
-    assert resumed == restarted
+@settings(deadline=None, max_examples=150)
+@given(scripts(), st.integers(1, 6))
+def test_the_streamed_build_gives_the_cues_of_the_whole_list_build(sentences: list[TimedSentence], repeat: int) -> None:
+    """Sentences read one at a time, cues laid out as soon as no merge can reach them: the same
+    cues and problems as merging and timing the whole list at once (the scripts repeated to
+    run for minutes, so cues are settled on the way)."""
+    longer, offset = [], 0.0
+    for _ in range(repeat):
+        for s in sentences:
+            words = tuple(TimedWord(w.start + offset, w.end + offset, w.text) for w in s.words)
+            longer.append(TimedSentence(s.start + offset, s.end + offset, s.text, s.voice, words))
+        offset = longer[-1].end + 0.5
+    streamed = build_subtitles(iter(longer))
+    whole, problems = build_subtitles_whole(longer)
+    assert streamed.segments == whole.segments
+    assert [(p.cue, p.rule) for p in streamed.problems] == problems

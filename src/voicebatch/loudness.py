@@ -128,7 +128,12 @@ class LoudnessMeter:
         steps[: done.shape[0]] = done
         if done.shape[0] < steps.shape[0]:
             steps[done.shape[0]] = self._step  # the step under way
-        z = sum(steps[j : j + blocks] for j in range(STEPS_PER_GATE)) / (GATE_SECONDS * self.rate)
+        # Summed in place, in the same order as sum(): a 10-hour book's 360,000 blocks are one
+        # array more, not four (issue 11: memory flat in the length).
+        z = steps[:blocks].copy()
+        for j in range(1, STEPS_PER_GATE):
+            z += steps[j : j + blocks]
+        z /= GATE_SECONDS * self.rate
         return BlockEnergies(z)
 
     def lufs(self) -> float | None:

@@ -28,7 +28,7 @@ from voicebatch.loudness import (
 from voicebatch.subtitles import DEFAULT_RULES, SubtitleProblem, SubtitleRules, build_subtitles
 from voicebatch.timetable import COLUMNS, timing_table, whole_sentences
 from voicebatch.timings import Assembly, Timeline
-from voicebatch.transcripts.writers import to_srt, to_timing_csv, to_vtt
+from voicebatch.transcripts.writers import to_srt, to_timing_csv, to_vtt, write_timing_csv
 
 if TYPE_CHECKING:
     import numpy as np
@@ -138,20 +138,33 @@ def render_files(
     audio_name = f"{name}.{options.audio_format}"
     audio = Path(directory) / audio_name
     encode_blocks(blocks(), joined.sample_rate, options.audio_format, audio, joined.frames)
-    text_files, problems = _text_files(joined.timeline, chunks, name, options)
+    text_files, problems = _text_files(joined.timeline, chunks, name, options, directory=Path(directory))
     files: dict[str, bytes | Path] = {audio_name: audio, **text_files}
     return RenderedOutputs(files, _content_types(files, audio_name, options), None, loudness, problems)
 
 
 def _text_files(
-    timed: Assembly | Timeline, chunks: Sequence[Chunk], name: str, options: OutputOptions
+    timed: Assembly | Timeline,
+    chunks: Sequence[Chunk],
+    name: str,
+    options: OutputOptions,
+    *,
+    directory: Path | None = None,
 ) -> tuple[dict[str, bytes | Path], tuple[SubtitleProblem, ...]]:
-    subtitles = build_subtitles([s.timed for s in whole_sentences(timed, chunks)], options.subtitles)
+    """SRT, VTT and CSV; with ``directory``, the CSV (a book's largest text, one row a word)
+    is written there row by row and named by its path, like the long audio."""
+    subtitles = build_subtitles((s.timed for s in whole_sentences(timed, chunks)), options.subtitles)
     files: dict[str, bytes | Path] = {
         f"{name}.srt": to_srt(subtitles.segments).encode("utf-8"),
         f"{name}.vtt": to_vtt(subtitles.segments).encode("utf-8"),
-        f"{name}.csv": timing_csv(timed, chunks, name).encode("utf-8"),
     }
+    if directory is None:
+        files[f"{name}.csv"] = timing_csv(timed, chunks, name).encode("utf-8")
+    else:
+        table = directory / f"{name}.csv"
+        with table.open("w", encoding="utf-8", newline="") as out:
+            write_timing_csv(timing_table(timed, chunks, name), COLUMNS, out)
+        files[f"{name}.csv"] = table
     return files, subtitles.problems
 
 

@@ -184,7 +184,10 @@ def _publish_script_outputs(
     )
     rendered = render_files(joined, plan.script.id, tmp, settings.options, chunks=plan.chunks)
     joined.path.unlink()  # the encoded file is what is published: half the disk
-    assembly = joined.timeline
+    # The cues are in the files now; the manifest needs only where each chunk lies. Letting
+    # go of them here keeps a book's 100,000 word cues out of the manifest's memory peak.
+    spans, rate, duration = joined.timeline.chunks, joined.sample_rate, joined.timeline.duration
+    del joined
     chunks = [
         {
             "index": c.index,
@@ -195,11 +198,11 @@ def _publish_script_outputs(
             "pause_after": c.pause_after,
             "key": r.key,
             "seed": r.seed,
-            "start": round(s.start_sample / assembly.sample_rate, 3),
-            "end": round(s.end_sample / assembly.sample_rate, 3),
+            "start": round(s.start_sample / rate, 3),
+            "end": round(s.end_sample / rate, 3),
             "qa": record,
         }
-        for c, r, s, record in zip(plan.chunks, plan.requests, assembly.chunks, qa, strict=True)
+        for c, r, s, record in zip(plan.chunks, plan.requests, spans, qa, strict=True)
     ]
     summary = script_qa(qa, settings.verify, verification)
     script_text = plan.script.text
@@ -218,9 +221,9 @@ def _publish_script_outputs(
         parameters={**settings.hashed(), "python": platform.python_version()},
         chunks=chunks,
         durations={
-            "audio_seconds": round(assembly.duration, 3),
+            "audio_seconds": round(duration, 3),
             "synthesis_seconds": synthesis_seconds,
-            "rtf": round(synthesis_seconds / assembly.duration, 4) if synthesis_seconds else None,
+            "rtf": round(synthesis_seconds / duration, 4) if synthesis_seconds else None,
         },
         loudness=asdict(rendered.loudness) if rendered.loudness else None,
         run=run,

@@ -19,9 +19,8 @@ second), the cue stays true to the speech and the problem is reported.
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from voicebatch.transcripts import Segment
@@ -191,23 +190,30 @@ def display_width(text: str) -> int:
     return width if width >= 0 else len(text)
 
 
-def build_subtitles(sentences: Sequence[TimedSentence], rules: SubtitleRules = DEFAULT_RULES) -> Subtitles:
-    """Cues for ``sentences`` under ``rules``; ``<v>`` speakers only when several voices speak."""
+def build_subtitles(sentences: Iterable[TimedSentence], rules: SubtitleRules = DEFAULT_RULES) -> Subtitles:
+    """Cues for ``sentences`` under ``rules``; ``<v>`` speakers only when several voices speak.
+
+    Sentences are read one at a time and a cue is laid out as soon as nothing can change it
+    any more (``_settled``): a book's 100,000 words are never all tokens at once (issue 11).
+    The result is the same as cutting every sentence, merging the orphans of the whole list,
+    then timing it (tested against that)."""
     cues: list[_Cue] = []
+    scan = 0  # where the orphan scan goes on
+    timer = _Timer(rules)
     for sentence in sentences:
         tokens = _tokens(sentence, rules)
         for group in _split_sentence(tokens, rules):
             cues.append(_Cue(group, sentence.voice, group[0].start, group[-1].end))
-    cues = _merge_orphans(cues, rules)
-    problems = _time(cues, rules)
-    several = len({c.voice for c in cues}) > 1
-    segments = tuple(
-        Segment(
-            round(c.start, 3), round(c.end, 3), "\n".join(_layout(c.tokens, rules)[1]), c.voice if several else None
-        )
-        for c in cues
-    )
-    return Subtitles(segments, tuple(problems))
+        scan = _merge_orphans(cues, rules, scan, complete=False)
+        settled = _settled(cues, scan, rules)
+        for cue in cues[:settled]:
+            timer.add(cue)
+        del cues[:settled]
+        scan -= settled
+    _merge_orphans(cues, rules, scan)
+    for cue in cues:
+        timer.add(cue)
+    return timer.close()
 
 
 # -- tokens and their times ---------------------------------------------------------------
@@ -357,36 +363,53 @@ def _split_sentence(tokens: list[_Token], rules: SubtitleRules) -> list[list[_To
     return groups[::-1]
 
 
-def _merge_orphans(cues: list[_Cue], rules: SubtitleRules) -> list[_Cue]:
-    """A one-word cue, or one too short to read, joins a neighbour of the same voice that can take it.
+def _merge_orphans(cues: list[_Cue], rules: SubtitleRules, start: int = 0, *, complete: bool = True) -> int:
+    """A one-word cue, or one too short to read, joins a neighbour of the same voice that can
+    take it (in place). Returns where the scan stopped.
 
     After a merge of cues a..b the scan resumes at a-1, not at the start: only the merged cue
     and its left neighbour can have gained a partner, every cue before them was checked and
-    kept its neighbours (a book's 40,000 cues are scanned once, not once per merge)."""
-    resume = 0
-    while resume is not None:
-        start, resume = resume, None
-        for k in range(start, len(cues)):
-            cue = cues[k]
-            short = cue.end - cue.start < rules.min_duration
-            if not (_word_count(cue.tokens) == 1 or short):
-                continue
-            options = []
-            for other in (k - 1, k + 1):
-                if 0 <= other < len(cues) and cues[other].voice == cue.voice:
-                    a, b = sorted((k, other))
-                    tokens = _joined(cues[a].tokens, cues[b].tokens)
-                    # The merged cue ends where the next cue's gap begins, if that is sooner.
-                    end = min(cues[b].end, cues[b + 1].start - rules.min_gap) if b + 1 < len(cues) else cues[b].end
-                    fits = _layout(tokens, rules)[1] and end - cues[a].start <= rules.max_duration
-                    if fits:
-                        options.append((cues[b].end - cues[a].start, a, b, tokens))
-            if options:
-                _, a, b, tokens = min(options, key=lambda o: o[0])
-                cues[a : b + 1] = [_Cue(tokens, cue.voice, cues[a].start, cues[b].end)]
-                resume = max(0, a - 1)
-                break
-    return cues
+    kept its neighbours (a book's 40,000 cues are scanned once, not once per merge). A cue's
+    choice looks two cues ahead (its right neighbour, and where the one after begins): unless
+    the list is ``complete``, the scan stops before the last two cues, which more may follow."""
+    k = start
+    while k < len(cues) - (0 if complete else 2):
+        cue = cues[k]
+        short = cue.end - cue.start < rules.min_duration
+        if not (_word_count(cue.tokens) == 1 or short):
+            k += 1
+            continue
+        options = []
+        for other in (k - 1, k + 1):
+            if 0 <= other < len(cues) and cues[other].voice == cue.voice:
+                a, b = sorted((k, other))
+                tokens = _joined(cues[a].tokens, cues[b].tokens)
+                # The merged cue ends where the next cue's gap begins, if that is sooner.
+                end = min(cues[b].end, cues[b + 1].start - rules.min_gap) if b + 1 < len(cues) else cues[b].end
+                fits = _layout(tokens, rules)[1] and end - cues[a].start <= rules.max_duration
+                if fits:
+                    options.append((cues[b].end - cues[a].start, a, b, tokens))
+        if not options:
+            k += 1
+            continue
+        _, a, b, tokens = min(options, key=lambda o: o[0])
+        cues[a : b + 1] = [_Cue(tokens, cue.voice, cues[a].start, cues[b].end)]
+        k = max(0, a - 1)
+    return k
+
+
+def _settled(cues: list[_Cue], scan: int, rules: SubtitleRules) -> int:
+    """How many leading cues no later merge can reach. Every merge still to come joins a cue
+    at or after ``scan - 1`` (with the ones it then grows into) into one cue of at most
+    ``max_duration``, so it never reaches back to a cue that ended more than that (and the
+    gaps, with a second to spare) before cue ``scan - 1`` starts; cues are in time order."""
+    if scan < 3:
+        return 0
+    horizon = cues[scan - 1].start - rules.max_duration - 2 * rules.min_gap - 1.0
+    count = 0
+    while count < scan - 2 and cues[count].end < horizon:
+        count += 1
+    return count
 
 
 def _joined(first: list[_Token], second: list[_Token]) -> list[_Token]:
@@ -400,41 +423,62 @@ def _joined(first: list[_Token], second: list[_Token]) -> list[_Token]:
 # -- timing ----------------------------------------------------------------------------------
 
 
-def _characters(cue: _Cue, rules: SubtitleRules) -> int:
-    """Characters on screen (line breaks not counted)."""
-    return sum(len(line) for line in _layout(cue.tokens, rules)[1])
+class _Timer:
+    """Gaps, minimum durations and reading speed, for cues given in order: each cue's times
+    are final once the next one is known. The segments, and the problems the speech leaves."""
 
+    def __init__(self, rules: SubtitleRules) -> None:
+        self.rules = rules
+        self.last: _Cue | None = None
+        self.segments: list[Segment] = []
+        self.problems: list[SubtitleProblem] = []
+        self.voices: set[str | None] = set()
 
-def _time(cues: list[_Cue], rules: SubtitleRules) -> list[SubtitleProblem]:
-    """Gaps, minimum durations and reading speed; the problems that the speech leaves."""
-    gap = rules.min_gap
-    frame = 1 / rules.fps
-    for a, b in itertools.pairwise(cues):
+    def add(self, cue: _Cue) -> None:
+        if self.last is not None:
+            self._gap(self.last, cue)
+            self._finish(self.last, cue.start - self.rules.min_gap)
+        self.last = cue
+
+    def close(self) -> Subtitles:
+        if self.last is not None:
+            self._finish(self.last, float("inf"))
+            self.last = None
+        segments = self.segments
+        if len(self.voices) <= 1:  # <v> tags only when several voices speak
+            segments = [Segment(s.start, s.end, s.text) for s in segments]
+        return Subtitles(tuple(segments), tuple(self.problems))
+
+    def _gap(self, a: _Cue, b: _Cue) -> None:
+        gap, frame = self.rules.min_gap, 1 / self.rules.fps
         if b.start - a.end < gap:  # cues that touch: the earlier one ends two frames sooner
             a.end = max(a.start + frame, b.start - gap)
             if b.start < a.end + gap:  # speech shorter than a frame: the next cue waits a little
                 b.start = a.end + gap
                 b.end = max(b.end, b.start + frame)
-    problems: list[SubtitleProblem] = []
-    for k, cue in enumerate(cues):
-        limit = cues[k + 1].start - gap if k + 1 < len(cues) else float("inf")
-        needed = max(rules.min_duration, _characters(cue, rules) / rules.max_cps)
+
+    def _finish(self, cue: _Cue, limit: float) -> None:
+        """The cue held long enough to read (into the silence before ``limit``), laid out."""
+        rules = self.rules
+        number = len(self.segments) + 1
+        lines = _layout(cue.tokens, rules)[1]
+        characters = sum(len(line) for line in lines)  # on screen, line breaks not counted
+        needed = max(rules.min_duration, characters / rules.max_cps)
         if cue.end - cue.start < needed:
             cue.end = max(cue.end, min(cue.start + needed, limit, cue.start + rules.max_duration))
         duration = cue.end - cue.start
         where = f"{cue.start:.3f}-{cue.end:.3f} s"
         if duration < rules.min_duration - 1e-6:
-            problems.append(
-                SubtitleProblem(k + 1, "min_duration", f"{where}: {duration:.2f} s, the next cue leaves no room")
+            self.problems.append(
+                SubtitleProblem(number, "min_duration", f"{where}: {duration:.2f} s, the next cue leaves no room")
             )
         if duration > rules.max_duration + 1e-6:
-            problems.append(SubtitleProblem(k + 1, "max_duration", f"{where}: {duration:.2f} s for one word"))
-        if _characters(cue, rules) / duration > rules.max_cps + 1e-6:
-            problems.append(
+            self.problems.append(SubtitleProblem(number, "max_duration", f"{where}: {duration:.2f} s for one word"))
+        if characters / duration > rules.max_cps + 1e-6:
+            self.problems.append(
                 SubtitleProblem(
-                    k + 1,
-                    "max_cps",
-                    f"{where}: {_characters(cue, rules) / duration:.1f} characters a second, speech too fast",
+                    number, "max_cps", f"{where}: {characters / duration:.1f} characters a second, speech too fast"
                 )
             )
-    return problems
+        self.voices.add(cue.voice)
+        self.segments.append(Segment(round(cue.start, 3), round(cue.end, 3), "\n".join(lines), cue.voice))

@@ -37,8 +37,7 @@ class _Piece:
     words: tuple[Cue, ...]
 
 
-def _pieces(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> list[_Piece]:
-    pieces = []
+def _pieces(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> Iterator[_Piece]:
     words = iter(assembly.words)
     cues = iter(assembly.sentences)
     for k, chunk in enumerate(chunks):
@@ -47,8 +46,7 @@ def _pieces(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> list[_Pie
             count = len(re.findall(r"\S+", text))
             cue = next(cues)
             own = tuple(next(words) for _ in range(count))
-            pieces.append(_Piece(k, j == 0, j == len(chunk.sentences) - 1, sentence, chunk.voice, cue, own))
-    return pieces
+            yield _Piece(k, j == 0, j == len(chunk.sentences) - 1, sentence, chunk.voice, cue, own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,30 +61,31 @@ def _combined(sources: Sequence[str]) -> str:
     return "estimated" if "estimated" in sources else "aligned" if "aligned" in sources else "chunk_boundary"
 
 
-def whole_sentences(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> list[WholeSentence]:
-    """Each sentence of the script, whole, with its words and where their times come from."""
-    grouped: dict[tuple[int, str], list[_Piece]] = {}
-    for piece in _pieces(assembly, chunks) if chunks else ():
-        grouped.setdefault((piece.sentence, piece.voice), []).append(piece)
-    out = []
-    for parts in grouped.values():
+def whole_sentences(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> Iterator[WholeSentence]:
+    """Each sentence of the script, whole, with its words and where their times come from.
+    Yielded one at a time (the pieces of a sentence are consecutive chunks' pieces): a book's
+    100,000 words are never copied all at once (issue 11)."""
+    import itertools
+
+    pieces = _pieces(assembly, chunks) if chunks else iter(())
+    for _, group in itertools.groupby(pieces, key=lambda p: (p.sentence, p.voice)):
+        parts = list(group)
         words = tuple(TimedWord(w.start, w.end, w.text) for p in parts for w in p.words)
         text = join_sentences(tuple(p.cue.text for p in parts))
         timed = TimedSentence(parts[0].cue.start, parts[-1].cue.end, text, parts[0].voice, words)
         source = _combined([parts[0].cue.source, parts[-1].cue.source])
-        out.append(WholeSentence(timed, source, tuple(w.source for p in parts for w in p.words)))
-    return out
+        yield WholeSentence(timed, source, tuple(w.source for p in parts for w in p.words))
 
 
 def timing_table(assembly: Assembly | Timeline, chunks: Sequence[Chunk], script_id: str) -> Iterator[dict]:
     """The rows of the timing table: every whole sentence, then every word. Yielded one at a
-    time, so a book's table is written row by row (issue 11)."""
-    sentences = whole_sentences(assembly, chunks)
-    for n, whole in enumerate(sentences, start=1):
+    time, so a book's table is written row by row (issue 11); the sentences are gone through
+    twice rather than held."""
+    for n, whole in enumerate(whole_sentences(assembly, chunks), start=1):
         s = whole.timed
         yield _row(script_id, s.voice, "sentence", n, n, s.start, s.end, s.text, whole.source)
     index = 0
-    for n, whole in enumerate(sentences, start=1):
+    for n, whole in enumerate(whole_sentences(assembly, chunks), start=1):
         for word, source in zip(whole.timed.words, whole.word_sources, strict=True):
             index += 1
             yield _row(script_id, whole.timed.voice, "word", index, n, word.start, word.end, word.text, source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TextIO
 
 from voicebatch.transcripts.markup import escape_vtt_text
 from voicebatch.transcripts.segment import Segment
@@ -69,14 +70,19 @@ def to_csv(segments: Sequence[Segment]) -> str:
 def to_timing_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> str:
     """The timing table: ``columns`` in order, seconds with three decimals, booleans as
     ``true``/``false`` (what spreadsheets and JSON readers expect, not Python's True)."""
+    buffer = io.StringIO()
+    write_timing_csv(rows, columns, buffer)
+    return buffer.getvalue()
+
+
+def write_timing_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str], out: TextIO) -> None:
+    """``to_timing_csv`` into a text file, row by row (a book's table is never one string)."""
     import csv
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row.get(c)) for c in columns])
-    return buffer.getvalue()
 
 
 def _cell(value: object) -> str:
