@@ -77,12 +77,15 @@ run = dag.test(run_conf=json.loads(sys.argv[2]), logical_date=logical_date)
 tis = run.get_task_instances()
 tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
 tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
-query = select(AssetEvent, AssetModel.uri, AssetModel.name).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+query = select(AssetEvent, AssetModel.uri, AssetModel.name, AssetModel.extra).join(
+    AssetModel, AssetModel.id == AssetEvent.asset_id
+)
 from airflow.models.xcom import XComModel
 with create_session() as session:
     rows = session.execute(query.where(AssetEvent.source_run_id == run.run_id)).all()
     events = [
-        {"uri": uri, "asset": name, "extra": event.extra, "task": event.source_task_id} for event, uri, name in rows
+        {"uri": uri, "asset": name, "extra": event.extra, "task": event.source_task_id, "asset_extra": asset_extra}
+        for event, uri, name, asset_extra in rows
     ]
     found = session.scalars(
         select(XComModel).where(XComModel.run_id == run.run_id, XComModel.key.startswith("_link_"))

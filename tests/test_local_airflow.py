@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from airflow_helpers import BIN, ROOT, demo_inputs, stop
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, sign_in
 from conftest import free_port, wait_for_port
 
 PASSWORD = "voicebatch-local-test"
@@ -243,12 +243,7 @@ def test_trigger_form_guides_and_the_run_report_opens_through_the_api_server(loc
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "login" not in url and "/auth/" not in url)
-        page.wait_for_load_state("load")
+        sign_in(page, port, PASSWORD)
         page.goto(f"http://127.0.0.1:{port}/dags/voice_batch")
         page.get_by_role("button", name="Trigger").first.click()
         dialog = page.get_by_role("dialog")

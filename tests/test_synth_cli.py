@@ -179,6 +179,7 @@ def test_synth_over_a_folder_with_the_tiny_model_and_again(
 
 # --- F5-TTS's infer-cli TOML, several voices ---------------------------------------------------------
 
+
 def f5_examples() -> Path:
     from importlib.resources import files
 
@@ -404,3 +405,56 @@ def test_several_voices_by_name_speak_their_tags(tiny_model_dir: Path, demo_voic
     )
     assert unknown.returncode == 2 and "unknown voice 'zed' in tag [zed]" in unknown.stderr
     assert unknown.stderr.strip().splitlines()[-1].startswith("error: --text: line 1: ")
+
+
+def test_a_progress_bar_on_a_terminal_and_log_lines_elsewhere(
+    tiny_model_dir: Path, demo_voices: Path, tmp_path: Path
+) -> None:
+    import os
+    import select
+
+    command = [sys.executable, "-m", "voicebatch.cli", "synth", "--voice", str(demo_voices / "nature")]
+    command += ["--text", "One sentence. [nature] And another one.", "--model", str(tiny_model_dir)]
+    command += ["--nfe", "4", "--device", "cpu", "--verify", "off"]
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "tty")], stdout=subprocess.PIPE, stderr=slave, env=tree_env()
+    )
+    os.close(slave)
+    seen = b""
+    while True:  # the terminal's side: read what the command draws until it closes
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+        elif process.poll() is not None:
+            break
+    stdout = process.communicate()[0].decode()
+    os.close(master)
+    assert process.returncode == 0, seen.decode(errors="replace")[-3000:]
+    drawn = seen.decode(errors="replace")
+    assert "synthesizing: 100%" in drawn and "chunk" in drawn, drawn[-2000:]
+    assert ", ETA " not in drawn, "a bar, not log lines, on a terminal"
+    assert stdout.split() == [str(tmp_path / "tty" / f"synth.{e}") for e in ("wav", "srt", "vtt", "csv")] + [
+        str(tmp_path / "tty" / "synth.manifest.json")
+    ]
+    piped = synth(
+        demo_voices / "nature",
+        "One sentence.",
+        str(tmp_path / "piped"),
+        "--model",
+        str(tiny_model_dir),
+        "--nfe",
+        "4",
+        "--device",
+        "cpu",
+        "--verify",
+        "off",
+    )
+    assert piped.returncode == 0 and "chunks 1/1," in piped.stderr and ", ETA done" in piped.stderr
+    assert "%|" not in piped.stderr

@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import re
+import shutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -718,7 +719,18 @@ class _Bar:
         if self.bar is None or self.bar.total != progress.total or progress.done < self.bar.n:
             if self.bar is not None:
                 self.bar.close()
-            self.bar = tqdm(total=progress.total, unit="chunk", desc="synthesizing", file=sys.stderr, leave=True)
+            # A terminal that reports no size (a bare pty: 0 x 0) gets no bar at all from tqdm,
+            # which then thinks it has no row to draw on: 80 x 24 then.
+            size = shutil.get_terminal_size((80, 24))
+            self.bar = tqdm(
+                total=progress.total,
+                unit="chunk",
+                desc="synthesizing",
+                file=sys.stderr,
+                leave=True,
+                ncols=size.columns,
+                nrows=size.lines,
+            )
         self.bar.update(progress.done - self.bar.n)
         self.bar.set_postfix_str(f"{progress.audio_seconds:.0f} s of audio, RTF {progress.rtf:.2f}")
         if progress.done >= progress.total:
