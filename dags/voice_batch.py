@@ -139,6 +139,28 @@ PARAMS = {
         type=_optional("number"),
         **LIMITS["loudness_lufs"].schema(),
     ),
+    "lexicon_uri": _param(
+        ENV("VOICEBATCH_LEXICON_URI") or None,
+        "Pronunciation lexicon",
+        "A .csv or .pls (W3C) file, or a folder of them (lexicon.* for all voices, <voice>.* per voice), "
+        "local or s3://; empty: none. Applied to what F5 speaks, never to the subtitles.",
+        SOUND,
+        type=_optional("string"),
+    ),
+    "sentence_pause": _ranged(
+        "sentence_pause",
+        0.3,
+        "Pause between sentences (s)",
+        "Silence between sentences; 0 packs sentences as F5 does.",
+        SOUND,
+        "number",
+    ),
+    "paragraph_pause": _ranged(
+        "paragraph_pause", 0.8, "Pause between paragraphs (s)", "Silence at a blank line.", SOUND, "number"
+    ),
+    "speaker_pause": _ranged(
+        "speaker_pause", 0.5, "Pause between voices (s)", "Silence where the voice changes.", SOUND, "number"
+    ),
     "verify": _param(
         "asr",
         "Verify",

@@ -109,10 +109,12 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
     from voicebatch.pipeline import RunSettings
     from voicebatch.runs import RunConfig
     from voicebatch.synthesis.engine import DEFAULT_PARAMS, SynthesisParams
+    from voicebatch.text.lexicon import read_lexicon
+    from voicebatch.text.markup import PauseRules
     from voicebatch.verify.settings import VerifySettings
 
     defaults = RunConfig("", "")
-    verify = VerifySettings()
+    verify, pauses = VerifySettings(), PauseRules()
 
     def get(name: str, default: Any, kind: Callable[[Any], Any] = lambda v: v) -> Any:
         value = params.get(name)
@@ -137,6 +139,15 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
             asr_model=get("asr_model", verify.asr_model),
             publish_unverified=get("publish_unverified", verify.publish_unverified, bool),
         ),
+        pauses=PauseRules(
+            get("sentence_pause", pauses.sentence, float),
+            get("paragraph_pause", pauses.paragraph, float),
+            get("speaker_pause", pauses.speaker, float),
+        ),
+        # Read by every task that builds the settings: plan (the spoken form) and publish (its hash).
+        lexicon=read_lexicon(lexicon, storage_opener(params["aws_conn_id"]))
+        if (lexicon := params.get("lexicon_uri"))
+        else None,
     )
     return RunConfig(
         voices_uri=params["voices_uri"],

@@ -49,6 +49,7 @@ class FakeEngine:
 
     device: str = "cpu"
     spoken: list[str] = field(default_factory=list)
+    files: ModelFiles = field(default_factory=lambda: fake_model())  # random weights: no re-takes
 
     def synthesize(
         self,

@@ -56,8 +56,8 @@ class Missing:
 
 params = {"voices_uri": "in/voices", "scripts_uri": "in/scripts", "output_uri": "s3://nob/out",
           "aws_conn_id": "c", "model": "m", "nfe_steps": 32, "cfg_strength": 2.0, "speed": 1.0, "seed": 0,
-          "batch_frames": 16384, "chunks_per_task": 64, "audio_format": "wav", "loudness_lufs": -16.0,
-          "voices": [], "force": False, "strict": False}
+          "batch_frames": 16384, "task_gpu_seconds": 150, "chunks_per_task": 64, "audio_format": "wav",
+          "loudness_lufs": -16.0, "voices": [], "force": False, "strict": False}
 for name, changes in {"missing_bucket": {}, "overlap": {"output_uri": "in/voices/out"}}.items():
     try:
         preflight({**params, **changes}, lambda uri: Missing())

@@ -313,18 +313,22 @@ def cluster(services: dict) -> Iterator[dict]:
         stop(airflow["processes"])
 
 
-def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
-    cluster: dict, services: dict, capsys: pytest.CaptureFixture
-) -> None:
-    logs, database = cluster["logs"], cluster["database"]
-    conf = {"nfe_steps": 8, "chunks_per_task": 1}
-    trigger(cluster, "celery_run", conf)
+@pytest.fixture(scope="module")
+def celery_run(cluster: dict) -> str:
+    """One run through the cluster, finished (both tests read what it left, in any order)."""
+    trigger(cluster, "celery_run", {"nfe_steps": 8, "chunks_per_task": 1})
 
     def finished() -> str | None:
-        found = query(database, "select state from dag_run where run_id = 'celery_run'")
+        found = query(cluster["database"], "select state from dag_run where run_id = 'celery_run'")
         return found[0][0] if found and found[0][0] in ("success", "failed") else None
 
-    state = wait_for("the run to finish", finished, logs)
+    return wait_for("the run to finish", finished, cluster["logs"])
+
+
+def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
+    cluster: dict, celery_run: str, capsys: pytest.CaptureFixture
+) -> None:
+    database, state = cluster["database"], celery_run
     rows = query(
         database,
         "select task_id, map_index, state, queue, hostname, pool, start_date, end_date, queued_dttm "
@@ -355,7 +359,7 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
     }
 
 
-def test_login_from_env_and_task_logs_from_s3(cluster: dict, services: dict) -> None:
+def test_login_from_env_and_task_logs_from_s3(cluster: dict, services: dict, celery_run: str) -> None:
     """The documented login works (FAB user from .env, created by deploy/compose-init.sh), and
     the api-server, whose home holds no task log, reads a worker's log back from S3."""
     dot = services["dotenv"]

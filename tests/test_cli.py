@@ -89,6 +89,32 @@ def test_scripts_check_lists_every_bad_item_of_a_multi_script_file(tmp_path: Pat
     assert rows["lines.jsonl item 3"]["reason"].endswith("lines.jsonl: item 3: missing 'text'")
 
 
+def test_scripts_check_json_shows_each_chunks_spoken_text_and_pause(tmp_path: Path) -> None:
+    write_audio(tmp_path / "voices" / "anna" / "a.wav", speech_like(6.0, [(0.5, 5.5)]))
+    (tmp_path / "voices" / "anna" / "a.srt").write_text(srt([(0.5, 5.5, "Hello there, how are you.")]))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "price.txt").write_text("Nguyen paid $3.50. [pause 1.5s] In 1998.\n\nDr. Lee left.")
+    (tmp_path / "lexicon.csv").write_text("word,respelling\nNguyen,win\n")
+    result = run(
+        "scripts",
+        "check",
+        tmp_path / "scripts",
+        "--voices",
+        tmp_path / "voices",
+        "--json",
+        "--lexicon",
+        tmp_path / "lexicon.csv",
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    chunks = [(c["text"], c["spoken"], c["pause_after"]) for c in row["chunk_list"]]
+    assert chunks == [
+        ("Nguyen paid $3.50.", "win paid three dollars fifty.", 1.5),
+        ("In 1998.", "In nineteen ninety-eight.", 0.8),
+        ("Dr. Lee left.", "Doctor Lee left.", 0.0),
+    ]
+
+
 # --- conventions (issue 13) ----------------------------------------------------------------------
 
 
@@ -112,6 +138,7 @@ def test_version_help_and_bare_command() -> None:
         ("transcripts", "convert"),
         ("voices", "check"),
         ("scripts", "check"),
+        ("text", "normalize"),
         ("model", "tiny"),
         ("model", "resolve"),
         ("synth",),
@@ -199,7 +226,7 @@ def test_verbose_and_quiet_anywhere_and_stdout_only_results(tmp_path: Path) -> N
 
 JSON_ROWS = {
     "voice": {"voice", "status", "start", "end", "text", "reason", "warnings"},
-    "script": {"script", "status", "source", "voices", "chunks", "characters", "reason"},
+    "script": {"script", "status", "source", "voices", "chunks", "characters", "chunk_list", "reason"},
     "model": {"name", "directory", "checksum", "random_weights", "fetched"},
     "synth": {"script", "status", "source", "files", "output_hash", "duration", "needs_review", "reason"},
 }
@@ -237,6 +264,13 @@ def test_json_on_every_command_one_shape_per_row_kind(tmp_path: Path, tiny_model
     resolved = json_of("model", "resolve", tiny_model_dir)
     assert set(resolved) == JSON_ROWS["model"] and resolved["random_weights"] is True
     assert json_of("transcripts", "convert", QUIRKS / "whisper.tsv")[0]["text"] == "Hello there."
+    spoken = json_of("text", "normalize", "Dr. Lee paid $3.50.")
+    assert spoken == {
+        "text": "Dr. Lee paid $3.50.",
+        "spoken": "Doctor Lee paid three dollars fifty.",
+        "lang": "en",
+        "voice": None,
+    }
     checked = json_of("verify", voices / "anna" / "a.wav", "--text", "Hello there, how are you.", code=1)
     assert {"passed", "cer", "words", "sentences", "checks"} <= set(checked)
     synth = json_of(

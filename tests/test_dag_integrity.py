@@ -87,6 +87,10 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "chunks_per_task",
             "audio_format",
             "loudness_lufs",
+            "lexicon_uri",
+            "sentence_pause",
+            "paragraph_pause",
+            "speaker_pause",
             "voices",
             "force",
             "strict",
@@ -146,6 +150,10 @@ CONFS = {
             "batch_frames",
             "task_gpu_seconds",
             "chunks_per_task",
+            "lexicon_uri",
+            "sentence_pause",
+            "paragraph_pause",
+            "speaker_pause",
         ]
     },
     "nfe_too_high": {"nfe_steps": 100},
@@ -163,8 +171,12 @@ CONFS = {
     "unknown_asr_model": {"asr_model": "kaldi:en"},
     "empty_output": {"output_uri": ""},
     "no_model": {"model": None},
+    "pauses": {"sentence_pause": 0, "paragraph_pause": 1.2, "speaker_pause": 0.4, "lexicon_uri": "s3://b/lexicon.pls"},
+    "no_lexicon": {"lexicon_uri": None},
+    "pause_too_long": {"paragraph_pause": 25},
+    "negative_pause": {"speaker_pause": -0.1},
 }
-GOOD = ("defaults", "good", "epss", "good_verify", "all_optional_empty")
+GOOD = ("defaults", "good", "epss", "good_verify", "all_optional_empty", "pauses", "no_lexicon")
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +201,9 @@ def test_params_validate_good_conf_and_reject_out_of_range(params_check: dict) -
     assert verdicts["nfe_too_high"] == "Invalid input for param nfe_steps: 100 is greater than the maximum of 64"
     assert verdicts["speed_too_fast"] == "Invalid input for param speed: 3.0 is greater than the maximum of 2.0"
     assert "audio_format" in verdicts["unknown_format"]
+    assert (
+        verdicts["pause_too_long"] == "Invalid input for param paragraph_pause: 25 is greater than the maximum of 20.0"
+    )
 
 
 def test_params_form_sections_and_only_required_fields_required(params_check: dict) -> None:

@@ -222,11 +222,14 @@ def failed_tasks(run: dict) -> set[str]:
 
 
 def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> None:
-    run = dag_test(setup["env"], {**setup["conf"], "model": "/no/such/dir", "strict": True})
+    # Its own output root: its voices registered here must not be "reused" by the first run.
+    conf = {**setup["conf"], "model": "/no/such/dir", "strict": True, "output_uri": "s3://dagrun/missing-model"}
+    run = dag_test(setup["env"], conf)
+    storage = open_storage("s3://dagrun/missing-model", client=setup["storage"].client)
     assert run["state"] == "failed"
     assert failed_tasks(run) == {"plan[-1]"} and run["tries"]["plan[-1]"] == 1, "no retry, no secondary failure"
     assert run["tasks"]["publish[-1]"] == "skipped" and run["tasks"]["report[-1]"] == "success"
-    report = report_of(setup["storage"], run["run_id"])
+    report = report_of(storage, run["run_id"])
     assert report["status"] == "failed" and report["scripts"] == []
     (failure,) = report["failed_stages"]
     assert failure["stage"] == "plan" and failure["error"] == "model '/no/such/dir': no such directory"

@@ -21,7 +21,10 @@ def plan(script: Script = SCRIPT, settings: RunSettings | None = None, anna=None
 
 
 def changed(value: object) -> object:
-    """Another valid value of a setting's type."""
+    """Another valid value of a setting's type (a group of settings: its first one changed)."""
+    if dataclasses.is_dataclass(value):
+        first = dataclasses.fields(value)[0].name
+        return dataclasses.replace(value, **{first: changed(getattr(value, first))})
     if isinstance(value, bool):
         return not value
     if isinstance(value, int | float):
@@ -80,7 +83,8 @@ def test_hashes_are_the_same_as_last_release() -> None:
     canonical = '["κ",{"a":[1.5,null],"b":1}]'  # sorted keys, no spaces, UTF-8 as is
     assert stable_hash("κ", {"b": 1, "a": [1.5, None]}) == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     intro = plan()
-    assert intro.output_hash == "db2abd00e8773727319c0a731d32879c2813031534b215f4cbb2741a9537cf83"
+    assert intro.output_hash == "006ff4326c7e61d356ef2eee2a6be248ebaad3c6d9937be07c39075d2b6b0ea0"
     assert [(r.key, r.seed) for r in intro.requests] == [
-        ("ed30cc0e53a754934000ea286805422c99762163311be05c6e4ab5c3e8f0b2e3", 187132751)
+        ("0b0a9e23ea30b487306c4ce29ce92b35e3effa0841e1afaf6a8fd90400ec0d77", 1911312865),
+        ("d005211e951a3322141e4f0f9914952b51c09a37422f63792c8e2fee7fb77cb0", 1367461819),
     ]

@@ -99,10 +99,11 @@ def test_layout_manifest_and_latest(counted) -> None:
     # Every field of the README's manifest table, and nothing else.
     assert set(manifest) == {
         *("schema", "output_format_version", "script_id", "output_hash", "created_at", "inputs", "model"),
-        *("parameters", "seeds", "chunks", "versions", "durations", "loudness", "run", "outputs"),
+        *("parameters", "seeds", "chunks", "versions", "durations", "loudness", "run", "outputs", "qa"),
+        "subtitle_problems",
     }
-    assert manifest["output_format_version"] == 1 and datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo
-    assert set(manifest["inputs"]["script"]) == {"uri", "sha256", "speed", "voices"}
+    assert manifest["output_format_version"] == 2 and datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo
+    assert set(manifest["inputs"]["script"]) == {"uri", "sha256", "speed", "voices", "parts"}
     assert manifest["parameters"]["nfe_steps"] == 32 and manifest["parameters"]["audio_format"] == "wav"
     from importlib.metadata import version
 
@@ -110,7 +111,8 @@ def test_layout_manifest_and_latest(counted) -> None:
     assert len(manifest["seeds"]) == len(manifest["chunks"]) and manifest["durations"]["rtf"] is not None
     latest = json.loads(storage.get_bytes("audio/intro/latest.json"))
     assert latest["output_hash"] == manifest["output_hash"] and latest["manifest"] == intro.manifest_key
-    assert latest["script_id"] == "intro" and datetime.datetime.fromisoformat(latest["published_at"]).tzinfo
+    assert latest["script_id"] == "intro" and datetime.datetime.fromisoformat(latest["updated_at"]).tzinfo
+    assert latest["run"] == {"dag_id": "d", "run_id": "r"}
     # Content types as stored (browsers play the report's presigned links by them) and as listed.
     expected = {"wav": "audio/wav", "srt": "application/x-subrip", "vtt": "text/vtt", "csv": "text/csv"}
     for output in manifest["outputs"]:
@@ -151,20 +153,28 @@ def test_timing_table_matches_the_published_audio_and_text(counted) -> None:
     (intro, _) = publish_all(storage)
     (key,) = [k for k in intro.keys if k.endswith(".csv")]
     table = storage.get_bytes(key).decode("utf-8")
-    assert table.splitlines()[0] == "level,index,start,end,text,estimated" and "\r" not in table
+    header = "script,voice,level,index,sentence,start_s,end_s,text,estimated,source"
+    assert table.splitlines()[0] == header and "\r" not in table
     rows = list(csv.DictReader(io.StringIO(table)))
+    assert {(r["script"], r["voice"]) for r in rows} == {("intro", "anna")}
     sentences = [r for r in rows if r["level"] == "sentence"]
     words = [r for r in rows if r["level"] == "word"]
     assert [r["text"] for r in sentences] == ["Welcome to the course.", "Let us begin."]
     assert " ".join(r["text"] for r in words) == "Welcome to the course. Let us begin."
-    assert [int(r["index"]) for r in sentences] == [0, 1] and [int(r["index"]) for r in words] == list(range(7))
-    assert all(len(r[f].split(".")[1]) == 3 for r in rows for f in ("start", "end")), "milliseconds"
+    # 1-based like SRT; a word row names its sentence.
+    assert [int(r["index"]) for r in sentences] == [1, 2] and [int(r["index"]) for r in words] == list(range(1, 8))
+    assert [int(r["sentence"]) for r in words] == [1, 1, 1, 1, 2, 2, 2]
+    assert all(len(r[f].split(".")[1]) == 3 for r in rows for f in ("start_s", "end_s")), "milliseconds"
     (wav,) = [k for k in intro.keys if k.endswith(".wav")]
     duration = sf.info(io.BytesIO(storage.get_bytes(wav))).duration
-    assert float(sentences[0]["start"]) < float(sentences[0]["end"]) <= float(sentences[1]["start"]) + 0.001
-    assert abs(float(sentences[-1]["end"]) - duration) <= 0.001, "the last sentence ends with the audio"
-    # One chunk holds both sentences: times inside it are estimated, and flagged so.
-    assert len(plans()[0].chunks) == 1 and {r["estimated"] for r in rows} == {"True"}
+    # One sentence per chunk: sentence edges are chunk edges, with the sentence pause between them.
+    gap = float(sentences[1]["start_s"]) - float(sentences[0]["end_s"])
+    assert abs(gap - 0.3) <= 0.001, "the README's default sentence pause"
+    assert abs(float(sentences[-1]["end_s"]) - duration) <= 0.001, "the last sentence ends with the audio"
+    assert len(plans()[0].chunks) == 2 and {r["source"] for r in sentences} == {"chunk_boundary"}
+    # Verification is off here (no aligner): times inside a chunk are estimated, and flagged so.
+    assert {(r["estimated"], r["source"]) for r in words} == {("true", "estimated")}
+    assert {r["estimated"] for r in sentences} == {"false"}
 
 
 def test_crash_before_the_manifest_leaves_nothing_trusted_and_the_next_attempt_completes(counted) -> None:

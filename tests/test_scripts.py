@@ -32,7 +32,7 @@ def test_every_file_kind_with_front_matter_rows_and_speed(tmp_path: Path) -> Non
     scripts, problems = load_scripts(tmp_path, VOICES)
     assert problems == []
     by_id = {s.id: s for s in scripts}
-    assert by_id["intro"].parts[0].text == "Title. Some bold link." and by_id["intro"].speed == 1.2
+    assert by_id["intro"].parts[0].text == "Title.\n\nSome bold link." and by_id["intro"].speed == 1.2
     assert by_id["j1"].voices == ("ben",) and by_id["j2"].voices == ("anna",)
     assert by_id["c1"].speed == 0.8 and by_id["c1"].parts[0].text == "Commas, inside."
 

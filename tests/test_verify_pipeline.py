@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from voicebatch.pipeline import RunSettings
-from voicebatch.runs import RunConfig, finish_run, ingest_voice, plan_run, publish_run, staging_prefix, synthesize_batch
+from voicebatch.runs import RunConfig
 from voicebatch.storage import open_storage
 from voicebatch.synthesis.engine import ChunkAudio
 from voicebatch.synthesis.models import load_model_files
 from voicebatch.verify.settings import VerifySettings
 from voicebatch.verify.takes import take_seed
 
+from run_helpers import run_stages
 from speech_helpers import speak
 
 GOOD = "These days a chicken leg is a rare dish."
@@ -71,14 +72,10 @@ def run_pipeline(tmp: Path, demo_voices: Path, tiny_model_dir: Path, verify: Ver
         settings=RunSettings(verify=verify),
         voices=("nature",),
     )
-    staging = staging_prefix("run-1")
-    ingest_voice("nature", config, out, staging, open_storage)
-    counts = plan_run(config, out, staging, load_model_files(tiny_model_dir), open_storage, None)
     engine = SpeakingEngine(_Files())
-    for key in counts["batches"]:
-        synthesize_batch(key, out, staging, engine, 16_384)
-    published = publish_run(out, staging, config.settings, {"dag_id": "test", "run_id": "run-1"})
-    summary = finish_run(out, staging, dag_id="test", run_id="run-1", started_at=None)
+    # Every stage in order, each recording its outcome as the DAG's tasks do.
+    result = run_stages(config, out, "run-1", engine, model=load_model_files(tiny_model_dir))
+    published, summary = result["published"], result["summary"]
     report = json.loads(out.get_bytes("runs/test/run-1/report.json"))
     return out, engine, published, summary, report
 

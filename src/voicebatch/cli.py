@@ -27,6 +27,7 @@ from voicebatch.reference import ClipRules
 from voicebatch.verify.settings import DEFAULT_ASR_MODEL, MODES
 
 if TYPE_CHECKING:
+    from voicebatch.text.lexicon import Lexicon
     from voicebatch.vocab import Vocabulary
     from voicebatch.voices import VoiceReport
 
@@ -218,14 +219,35 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         "validate scripts against voices and show their chunks",
         "  voicebatch scripts check include/scripts --voices include/voices\n"
-        "  voicebatch scripts check scripts/ --voices voices/ --json",
+        "  voicebatch scripts check scripts/ --voices voices/ --json\n"
+        "  voicebatch scripts check scripts/ --voices voices/ --lexicon lexicon.csv --json   # what F5 will say",
         "scripts check",
         _scripts_check,
     )
     scheck.add_argument("directory", type=Path, help="a folder of scripts (.txt, .md, .jsonl, .csv)")
     scheck.add_argument("--voices", type=Path, required=True, help="the folder of voices the scripts speak with")
-    scheck.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    scheck.add_argument(
+        "--json", action="store_true", help="print JSON rows, each with its chunks' written and spoken text"
+    )
+    scheck.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
     _clip_options(scheck)
+
+    text = _group(groups, "text", "spoken form")
+    normalize = _command(
+        text,
+        "normalize",
+        "print the spoken form F5-TTS is given for TEXT (numbers, dates, abbreviations, lexicon)",
+        "  voicebatch text normalize 'Dr. Lee paid $3.50 on March 5, 2024.'\n"
+        "  voicebatch text normalize 'Das kostet 3,5 Euro.' --lang de\n"
+        "  voicebatch text normalize 'Nguyen knows SQL.' --lexicon lexicon.csv --voice anna --json",
+        "text normalize",
+        _text_normalize,
+    )
+    normalize.add_argument("text", help="the text, as written in a script")
+    normalize.add_argument("--lang", default="en", help="language (a num2words code: en, de, fr, ...)")
+    normalize.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
+    normalize.add_argument("--voice", help="apply this voice's lexicon overrides (default: the project's entries)")
+    normalize.add_argument("--json", action="store_true", help="print a JSON row instead of the spoken text")
 
     model = _group(groups, "model", "models")
     tiny = _command(
@@ -365,6 +387,7 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
         help=f"integrated loudness target in LUFS, {LIMITS['loudness_lufs'].span()}, or off",
     )
     synth.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
+    synth.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
     _verify_options(synth)
     synth.add_argument(
         "--hold-unverified",
@@ -529,9 +552,10 @@ def script_row(
     voices: Sequence[str] = (),
     chunks: int | None = None,
     characters: int | None = None,
+    chunk_list: Sequence[dict] = (),
     reason: str | None = None,
 ) -> dict:
-    """The one shape of a script row in ``scripts check --json``."""
+    """The one shape of a script row in ``scripts check --json`` (``chunk_list`` empty for an error)."""
     return {
         "script": script,
         "status": status,
@@ -539,12 +563,14 @@ def script_row(
         "voices": list(voices),
         "chunks": chunks,
         "characters": characters,
+        "chunk_list": list(chunk_list),
         "reason": reason,
     }
 
 
 def _scripts_check(args: argparse.Namespace) -> int:
     from voicebatch.scripts import chunk_script, load_scripts, script_label
+    from voicebatch.text.spoken import SpokenForm
     from voicebatch.voices import prepare_voices
 
     vocab = _vocabulary(args.vocab)
@@ -552,6 +578,7 @@ def _scripts_check(args: argparse.Namespace) -> int:
     known = {r.name for r in voice_reports}
     scripts, problems = load_scripts(args.directory, known, vocab)
     references = {name: (v.text, v.duration) for name, v in prepared.items()}
+    spoken = SpokenForm(lexicon=_lexicon(args.lexicon, vocab))
     results = []
     for script in scripts:
         unusable = [v for v in script.voices if v not in prepared]
@@ -559,7 +586,7 @@ def _scripts_check(args: argparse.Namespace) -> int:
             reason = f"voice(s) {', '.join(unusable)} unusable (see `voicebatch voices check`)"
             results.append(script_row(script.id, "error", script.source, voices=script.voices, reason=reason))
             continue
-        chunks = chunk_script(script, references)
+        chunks = chunk_script(script, references, spoken=spoken)
         results.append(
             script_row(
                 script.id,
@@ -568,6 +595,17 @@ def _scripts_check(args: argparse.Namespace) -> int:
                 voices=script.voices,
                 chunks=len(chunks),
                 characters=sum(len(c.text) for c in chunks),
+                chunk_list=[
+                    {
+                        "index": c.index,
+                        "voice": c.voice,
+                        "speed": c.speed,
+                        "text": " ".join(c.sentences),
+                        "spoken": c.text,
+                        "pause_after": c.pause_after,
+                    }
+                    for c in chunks
+                ],
             )
         )
     for problem in problems:  # every bad item of a .jsonl / .csv is its own row
@@ -608,6 +646,36 @@ def model_row(files: Any, fetched: Sequence[str] = ()) -> dict:
         "random_weights": files.random_weights,
         "fetched": list(fetched),
     }
+
+
+def _lexicon(location: str | None, vocab: Vocabulary | None = None) -> Lexicon | None:
+    """The lexicon at ``location`` (local or s3://), its respellings checked against the vocabulary."""
+    if not location:
+        return None
+    from voicebatch.storage import open_storage
+    from voicebatch.text.lexicon import LexiconError, read_lexicon
+
+    lexicon = read_lexicon(location, open_storage)
+    for entry in lexicon.entries if vocab is not None else ():
+        if missing := vocab.unsupported_characters(entry.respelling):
+            raise LexiconError(
+                location, f"{entry.word!r}: the respelling has characters the model cannot speak: {' '.join(missing)}"
+            )
+    return lexicon
+
+
+def _text_normalize(args: argparse.Namespace) -> int:
+    from voicebatch.text.normalize import language_problem
+    from voicebatch.text.spoken import SpokenForm
+
+    if problem := language_problem(args.lang):
+        raise InputError("--lang", problem)
+    spoken = SpokenForm(args.lang, _lexicon(args.lexicon))(args.text, args.voice)
+    if args.json:
+        _print_json({"text": args.text, "spoken": spoken, "lang": args.lang, "voice": args.voice})
+    else:
+        print(spoken)
+    return 0
 
 
 def _model_tiny(args: argparse.Namespace) -> int:

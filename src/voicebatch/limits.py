@@ -47,6 +47,9 @@ def _number(value: float | None) -> str:
     return f"{value:,g}" if isinstance(value, float) else f"{value:,}"
 
 
+# The longest silence a pause Param or a [pause] in a script may ask for (seconds).
+MAX_PAUSE_SECONDS = 20.0
+
 # Param / flag name -> its range. The DAG's Params and the CLI's flags of the same meaning read
 # these (the CLI's --nfe is nfe_steps, --cfg cfg_strength, --loudness loudness_lufs).
 LIMITS: dict[str, Limit] = {
@@ -61,6 +64,10 @@ LIMITS: dict[str, Limit] = {
     "max_takes": Limit(1, 20, integer=True),
     "max_cer": Limit(0.0, 1.0),
     "cross_fade": Limit(0.0, 1.0),
+    # Silence inserted between sentences, paragraphs and voices (a [pause] in a script has the same cap).
+    "sentence_pause": Limit(0.0, MAX_PAUSE_SECONDS),
+    "paragraph_pause": Limit(0.0, MAX_PAUSE_SECONDS),
+    "speaker_pause": Limit(0.0, MAX_PAUSE_SECONDS),
     # Reference clip bounds (voices check, scripts check, synth): F5-TTS clips references at 12 s.
     "min_seconds": Limit(1.0, 12.0),
     "max_seconds": Limit(1.0, 12.0),

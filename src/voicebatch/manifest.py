@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 # Bump when a change in voicebatch alters the audio or the files it writes for the same inputs.
-OUTPUT_FORMAT_VERSION = 1
+OUTPUT_FORMAT_VERSION = 2  # 2 (this release): QA records, pauses, spoken form, subtitle rules, CSV schema
 
 
 def stable_hash(*parts: object) -> str:
@@ -74,6 +74,8 @@ def build_manifest(
     durations: Mapping[str, object],
     loudness: Mapping[str, object] | None,
     run: Mapping[str, object] | None = None,
+    lexicon: Mapping[str, object] | None = None,
+    subtitle_problems: Sequence[Mapping[str, object]] = (),
 ) -> dict:
     """The lineage manifest of one script's outputs (schema in the README); ``outputs`` is
     filled in by the publisher, which writes the manifest last."""
@@ -85,7 +87,11 @@ def build_manifest(
         "output_hash": output_hash,
         "output_format_version": OUTPUT_FORMAT_VERSION,
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "inputs": {"script": dict(script), "voices": {k: dict(v) for k, v in voices.items()}},
+        "inputs": {
+            "script": dict(script),
+            "voices": {k: dict(v) for k, v in voices.items()},
+            "lexicon": dict(lexicon) if lexicon else None,
+        },
         "model": dict(model),
         "parameters": dict(parameters),
         "seeds": [c["seed"] for c in chunks],
@@ -94,5 +100,6 @@ def build_manifest(
         "durations": dict(durations),
         "loudness": dict(loudness) if loudness else None,
         "run": dict(run) if run else None,
+        "subtitle_problems": [dict(p) for p in subtitle_problems],
         "outputs": [],
     }

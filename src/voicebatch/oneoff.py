@@ -35,14 +35,15 @@ from voicebatch.errors import InputError, ScriptError
 from voicebatch.f5_output import f5_output_to_log
 from voicebatch.limits import LIMITS
 from voicebatch.outputs import OutputOptions, render_outputs
-from voicebatch.pipeline import RunSettings, ScriptPlan, plan_scripts, publish_script_outputs
+from voicebatch.pipeline import RunSettings, ScriptPlan, assemble_chunks, plan_scripts, publish_script_outputs
 from voicebatch.publish import is_published, point_latest, publish_voice
 from voicebatch.scripts import SCRIPT_SUFFIXES, Script, load_script_file, load_scripts
 from voicebatch.storage import Storage, is_s3_uri, open_storage
 from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
 from voicebatch.synthesis.models import ModelStore
-from voicebatch.timings import CROSS_FADE_SECONDS, assemble
+from voicebatch.text.lexicon import read_lexicon
+from voicebatch.timings import CROSS_FADE_SECONDS
 from voicebatch.verify.settings import VerifySettings
 from voicebatch.vocab import Vocabulary, load_vocabulary
 from voicebatch.voices import PreparedVoice, prepare_voice, voice_source
@@ -119,6 +120,7 @@ class SynthRequest:
     device: str | None = None
     verify: VerifySettings = field(default_factory=VerifySettings)
     force: bool = False
+    lexicon: str | None = None  # a pronunciation lexicon's location (file, folder or s3://)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,7 @@ def synth_request(args: argparse.Namespace, verify: VerifySettings) -> SynthRequ
         device=_first(args.device, config.get("device")),
         verify=verify,
         force=args.force,
+        lexicon=args.lexicon,
     )
 
 
@@ -319,6 +322,8 @@ def synthesize_scripts(
 ) -> list[ScriptResult]:
     """Every script of the request, in one process. ``engine``: a loaded engine to use (tests)."""
     vocab = load_vocabulary()
+    # A bad lexicon fails first, before any voice is prepared.
+    lexicon = read_lexicon(request.lexicon, open_storage) if request.lexicon else None
     voices, speeds = prepare_inputs(request.voices, vocab, request.verify)
     scripts, results = _scripts(request, voices, vocab)
     if not scripts:
@@ -327,7 +332,12 @@ def synthesize_scripts(
     if files.random_weights:
         log.warning("model %s has random weights: the audio is noise, not a voice", files.name)
     settings = RunSettings(
-        request.params, request.options, seed=request.seed, cross_fade=request.cross_fade, verify=request.verify
+        request.params,
+        request.options,
+        seed=request.seed,
+        cross_fade=request.cross_fade,
+        verify=request.verify,
+        lexicon=lexicon,
     )
     storage = open_storage(request.out)
     publishing = is_s3_uri(request.out)
@@ -402,7 +412,7 @@ def _finish(
     seconds: float,
 ) -> ScriptResult:
     """Write (or publish) one script's outputs from its chunks' audio."""
-    from voicebatch.verify.qa import script_qa, word_times
+    from voicebatch.verify.qa import script_qa
 
     audio = [samples[r.key] for r in plan.requests]
     qa = [kept[r.key].qa_record() for r in plan.requests] if kept else None
@@ -435,9 +445,8 @@ def _finish(
             manifest["durations"]["audio_seconds"],
             bool(quarantined),
         )
-    times = [word_times(c.sentences, r) for c, r in zip(plan.chunks, qa or [None] * len(plan.chunks), strict=True)]
-    assembly = assemble(audio, [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade, word_times=times)
-    rendered = render_outputs(assembly, sid, settings.options).files
+    assembly = assemble_chunks(audio, plan.chunks, settings, qa)
+    rendered = render_outputs(assembly, sid, settings.options, chunks=plan.chunks).files
     if qa is not None:
         document = {"qa": script_qa(qa, settings.verify, verification), "chunks": qa}
         rendered[f"{sid}.qa.json"] = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -725,34 +734,15 @@ def plan_with_voice_speeds(
     model_checksum: str,
     settings: RunSettings,
 ) -> list[ScriptPlan]:
-    """``plan_scripts``, with F5's per-voice speeds: a part spoken by a voice with its own speed
-    is chunked and spoken at that speed, and the speeds are part of the output hash."""
-    if not speeds or not any(v in speeds for s in scripts for v in s.voices):
-        return plan_scripts(scripts, voices, model_checksum, settings)
-    plans = []
-    for script in scripts:
-        if not any(v in speeds for v in script.voices):
-            plans += plan_scripts([script], voices, model_checksum, settings)
-            continue
-        # Each part as a script of its own at its voice's speed; then the pieces are put together.
-        pieces = [
-            plan_scripts(
-                [Script(f"{script.id}", script.source, (part,), speeds.get(part.voice, script.speed))],
-                voices,
-                model_checksum,
-                settings,
-            )[0]
-            for part in script.parts
-        ]
-        chunks, requests = [], []
-        for piece in pieces:
-            for chunk, request in zip(piece.chunks, piece.requests, strict=True):
-                chunks.append(replace(chunk, index=len(chunks)))
-                requests.append(request)
-        used = {v: speeds[v] for v in script.voices if v in speeds}
-        whole = plan_scripts([replace(script, parts=(*script.parts,), id=script.id)], voices, model_checksum, settings)[
-            0
-        ]
-        key = hashlib.sha256(f"{whole.output_hash}|voice speeds {sorted(used.items())}".encode()).hexdigest()
-        plans.append(ScriptPlan(whole.script, key, tuple(chunks), tuple(requests), False))
-    return plans
+    """``plan_scripts``, with F5's per-voice speeds: a voice's own speed replaces the script's for
+    its parts (a part's speed multiplies the script's, so it is the ratio; a voice tag's own
+    ``speed=`` still multiplies it). Part speeds are in the script text, so in the output hash."""
+
+    def with_speeds(script: Script) -> Script:
+        parts = tuple(
+            replace(p, speed=round(p.speed * speeds[p.voice] / script.speed, 6)) if p.voice in speeds else p
+            for p in script.parts
+        )
+        return replace(script, parts=parts)
+
+    return plan_scripts([with_speeds(s) for s in scripts], voices, model_checksum, settings)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from voicebatch.audio import to_pcm16
 from voicebatch.loudness import DEFAULT_TARGET_LUFS, DEFAULT_TRUE_PEAK_DBTP, LoudnessResult, normalize
-from voicebatch.subtitles import MAX_LINE_CHARS, MAX_LINES, subtitle_segments
-from voicebatch.timings import Assembly, timing_rows
-from voicebatch.transcripts.writers import to_srt, to_vtt
+from voicebatch.subtitles import DEFAULT_RULES, SubtitleProblem, SubtitleRules, build_subtitles
+from voicebatch.timetable import COLUMNS, timing_table, whole_sentences
+from voicebatch.timings import Assembly
+from voicebatch.transcripts.writers import to_srt, to_timing_csv, to_vtt
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from voicebatch.chunking import Chunk
 
 # format name -> (libsndfile format, subtype, content type). libsndfile writes MP3 itself
 # (LAME inside the soundfile wheel): no FFmpeg anywhere.
@@ -30,8 +34,7 @@ class OutputOptions:
     audio_format: str = "wav"
     loudness_lufs: float | None = DEFAULT_TARGET_LUFS  # None: no normalisation
     true_peak_dbtp: float = DEFAULT_TRUE_PEAK_DBTP
-    max_line_chars: int = MAX_LINE_CHARS
-    max_lines: int = MAX_LINES
+    subtitles: SubtitleRules = DEFAULT_RULES
 
     def __post_init__(self) -> None:
         if self.audio_format not in AUDIO_FORMATS:
@@ -47,6 +50,7 @@ class RenderedOutputs:
     content_types: dict[str, str]
     samples: np.ndarray = field(repr=False)  # the published audio (after loudness)
     loudness: LoudnessResult | None
+    subtitle_problems: tuple[SubtitleProblem, ...] = ()  # rules the speech timing did not allow
 
 
 def encode_audio(samples: np.ndarray, sample_rate: int, audio_format: str) -> bytes:
@@ -59,27 +63,25 @@ def encode_audio(samples: np.ndarray, sample_rate: int, audio_format: str) -> by
     return buffer.getvalue()
 
 
-def timing_csv(assembly: Assembly) -> str:
-    import pandas as pd
-
-    columns = ["level", "index", "start", "end", "text", "estimated", "source"]
-    frame = pd.DataFrame(timing_rows(assembly), columns=columns)
-    return frame.to_csv(index=False, lineterminator="\n", float_format="%.3f")
+def timing_csv(assembly: Assembly, chunks: Sequence[Chunk], script_id: str) -> str:
+    return to_timing_csv(timing_table(assembly, chunks, script_id), COLUMNS)
 
 
-def render_outputs(assembly: Assembly, name: str, options: OutputOptions = DEFAULT_OUTPUT_OPTIONS) -> RenderedOutputs:
-    """File name -> bytes for the four outputs of one script."""
+def render_outputs(
+    assembly: Assembly, name: str, options: OutputOptions = DEFAULT_OUTPUT_OPTIONS, *, chunks: Sequence[Chunk]
+) -> RenderedOutputs:
+    """File name -> bytes for the four outputs of one script (``chunks``: what was assembled)."""
     samples, loudness = assembly.samples, None
     if options.loudness_lufs is not None:
         samples, loudness = normalize(samples, assembly.sample_rate, options.loudness_lufs, options.true_peak_dbtp)
-    segments = subtitle_segments(assembly.sentences, options.max_line_chars, options.max_lines)
+    subtitles = build_subtitles([s.timed for s in whole_sentences(assembly, chunks)], options.subtitles)
     audio_name = f"{name}.{options.audio_format}"
     files = {
         audio_name: encode_audio(samples, assembly.sample_rate, options.audio_format),
-        f"{name}.srt": to_srt(segments).encode("utf-8"),
-        f"{name}.vtt": to_vtt(segments).encode("utf-8"),
-        f"{name}.csv": timing_csv(assembly).encode("utf-8"),
+        f"{name}.srt": to_srt(subtitles.segments).encode("utf-8"),
+        f"{name}.vtt": to_vtt(subtitles.segments).encode("utf-8"),
+        f"{name}.csv": timing_csv(assembly, chunks, name).encode("utf-8"),
     }
     types = {audio_name: AUDIO_FORMATS[options.audio_format][2]}
     types.update({n: CONTENT_TYPES[n.rsplit(".", 1)[1]] for n in files if n != audio_name})
-    return RenderedOutputs(files, types, samples, loudness)
+    return RenderedOutputs(files, types, samples, loudness, subtitles.problems)

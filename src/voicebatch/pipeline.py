@@ -22,12 +22,18 @@ from voicebatch.scripts import MAX_SPEED, MIN_SPEED, Script
 from voicebatch.storage import Storage
 from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
 from voicebatch.synthesis.jobs import plan_requests
+from voicebatch.text.lexicon import Lexicon
+from voicebatch.text.markup import DEFAULT_PAUSES, PauseRules, strip_markup
+from voicebatch.text.normalize import DEFAULT_LANGUAGE
+from voicebatch.text.spoken import SpokenForm
 from voicebatch.timings import CROSS_FADE_SECONDS, assemble
 from voicebatch.verify.settings import VerifySettings
 from voicebatch.voices import PreparedVoice
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from voicebatch.timings import Assembly
 
 
 log = logging.getLogger(__name__)
@@ -41,11 +47,27 @@ class RunSettings:
     cross_fade: float = CROSS_FADE_SECONDS
     speed: float = 1.0  # multiplies each script's own speed (the result kept within 0.5-2.0)
     verify: VerifySettings = field(default_factory=VerifySettings)
+    pauses: PauseRules = DEFAULT_PAUSES
+    language: str = DEFAULT_LANGUAGE  # of the spoken form, unless a voice tag says lang=
+    # The lexicon changes the spoken text, which the hashes cover: a lexicon change
+    # re-renders only the scripts whose spoken text it changes (its hash is in the manifest).
+    lexicon: Lexicon | None = field(default=None, compare=False)
 
     def hashed(self) -> dict:
         """Everything that changes the bytes of an output, for its hash (speed is in the script)."""
-        base = {**asdict(self.params), **asdict(self.options), "seed": self.seed, "cross_fade": self.cross_fade}
-        return {**base, "verify": self.verify.hashed()}
+        return {
+            **asdict(self.params),
+            **asdict(self.options),
+            "seed": self.seed,
+            "cross_fade": self.cross_fade,
+            "pauses": asdict(self.pauses),
+            "language": self.language,
+            "verify": self.verify.hashed(),
+        }
+
+    @property
+    def spoken_form(self) -> SpokenForm:
+        return SpokenForm(self.language, self.lexicon)
 
     def script_speed(self, speed: float) -> float:
         return min(MAX_SPEED, max(MIN_SPEED, round(speed * self.speed, 4)))
@@ -71,12 +93,23 @@ def plan_scripts(
 ) -> list[ScriptPlan]:
     plans = []
     scripts = [replace(s, speed=settings.script_speed(s.speed)) for s in scripts]
-    for script, chunks, requests in plan_requests(scripts, voices, settings.params, model_checksum, settings.seed):
+    planned = plan_requests(
+        scripts,
+        voices,
+        settings.params,
+        model_checksum,
+        settings.seed,
+        spoken=settings.spoken_form,
+        pauses=settings.pauses,
+    )
+    for script, chunks, requests in planned:
         used = {v: voices[v] for v in script.voices}
+        # What F5 speaks (the spoken form, lexicon applied) is hashed beside what is written.
+        spoken = "\n".join(c.text for c in chunks)
         key = output_hash(
             clip_hashes={v: p.clip_hash for v, p in used.items()},
             reference_texts={v: p.text for v, p in used.items()},
-            script_text=f"{script.speed}|{script.text}",
+            script_text=f"{script.speed}|{script.text}|{spoken}",
             params=settings.hashed(),
             model_checksum=model_checksum,
         )
@@ -102,19 +135,19 @@ def publish_script_outputs(
 ) -> Published:
     """``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
     ``verification``: the settings and models that checked them, for the manifest."""
-    from voicebatch.verify.qa import script_qa, word_times
+    from voicebatch.verify.qa import script_qa
 
     qa = list(qa) if qa is not None else [None] * len(plan.chunks)
-    times = [word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)]
-    assembly = assemble(
-        chunk_audio, [c.sentences for c in plan.chunks], cross_fade=settings.cross_fade, word_times=times
-    )
-    rendered = render_outputs(assembly, plan.script.id, settings.options)
+    assembly = assemble_chunks(chunk_audio, plan.chunks, settings, qa)
+    rendered = render_outputs(assembly, plan.script.id, settings.options, chunks=plan.chunks)
     chunks = [
         {
             "index": c.index,
             "voice": c.voice,
-            "text": c.text,
+            "text": " ".join(c.sentences),  # as written
+            "spoken": c.text,  # what F5 spoke
+            "speed": c.speed,
+            "pause_after": c.pause_after,
             "key": r.key,
             "seed": r.seed,
             "start": round(s.start_sample / assembly.sample_rate, 3),
@@ -132,6 +165,7 @@ def publish_script_outputs(
             "uri": plan.script.source,
             "sha256": hashlib.sha256(script_text.encode("utf-8")).hexdigest(),
             "speed": plan.script.speed,
+            "parts": [{"voice": p.voice, "speed": p.speed, "lang": p.lang} for p in plan.script.parts],
             "voices": list(plan.script.voices),
         },
         voices={v: _voice_lineage(storage, voices[v]) for v in plan.script.voices},
@@ -145,12 +179,42 @@ def publish_script_outputs(
         },
         loudness=asdict(rendered.loudness) if rendered.loudness else None,
         run=run,
+        lexicon=lexicon_record(settings.lexicon, plan.chunks),
+        subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
     )
     manifest["qa"] = summary
     latest = {"needs_review": summary["needs_review"]}
     return publish_script(
         storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest, latest=latest
     )
+
+
+def assemble_chunks(
+    chunk_audio: Sequence[np.ndarray],
+    chunks: Sequence[Chunk],
+    settings: RunSettings,
+    qa: Sequence[dict | None] | None = None,
+) -> Assembly:
+    """The script's audio: chunks joined with the pauses the script asks for, its cues placed
+    by the measured word times of each chunk's QA record where verification aligned it."""
+    from voicebatch.verify.qa import word_times
+
+    records = list(qa) if qa is not None else [None] * len(chunks)
+    return assemble(
+        chunk_audio,
+        [c.sentences for c in chunks],
+        cross_fade=settings.cross_fade,
+        pauses=[c.pause_after for c in chunks],
+        word_times=[word_times(c.sentences, r) for c, r in zip(chunks, records, strict=True)],
+    )
+
+
+def lexicon_record(lexicon: Lexicon | None, chunks: Sequence[Chunk]) -> dict | None:
+    """The lexicon in force and the words of it this script used (the manifest's ``inputs.lexicon``)."""
+    if lexicon is None:
+        return None
+    used = {e.word for c in chunks for s in c.sentences for e in lexicon.apply(strip_markup(s), c.voice)[1]}
+    return {**lexicon.as_json(), "applied": sorted(used)}
 
 
 def _voice_lineage(storage: Storage, voice: PreparedVoice) -> dict:

@@ -236,7 +236,8 @@ def _waveform(storage: Storage, manifest: dict) -> dict | None:
 def _sentence_ends(table: str) -> list[float]:
     import csv
 
-    return [float(r["end"]) for r in csv.DictReader(io.StringIO(table)) if r["level"] == "sentence"]
+    # end_s since the CSV schema of issue 10; end before it.
+    return [float(r.get("end_s") or r["end"]) for r in csv.DictReader(io.StringIO(table)) if r["level"] == "sentence"]
 
 
 def _captions(storage: Storage, report: Mapping) -> dict[str, str]:

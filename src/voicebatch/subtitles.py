@@ -1,51 +1,435 @@
-"""Subtitle cues from sentence timings: at most 42 characters a line and 2 lines a cue.
+"""Subtitle cues an editor accepts (issue 10), after Netflix's English timed-text style guide.
 
-A sentence that does not fit one cue is split at word boundaries into several cues; the
-times of the splits inside the sentence are estimated in proportion to UTF-8 bytes (the
-rule the timings use) and marked estimated in the timing table, not here.
+Rules (:class:`SubtitleRules`, every number configurable): at most 42 columns a line
+(display width: a Chinese or Japanese character takes two) and 2 lines a cue; a cue lasts
+5/6 s to 7 s and shows at most 20 characters a second where the speech leaves room; 2
+frames (at 24 fps: 83 ms) between cues; one line when the text fits, else two balanced
+lines broken at a linguistic boundary (after punctuation, before a conjunction or
+preposition; never after an article or a possessive); no single-word cue when a
+neighbour can take the word. Break opportunities come from the Unicode line breaking
+algorithm (UAX #14, the ``uniseg`` package), so text without spaces (Chinese, Japanese,
+URLs) wraps by display width at permitted points; a token wider than a line is cut.
+
+A sentence is split into cues by dynamic programming over its break points (fewest cues,
+good boundaries, no orphans, each cue within the duration limit); times come from the
+word timings (measured or estimated). Where the speech does not allow a rule (a short
+sentence between two others with no gap to grow into, speech faster than 20 characters a
+second), the cue stays true to the speech and the problem is reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from voicebatch.timings import Cue
 from voicebatch.transcripts import Segment
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
 
+_CLAUSE_END = re.compile(r"[,;:.!?…)\]\"'»”’—–、，。！？；：」』）]\s*$")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]")
+# English function words: never end a line on an article or possessive (it belongs to its
+# noun); avoid ending one on a preposition, auxiliary or subject pronoun; a conjunction
+# or preposition is a good word to start a line with.
+NEVER_LAST = frozenset(["a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those"])
+PREPOSITIONS = frozenset(
+    [
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "about",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "after",
+        "before",
+        "between",
+        "through",
+        "during",
+        "without",
+    ]
+)
+AVOID_LAST = PREPOSITIONS | frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "will",
+        "would",
+        "can",
+        "could",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "it",
+        "not",
+        "very",
+    ]
+)
+GOOD_FIRST = PREPOSITIONS | frozenset(
+    [
+        "and",
+        "but",
+        "or",
+        "nor",
+        "so",
+        "yet",
+        "because",
+        "although",
+        "though",
+        "while",
+        "when",
+        "whereas",
+        "if",
+        "unless",
+        "that",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "where",
+    ]
+)
 
-def wrap_words(words: Sequence[str], max_chars: int = MAX_LINE_CHARS) -> list[str]:
-    """Greedy lines of whole words; a single word longer than a line gets a line of its own."""
-    lines: list[str] = []
-    for word in words:
-        if lines and len(lines[-1]) + 1 + len(word) <= max_chars:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
+
+@dataclass(frozen=True, slots=True)
+class SubtitleRules:
+    max_line_width: int = MAX_LINE_CHARS  # display columns
+    max_lines: int = MAX_LINES
+    min_duration: float = 5 / 6
+    max_duration: float = 7.0
+    max_cps: float = 20.0  # characters a second (line breaks not counted)
+    fps: float = 24.0
+    min_gap_frames: int = 2
+
+    @property
+    def min_gap(self) -> float:
+        return self.min_gap_frames / self.fps
 
 
-def subtitle_segments(
-    sentences: Sequence[Cue], max_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES
-) -> list[Segment]:
-    segments: list[Segment] = []
-    for cue in sentences:
-        lines = wrap_words(cue.text.split(), max_chars)
-        groups = [lines[i : i + max_lines] for i in range(0, len(lines), max_lines)]
-        weights = [len(" ".join(g).encode("utf-8")) for g in groups]
-        total = sum(weights) or 1
-        start, acc = cue.start_sample, 0
-        for group, weight in zip(groups, weights, strict=True):
-            acc += weight
-            end = (
-                cue.end_sample
-                if acc == total
-                else cue.start_sample + round((cue.end_sample - cue.start_sample) * acc / total)
+DEFAULT_RULES = SubtitleRules()
+
+
+@dataclass(frozen=True, slots=True)
+class TimedWord:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimedSentence:
+    """A whole sentence as written, its speech, and its words' times."""
+
+    start: float
+    end: float
+    text: str
+    voice: str | None = None
+    words: tuple[TimedWord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleProblem:
+    cue: int  # 1-based, as in the SRT
+    rule: str  # "min_duration" | "max_duration" | "max_cps"
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subtitles:
+    segments: tuple[Segment, ...]
+    problems: tuple[SubtitleProblem, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str  # with its trailing space, as UAX #14 gives it
+    start: float
+    end: float
+
+
+@dataclass(slots=True)
+class _Cue:
+    tokens: list[_Token]
+    voice: str | None
+    start: float
+    end: float
+
+
+def display_width(text: str) -> int:
+    from wcwidth import wcswidth
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)
+
+
+def build_subtitles(sentences: Sequence[TimedSentence], rules: SubtitleRules = DEFAULT_RULES) -> Subtitles:
+    """Cues for ``sentences`` under ``rules``; ``<v>`` speakers only when several voices speak."""
+    cues: list[_Cue] = []
+    for sentence in sentences:
+        tokens = _tokens(sentence, rules)
+        for group in _split_sentence(tokens, rules):
+            cues.append(_Cue(group, sentence.voice, group[0].start, group[-1].end))
+    cues = _merge_orphans(cues, rules)
+    problems = _time(cues, rules)
+    several = len({c.voice for c in cues}) > 1
+    segments = tuple(
+        Segment(
+            round(c.start, 3), round(c.end, 3), "\n".join(_layout(c.tokens, rules)[1]), c.voice if several else None
+        )
+        for c in cues
+    )
+    return Subtitles(segments, tuple(problems))
+
+
+# -- tokens and their times ---------------------------------------------------------------
+
+
+def _tokens(sentence: TimedSentence, rules: SubtitleRules) -> list[_Token]:
+    from uniseg.linebreak import line_break_units
+
+    text = " ".join(sentence.text.split())
+    clock = _char_clock(text, sentence)
+    tokens: list[_Token] = []
+    position = 0
+    for unit in line_break_units(text):
+        for piece in _cut_wide(unit, rules.max_line_width):
+            stripped = len(piece.rstrip()) or len(piece)
+            tokens.append(_Token(piece, clock(position), clock(position + stripped, end=True)))
+            position += len(piece)
+    return tokens
+
+
+def _cut_wide(unit: str, width: int) -> list[str]:
+    """A unit wider than a line (a long URL, a run of ideographs without break points), cut."""
+    if display_width(unit.rstrip()) <= width:
+        return [unit]
+    from uniseg.graphemecluster import grapheme_clusters
+
+    pieces, current = [], ""
+    for cluster in grapheme_clusters(unit):
+        if current and display_width((current + cluster).rstrip()) > width:
+            pieces.append(current)
+            current = ""
+        current += cluster
+    return [*pieces, current] if current else pieces
+
+
+def _char_clock(text: str, sentence: TimedSentence) -> Callable[..., float]:
+    """Character offset -> time, from the word timings (linear inside each word)."""
+    anchors: list[tuple[int, int, float, float]] = []
+    position = 0
+    for word in sentence.words:
+        found = text.find(word.text, position)
+        if found < 0:
+            continue
+        anchors.append((found, found + len(word.text), word.start, word.end))
+        position = found + len(word.text)
+    if not anchors:
+        anchors = [(0, max(1, len(text)), sentence.start, sentence.end)]
+
+    def clock(offset: int, end: bool = False) -> float:
+        for a, b, t0, t1 in anchors:
+            if offset < b or (end and offset == b):
+                if offset <= a:
+                    return t0
+                return t0 + (t1 - t0) * (offset - a) / max(1, b - a)
+        return anchors[-1][3]
+
+    return clock
+
+
+# -- splitting a sentence into cues and a cue into lines ---------------------------------
+
+
+def _word(token: _Token) -> str:
+    return token.text.strip().strip("\"'“”‘’()[]").lower()
+
+
+def _word_count(tokens: Sequence[_Token]) -> int:
+    """Words on screen; each Chinese or Japanese character counts as one."""
+    text = "".join(t.text for t in tokens)
+    ideographs = len(_CJK.findall(text))
+    return ideographs if ideographs else len(text.split())
+
+
+def _break_cost(before: _Token, after: _Token) -> float:
+    """How bad a line or cue break between two tokens is (0: after punctuation)."""
+    if _CLAUSE_END.search(before.text):
+        return 0.0
+    if _CJK.search(before.text[-1:] or "") or _CJK.search(after.text[:1]):
+        return 2.0
+    last, first = _word(before), _word(after)
+    if last in NEVER_LAST:
+        return 1000.0
+    if last in AVOID_LAST:
+        return 8.0
+    if first in GOOD_FIRST:
+        return 1.0
+    return 3.0
+
+
+def _layout(tokens: Sequence[_Token], rules: SubtitleRules) -> tuple[float, list[str]]:
+    """(cost, lines) of the best layout, or (inf, []) when it does not fit ``max_lines``."""
+    text = "".join(t.text for t in tokens).strip()
+    if display_width(text) <= rules.max_line_width:
+        return 0.0, [text]
+    if rules.max_lines < 2:
+        return float("inf"), []
+    best: tuple[float, list[str]] = (float("inf"), [])
+    for k in range(1, len(tokens)):
+        first = "".join(t.text for t in tokens[:k]).strip()
+        if display_width(first) > rules.max_line_width:
+            break
+        cost, rest = _layout(tokens[k:], SubtitleRules(rules.max_line_width, rules.max_lines - 1))
+        if not rest:
+            continue
+        widths = [display_width(first), *(display_width(r) for r in rest)]
+        # Balanced lines; a slightly longer bottom line is the convention (a "pyramid").
+        imbalance = abs(widths[0] - widths[1]) / rules.max_line_width * 10 + (2 if widths[0] > widths[1] else 0)
+        total = cost + _break_cost(tokens[k - 1], tokens[k]) + imbalance
+        if total < best[0]:
+            best = (total, [first, *rest])
+    return best
+
+
+def _split_sentence(tokens: list[_Token], rules: SubtitleRules) -> list[list[_Token]]:
+    """The best partition of a sentence's tokens into cues (dynamic programming)."""
+    n = len(tokens)
+    if n == 0:
+        return []
+    words = _word_count(tokens)
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * n
+    for j in range(1, n + 1):
+        for i in range(j - 1, -1, -1):
+            group = tokens[i:j]
+            width = display_width("".join(t.text for t in group).strip())
+            if width > rules.max_line_width * rules.max_lines + rules.max_lines and j - i > 1:
+                break
+            layout_cost, lines = _layout(group, rules)
+            if not lines:
+                continue
+            duration = group[-1].end - group[0].start
+            cost = best[i][0] + 10 + layout_cost
+            if duration > rules.max_duration and j - i > 1:
+                cost += 100 + 100 * (duration - rules.max_duration)
+            if words > 1 and _word_count(group) == 1:
+                cost += 60  # a one-word cue: an orphan
+            if duration < rules.min_duration:
+                cost += 4
+            if j < n:
+                cost += _break_cost(tokens[j - 1], tokens[j])
+            if cost < best[j][0]:
+                best[j] = (cost, i)
+    groups, j = [], n
+    while j > 0:
+        i = best[j][1]
+        groups.append(tokens[i:j])
+        j = i
+    return groups[::-1]
+
+
+def _merge_orphans(cues: list[_Cue], rules: SubtitleRules) -> list[_Cue]:
+    """A one-word cue, or one too short to read, joins a neighbour of the same voice that can take it."""
+    merged = True
+    while merged:
+        merged = False
+        for k, cue in enumerate(cues):
+            short = cue.end - cue.start < rules.min_duration
+            if not (_word_count(cue.tokens) == 1 or short):
+                continue
+            options = []
+            for other in (k - 1, k + 1):
+                if 0 <= other < len(cues) and cues[other].voice == cue.voice:
+                    a, b = sorted((k, other))
+                    tokens = _joined(cues[a].tokens, cues[b].tokens)
+                    # The merged cue ends where the next cue's gap begins, if that is sooner.
+                    end = min(cues[b].end, cues[b + 1].start - rules.min_gap) if b + 1 < len(cues) else cues[b].end
+                    fits = _layout(tokens, rules)[1] and end - cues[a].start <= rules.max_duration
+                    if fits:
+                        options.append((cues[b].end - cues[a].start, a, b, tokens))
+            if options:
+                _, a, b, tokens = min(options, key=lambda o: o[0])
+                cues[a : b + 1] = [_Cue(tokens, cue.voice, cues[a].start, cues[b].end)]
+                merged = True
+                break
+    return cues
+
+
+def _joined(first: list[_Token], second: list[_Token]) -> list[_Token]:
+    """Two cues' tokens as one; a space between sentences unless either side is CJK."""
+    last = first[-1]
+    if not last.text[-1:].isspace() and not (_CJK.search(last.text[-1:]) or _CJK.search(second[0].text[:1])):
+        first = [*first[:-1], _Token(last.text + " ", last.start, last.end)]
+    return first + second
+
+
+# -- timing ----------------------------------------------------------------------------------
+
+
+def _characters(cue: _Cue, rules: SubtitleRules) -> int:
+    """Characters on screen (line breaks not counted)."""
+    return sum(len(line) for line in _layout(cue.tokens, rules)[1])
+
+
+def _time(cues: list[_Cue], rules: SubtitleRules) -> list[SubtitleProblem]:
+    """Gaps, minimum durations and reading speed; the problems that the speech leaves."""
+    gap = rules.min_gap
+    frame = 1 / rules.fps
+    for a, b in itertools.pairwise(cues):
+        if b.start - a.end < gap:  # cues that touch: the earlier one ends two frames sooner
+            a.end = max(a.start + frame, b.start - gap)
+            if b.start < a.end + gap:  # speech shorter than a frame: the next cue waits a little
+                b.start = a.end + gap
+                b.end = max(b.end, b.start + frame)
+    problems: list[SubtitleProblem] = []
+    for k, cue in enumerate(cues):
+        limit = cues[k + 1].start - gap if k + 1 < len(cues) else float("inf")
+        needed = max(rules.min_duration, _characters(cue, rules) / rules.max_cps)
+        if cue.end - cue.start < needed:
+            cue.end = max(cue.end, min(cue.start + needed, limit, cue.start + rules.max_duration))
+        duration = cue.end - cue.start
+        where = f"{cue.start:.3f}-{cue.end:.3f} s"
+        if duration < rules.min_duration - 1e-6:
+            problems.append(
+                SubtitleProblem(k + 1, "min_duration", f"{where}: {duration:.2f} s, the next cue leaves no room")
             )
-            segments.append(
-                Segment(round(start / cue.sample_rate, 3), round(end / cue.sample_rate, 3), "\n".join(group))
+        if duration > rules.max_duration + 1e-6:
+            problems.append(SubtitleProblem(k + 1, "max_duration", f"{where}: {duration:.2f} s for one word"))
+        if _characters(cue, rules) / duration > rules.max_cps + 1e-6:
+            problems.append(
+                SubtitleProblem(
+                    k + 1,
+                    "max_cps",
+                    f"{where}: {_characters(cue, rules) / duration:.1f} characters a second, speech too fast",
+                )
             )
-            start = end
-    return segments
+    return problems

@@ -1,7 +1,10 @@
 """Joining a script's chunks into one recording, and where every sentence and word lies.
 
-Chunks are joined with F5-TTS's linear cross-fade (default 0.15 s). Each chunk's leading
-and trailing silence is trimmed first (by energy, keeping a short margin) and recorded.
+Chunks are joined with F5-TTS's linear cross-fade (default 0.15 s), or, where the script
+asks for a pause (sentence, paragraph, speaker change, ``[pause 1.5s]``; issue 10), with
+exactly that much silence between the speech of one chunk and the next: the inserted
+zeros plus the quiet margins the trim kept. Each chunk's leading and trailing silence is
+trimmed first (by energy, keeping a short margin) and recorded.
 Positions are tracked in samples: a chunk starts where the previous output ends minus the
 cross-fade overlap. The boundary between two chunks' cues is the middle of their
 cross-fade, so sentence cues that come from chunk boundaries are exact to the sample.
@@ -62,6 +65,7 @@ class ChunkSpan:
     trimmed_lead: int  # samples of silence removed before and after
     trimmed_trail: int
     cross_fade: int  # samples overlapping the previous chunk
+    silence_before: int = 0  # samples of silence inserted before it (a pause; then no cross-fade)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +85,34 @@ def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def trim_silence(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
-    """(start, end) of the part louder than -45 dBFS in 10 ms frames, with a 50 ms margin."""
+def _loud_frames(samples: np.ndarray, sample_rate: int) -> tuple[int, np.ndarray]:
     import numpy as np
 
     frame = max(1, sample_rate // 100)
     count = samples.shape[0] // frame
     if count == 0:
-        return 0, samples.shape[0]
+        return frame, np.zeros(0, dtype=np.int64)
     energy = np.sqrt(np.mean(np.square(samples[: count * frame].reshape(count, frame), dtype=np.float64), axis=1))
-    loud = np.flatnonzero(energy > 10 ** (SILENCE_DBFS / 20))
+    return frame, np.flatnonzero(energy > 10 ** (SILENCE_DBFS / 20))
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
+    """(start, end) of the part louder than -45 dBFS in 10 ms frames, with a 50 ms margin."""
+    frame, loud = _loud_frames(samples, sample_rate)
     if loud.size == 0:
         return 0, samples.shape[0]  # nothing above the threshold: keep it all
     margin = round(TRIM_MARGIN_SECONDS * sample_rate)
     start = max(0, int(loud[0]) * frame - margin)
     end = min(samples.shape[0], (int(loud[-1]) + 1) * frame + margin)
     return start, end
+
+
+def quiet_margins(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[int, int]:
+    """Samples below the threshold at the start and at the end of ``samples`` (0, 0 if all quiet)."""
+    frame, loud = _loud_frames(samples, sample_rate)
+    if loud.size == 0:
+        return 0, 0
+    return int(loud[0]) * frame, max(0, samples.shape[0] - (int(loud[-1]) + 1) * frame)
 
 
 def assemble(
@@ -107,12 +123,15 @@ def assemble(
     cross_fade: float = CROSS_FADE_SECONDS,
     trim: bool = True,
     word_times: Sequence[WordTimes | None] | None = None,
+    pauses: Sequence[float] | None = None,
 ) -> Assembly:
     """Join chunk audio (in order) and place every sentence and word.
 
     ``word_times[k]``, when given, holds chunk k's measured word times: one entry per
     written word of its sentences in order (``str.split`` words), ``None`` for a word the
     aligner could not place; times in seconds from the start of the chunk's own audio.
+    ``pauses[k]`` is the silence (seconds) between chunk k's speech and chunk k+1's; 0 (or
+    no ``pauses``) cross-fades them as F5 does.
     """
     import numpy as np
 
@@ -123,6 +142,17 @@ def assemble(
     for index, audio in enumerate(chunks):
         start, end = trim_silence(audio, sample_rate) if trim else (0, audio.shape[0])
         piece = audio[start:end].astype(np.float32)
+        pause = pauses[index - 1] if pauses is not None and index > 0 else 0.0
+        if pause > 0:
+            joined, piece, spans[-1], start, silence = _join_with_pause(
+                joined, piece, spans[-1], start, round(pause * sample_rate), sample_rate, measure=trim
+            )
+            spans.append(
+                ChunkSpan(
+                    index, joined.shape[0] - piece.shape[0], joined.shape[0], start, audio.shape[0] - end, 0, silence
+                )
+            )
+            continue
         # F5 caps the overlap at the shorter of the two waves; we cap it at half of either
         # piece, so a very short chunk can never be overlapped past its middle and cue
         # boundaries (the middle of each cross-fade) never go backwards.
@@ -140,6 +170,55 @@ def assemble(
     return Assembly(joined, sample_rate, tuple(spans), tuple(sentence_cues), tuple(word_cues))
 
 
+def _join_with_pause(
+    joined: np.ndarray, piece: np.ndarray, before: ChunkSpan, start: int, pause: int, rate: int, *, measure: bool
+) -> tuple[np.ndarray, np.ndarray, ChunkSpan, int, int]:
+    """``joined`` + silence + ``piece`` so that exactly ``pause`` quiet samples separate the
+    two speeches: the quiet margins the trim kept count, and are shortened when the pause is
+    shorter than they are. Returns the new audio, the piece as placed, the previous span
+    (its end moved if its margin was cut), the piece's new trim start and the zeros inserted."""
+    import numpy as np
+
+    tail = quiet_margins(joined[before.start_sample :], rate)[1] if measure else 0
+    head = quiet_margins(piece, rate)[0] if measure else 0
+    excess = max(0, tail + head - pause)
+    cut_tail = min(tail, (excess + 1) // 2)
+    cut_head = min(head, excess - cut_tail)
+    cut_tail = excess - cut_head
+    if cut_tail:
+        joined = joined[:-cut_tail]
+        before = ChunkSpan(
+            before.index,
+            before.start_sample,
+            before.end_sample - cut_tail,
+            before.trimmed_lead,
+            before.trimmed_trail + cut_tail,
+            before.cross_fade,
+            before.silence_before,
+        )
+    silence = pause - (tail - cut_tail) - (head - cut_head)
+    piece = piece[cut_head:]
+    joined = np.concatenate([joined, np.zeros(silence, dtype=np.float32), piece])
+    return joined, piece, before, start + cut_head, silence
+
+
+def chunk_ranges(spans: Sequence[ChunkSpan], total: int) -> list[tuple[int, int]]:
+    """(start, end) sample of each chunk's cues: two cross-faded chunks meet in the middle of
+    their cross-fade; a chunk after a pause starts where its audio does, and the cue
+    before it ends where that chunk's audio ends (the silence belongs to neither)."""
+    ranges = []
+    for k, span in enumerate(spans):
+        start = 0 if k == 0 else span.start_sample + span.cross_fade // 2
+        if k + 1 == len(spans):
+            end = total
+        elif spans[k + 1].cross_fade > 0:
+            end = spans[k + 1].start_sample + spans[k + 1].cross_fade // 2
+        else:
+            end = span.end_sample
+        ranges.append((start, end))
+    return ranges
+
+
 def chunk_boundaries(spans: Sequence[ChunkSpan], total: int) -> list[int]:
     """Sample positions where each chunk's cues start, plus the end: the middle of each cross-fade."""
     return [0] + [span.start_sample + span.cross_fade // 2 for span in spans[1:]] + [total]
@@ -152,17 +231,18 @@ def _cues(
     rate: int,
     word_times: Sequence[WordTimes | None] | None = None,
 ) -> tuple[list[Cue], list[Cue]]:
-    bounds = chunk_boundaries(spans, total)
     sentence_cues: list[Cue] = []
     word_cues: list[Cue] = []
+    ranges = chunk_ranges(spans, total)
     for k, texts in enumerate(sentences):
+        lower, upper = ranges[k]
         measured = word_times[k] if word_times is not None and k < len(word_times) else None
         words = [re.findall(r"\S+", t) for t in texts]
         if measured is not None and len(measured) == sum(len(w) for w in words) and any(measured):
-            placed = _placed(spans[k], bounds[k], bounds[k + 1], measured, rate)
-            _aligned_cues(bounds[k], bounds[k + 1], texts, words, placed, rate, sentence_cues, word_cues)
+            placed = _placed(spans[k], lower, upper, measured, rate)
+            _aligned_cues(lower, upper, texts, words, placed, rate, sentence_cues, word_cues)
             continue
-        cuts = _proportional(bounds[k], bounds[k + 1], [utf8_len(t) for t in texts])
+        cuts = _proportional(lower, upper, [utf8_len(t) for t in texts])
         for j, text in enumerate(texts):
             source = "chunk_boundary" if len(texts) == 1 else "estimated"  # inside a chunk: an estimate
             cue = Cue("sentence", len(sentence_cues), cuts[j], cuts[j + 1], text, source, rate)
@@ -264,19 +344,3 @@ def _proportional(start: int, end: int, weights: Sequence[int]) -> list[int]:
         cuts.append(start + round((end - start) * acc / total))
     cuts.append(end)
     return cuts
-
-
-def timing_rows(assembly: Assembly) -> list[dict]:
-    """The timing table: level, index, start, end (seconds), text, estimated, source."""
-    return [
-        {
-            "level": c.level,
-            "index": c.index,
-            "start": round(c.start, 3),
-            "end": round(c.end, 3),
-            "text": c.text,
-            "estimated": c.estimated,
-            "source": c.source,
-        }
-        for c in (*assembly.sentences, *assembly.words)
-    ]

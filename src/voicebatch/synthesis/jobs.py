@@ -15,6 +15,8 @@ from voicebatch.synthesis.engine import (
     Progress,
     SynthesisParams,
 )
+from voicebatch.text.markup import DEFAULT_PAUSES, PauseRules
+from voicebatch.text.spoken import DEFAULT_SPOKEN_FORM, SpokenForm
 from voicebatch.voices import PreparedVoice
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,15 @@ def plan_requests(
     params: SynthesisParams,
     model_checksum: str,
     seed: int,
+    *,
+    spoken: SpokenForm = DEFAULT_SPOKEN_FORM,
+    pauses: PauseRules = DEFAULT_PAUSES,
 ) -> list[tuple[Script, list[Chunk], list[ChunkRequest]]]:
     references = {name: (voice.text, voice.duration) for name, voice in voices.items()}
     planned = []
     for script in scripts:
-        chunks = chunk_script(script, references)
+        # The chunk's text (its cache key, and what F5 speaks) is the spoken form.
+        chunks = chunk_script(script, references, spoken=spoken, pauses=pauses)
         requests = []
         for chunk in chunks:
             key = chunk_cache_key(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from voicebatch.transcripts.markup import escape_vtt_text
 from voicebatch.transcripts.segment import Segment
@@ -31,15 +31,22 @@ def to_srt(segments: Sequence[Segment]) -> str:
 
 
 def to_vtt(segments: Sequence[Segment]) -> str:
+    """WebVTT with cue ids (1, 2, ... as in the SRT) and a ``<v Speaker>`` span on every line
+    of a cue whose segment names a speaker."""
     import webvtt
 
     document = webvtt.WebVTT()
-    for s in segments:
-        text = escape_vtt_text(s.text)
+    for number, s in enumerate(segments, start=1):
+        lines = [escape_vtt_text(line) for line in s.text.split("\n")]
         if s.speaker:
-            text = f"<v {escape_vtt_text(s.speaker)}>{text}"
+            lines = [f"<v {escape_vtt_text(s.speaker)}>{line}</v>" for line in lines]
         document.captions.append(
-            webvtt.Caption(start=format_vtt_timestamp(s.start), end=format_vtt_timestamp(s.end), text=text)
+            webvtt.Caption(
+                start=format_vtt_timestamp(s.start),
+                end=format_vtt_timestamp(s.end),
+                text="\n".join(lines),
+                identifier=str(number),
+            )
         )
     return document.content
 
@@ -57,6 +64,27 @@ def to_csv(segments: Sequence[Segment]) -> str:
     if any(s.speaker for s in segments):
         frame["speaker"] = [s.speaker or "" for s in segments]
     return frame.to_csv(index=False, lineterminator="\n")
+
+
+def to_timing_csv(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """The timing table: ``columns`` in order, seconds with three decimals, booleans as
+    ``true``/``false`` (what spreadsheets and JSON readers expect, not Python's True)."""
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "" if value is None else str(value)
 
 
 def to_json(segments: Sequence[Segment]) -> str:
