@@ -8,8 +8,6 @@ Every process started here is stopped by its PID (process group).
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,28 +16,15 @@ import pytest
 
 from voicebatch.storage import open_storage, s3_client
 
-from airflow_helpers import BIN, demo_inputs, init_airflow, s3_connection, start, stop
+from airflow_helpers import BIN, airflow, api_token, demo_inputs, init_airflow, s3_connection, start, stop, wait_until
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, sign_in
 from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port, wait_for_port
 
 PASSWORD = "voicebatch-ui-test"
 
 
-def airflow(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    return result.stdout
-
-
 def token(port: int) -> str:
-    """A JWT from the simple auth manager, as the UI gets one."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/auth/token",
-        data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["access_token"]
+    return api_token(port, PASSWORD)
 
 
 def api(port: int, path: str) -> dict:
@@ -53,16 +38,6 @@ def api(port: int, path: str) -> dict:
 
 def runs(env: dict[str, str]) -> list[dict]:
     return api(int(env["VOICEBATCH_TEST_API_PORT"]), "/api/v2/dags/voice_batch/dagRuns?limit=100")["dag_runs"]
-
-
-def wait_until(what: str, check, timeout: float, logs: Path) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(2)  # polling a live scheduler, not timing anything
-    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.glob("*.log")))
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
 def wait_for_runs(env: dict[str, str], run_ids: set[str] | None, logs: Path, count: int = 0) -> list[dict]:

@@ -26,39 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from airflow_helpers import BIN, ROOT, demo_inputs, stop
+from airflow_helpers import ROOT, airflow, api_token, demo_inputs, stop, wait_until
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, sign_in
 from conftest import free_port, wait_for_port
 
 PASSWORD = "voicebatch-local-test"
 
 
-def wait_until(what: str, check, timeout: float, logs: Path) -> object:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(2)  # polling a live scheduler, not timing anything
-    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(logs.glob("*.log")))
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
-
-
-def airflow(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    return result.stdout
-
-
 def token(port: int) -> str:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/auth/token",
-        data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["access_token"]
+    return api_token(port, PASSWORD)
 
 
 def get(port: int, path: str, bearer: str | None = None) -> tuple[int, bytes, dict]:
