@@ -170,7 +170,8 @@ def test_make_airflow_on_a_free_port_offline_runs_green_on_the_announced_tiny_mo
     # What each task decided, in its own log.
     assert "voice nature: clip 0.00–" in task_log(local["home"], run_id, "ingest_voice")
     planned = task_log(local["home"], run_id, "plan")
-    assert "planned hello: 1 chunk(s)" in planned and "planned duet:" in planned
+    # A sentence a chunk (the default sentence pause): hello's two sentences, duet's two voices' one each.
+    assert "planned hello: 2 chunk(s)" in planned and "planned duet: 2 chunk(s)" in planned
     synthesized = task_log(local["home"], run_id, "synthesize")
     assert "of duet, hello, voices nature, taiyi" in synthesized and ", ETA " in synthesized
     assert "Load vocos" not in synthesized and "ffmpeg" not in synthesized, "F5's own output stays out of the log"
@@ -180,7 +181,7 @@ def test_synthesize_tasks_are_labelled_with_their_scripts(local: dict, scheduled
     run = urllib.parse.quote(scheduled_run["dag_run_id"], safe="")
     found = api(local["port"], f"/api/v2/dags/voice_batch/dagRuns/{run}/taskInstances?task_id=synthesize")
     labels = [t["rendered_map_index"] for t in found["task_instances"]]
-    assert labels == ["duet, hello (3 chunks)"]
+    assert labels == ["duet, hello (4 chunks)"]
 
 
 def test_the_plugin_serves_only_the_reports_files_and_only_to_users(local: dict, scheduled_run: dict) -> None:
@@ -262,7 +263,7 @@ def test_trigger_form_guides_and_the_run_report_opens_through_the_api_server(loc
         report = report_of(local, run["dag_run_id"])
         takes = [t for r in report["scripts"] for c in r["quarantined"] for t in c["takes"] if t.get("audio_key")]
         voices = [v for v in report["voices"] if v["status"] == "ok"]
-        assert len(takes) == 3 and len(voices) == 2, "the tiny model's chunks are all quarantined, one take each"
+        assert len(takes) == 4 and len(voices) == 2, "the tiny model's chunks are all quarantined, one take each"
         assert audio.count() == 2 + len(voices) + len(takes), "a player per script, reference clip and kept take"
         loaded = frame.locator("body").evaluate(
             """async () => {
