@@ -4,9 +4,9 @@
 Turns **voice folders** (a recording and its transcript) and **scripts** into cloned-voice
 narration with subtitles, and publishes it to a local directory or S3-compatible storage.
 
-1. **list_voices / ingest_voice** (one task per voice): check the recording, pick a reference
-   clip whose text matches its audio, register it under `voices/<voice>/<clip_hash>/`.
-   A bad voice fails only its own task.
+1. **list_voices / ingest_voice** (one task per voice; in groups past `[core] max_map_length`):
+   check the recording, pick a reference clip whose text matches its audio, register it under
+   `voices/<voice>/<clip_hash>/`. A bad voice fails only its own task.
 2. **plan**: load the scripts (`{scripts_uri}/{YYYY-MM-DD}/` for the run's date when that
    folder exists, else `scripts_uri`), skip outputs already published, write batch specs.
 3. **synthesize** (one task per batch spec, pool `f5_gpu`, queue `gpu`): F5-TTS on a leased GPU;
@@ -259,33 +259,35 @@ def voice_batch() -> None:
     from voicebatch_airflow import airflow_errors, check_param_names, preflight, run_config, run_stage, storage_opener
 
     @task
-    def list_voices(params: dict | None = None, run_id: str | None = None) -> list[str]:
-        from voicebatch.runs import list_voice_names
+    def list_voices(params: dict | None = None, run_id: str | None = None) -> list[list[str]]:
+        from voicebatch.runs import list_voice_names, task_groups
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "list_voices") as stage:
             check_param_names(params, PARAMS)  # a misspelt --conf key fails here, naming the valid ones
             preflight(params, stage.open_uri)  # bad configuration fails here, once
-            return list_voice_names(run_config(params), stage.out, stage.staging, stage.open_uri)
+            config = run_config(params)
+            names = list_voice_names(config, stage.out, stage.staging, stage.open_uri)
+            return task_groups(names, config.max_tasks)  # one voice a task, in groups past max_map_length
 
     @task(map_index_template="{{ voice_name }}")
-    def ingest_voice(voice: str, params: dict | None = None, run_id: str | None = None) -> dict:
-        from voicebatch.runs import ingest_voice as ingest
-        from voicebatch.runs import staging_prefix
+    def ingest_voice(voices: list[str], params: dict | None = None, run_id: str | None = None) -> list[dict]:
+        from voicebatch.runs import group_label, ingest_voices, staging_prefix
 
-        get_current_context()["voice_name"] = voice  # the mapped task's label in the UI
-        with airflow_errors():  # a bad voice fails only its own task, at once
+        get_current_context()["voice_name"] = group_label(voices)  # the mapped task's label in the UI
+        with airflow_errors():  # a bad voice fails only its own task (its group's), at once
             open_uri = storage_opener(params["aws_conn_id"])
-            return ingest(voice, run_config(params), open_uri(params["output_uri"]), staging_prefix(run_id), open_uri)
+            out = open_uri(params["output_uri"])
+            return ingest_voices(voices, run_config(params), out, staging_prefix(run_id), open_uri)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def plan(params: dict | None = None, run_id: str | None = None) -> list[str]:
         from voicebatch.runs import plan_run, voices_listed
 
-        from voicebatch_airflow import resolve_model, run_day
+        from voicebatch_airflow import model_manifest, run_day
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "plan") as stage:
             voices_listed(stage.out, stage.staging)  # skipped, not failed, when list_voices did not finish
-            model = resolve_model(params["model"], stage.open_uri)  # a missing model fails here, once
+            model = model_manifest(params["model"], stage.open_uri)  # no weights; a missing model fails here, once
             day = run_day(get_current_context())
             counts = plan_run(run_config(params), stage.out, stage.staging, model, stage.open_uri, day)
         return counts["batches"]  # one synthesize task per batch spec key
@@ -319,7 +321,7 @@ def voice_batch() -> None:
         logging.getLogger(__name__).info("run %s: no stage failed", run_id)
 
     listed = list_voices()
-    voices = ingest_voice.expand(voice=listed)
+    voices = ingest_voice.expand(voices=listed)
     planned = plan()
     synthesized = F5SynthesizeOperator.partial(
         task_id="synthesize",

@@ -76,12 +76,13 @@ def model_store(open_uri: Callable[[str], Storage]) -> ModelStore:
     return ModelStore(s3_prefix=open_uri(models_uri) if models_uri else None)
 
 
-def resolve_model(spec: str, open_uri: Callable[[str], Storage]) -> Any:
-    """The model's files through the store; random weights are announced loudly (the tiny model
-    that `make airflow` and `make demo` fall back to offline: deploy/local_model.py)."""
+def model_manifest(spec: str, open_uri: Callable[[str], Storage]) -> Any:
+    """The model's manifest through the store (checksums only: planning downloads no weights);
+    random weights are announced loudly (the tiny model that `make airflow` and `make demo` fall
+    back to offline: deploy/local_model.py)."""
     import logging
 
-    files = model_store(open_uri).resolve(spec)
+    files = model_store(open_uri).manifest(spec)
     if files.random_weights:
         line = "!" * 78
         logging.getLogger(__name__).warning(
@@ -158,6 +159,7 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
         task_gpu_seconds=get("task_gpu_seconds", defaults.task_gpu_seconds, float),
         voices=tuple(params.get("voices") or ()),
         force=get("force", False, bool),
+        max_tasks=max_map_length(),
     )
 
 
@@ -180,6 +182,15 @@ def check_param_names(params: Mapping[str, Any], known: Mapping[str, Any]) -> No
         "conf",
         f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(guesses)}; valid keys: {', '.join(known)}",
     )
+
+
+def max_map_length() -> int:
+    """Airflow's ``[core] max_map_length``: a mapped task never expands past it (voices and
+    synthesize tasks are grouped to fit). The API server enforces it: workers and API server
+    must share the setting, as they share the rest of Airflow's configuration."""
+    from airflow.sdk.configuration import conf
+
+    return conf.getint("core", "max_map_length", fallback=1024)
 
 
 def run_day(context: Mapping[str, Any]) -> datetime.date | None:

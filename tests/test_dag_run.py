@@ -305,3 +305,36 @@ def test_a_hostile_bucket_listing_writes_nothing_outside_and_the_rest_publishes(
     assert any("'..' segment" in line for line in report["rejected_inputs"])
     for problem in ("absolute", "backslash", "longer than 255 bytes"):
         assert sum(problem in line for line in report["rejected_inputs"]) == 1, problem
+
+
+def test_more_voices_than_max_map_length_run_in_groups(setup: dict, tmp_path: Path) -> None:
+    """``[core] max_map_length`` lowered to 8 and 20 voices with a script each: the voices are
+    ingested in 7 mapped tasks and the 20 chunks synthesized in at most 8, without a mapping
+    error, and every voice and script comes out (issue 11)."""
+    from run_helpers import make_voice
+
+    voices, scripts = tmp_path / "voices", tmp_path / "scripts"
+    scripts.mkdir()
+    names = [f"v{n:02d}" for n in range(20)]
+    for name in names:
+        make_voice(voices, name)
+        (scripts / f"s-{name}.txt").write_text(f"---\nvoice: {name}\n---\nHello from {name}.")
+    conf = {
+        **setup["conf"],
+        "voices_uri": str(voices),
+        "scripts_uri": str(scripts),
+        "output_uri": "s3://dagrun/many",
+        "verify": "off",
+        "nfe_steps": 4,
+    }
+    run = dag_test({**setup["env"], "AIRFLOW__CORE__MAX_MAP_LENGTH": "8"}, conf)
+    assert run["state"] == "success", run
+    ingest = {k: v for k, v in run["tasks"].items() if k.startswith("ingest_voice[")}
+    synthesize = {k: v for k, v in run["tasks"].items() if k.startswith("synthesize[")}
+    assert len(ingest) == 7 and set(ingest.values()) == {"success"}, ingest
+    assert 1 <= len(synthesize) <= 8 and set(synthesize.values()) == {"success"}, synthesize
+    out = open_storage("s3://dagrun/many", client=setup["storage"].client)
+    registered = {k.split("/")[1] for k in out.list("voices/") if k.endswith("voice.json")}
+    assert registered == set(names)
+    report = report_of(out, run["run_id"])
+    assert report["totals"]["published"] == 20 and report["totals"]["voices_ok"] == 20

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from voicebatch.loudness import measure_lufs, normalize, true_peak_dbtp
+from voicebatch.loudness import measure, measure_lufs, normalize, true_peak_dbtp
 
 RATE = 24_000
 
@@ -53,3 +55,36 @@ def test_true_peak_is_never_below_the_sample_peak() -> None:
 def test_one_second_is_long_enough_to_normalise() -> None:
     out, result = normalize(noise(0.01, 1.0), RATE, -20.0, -1.0)
     assert result.input_lufs is not None and abs(measure_lufs(out, RATE) + 20.0) <= 0.1
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    seconds=st.floats(0.4, 9.0),
+    quiet=st.floats(0.0, 0.9),
+    cuts=st.lists(st.integers(1, 60_000), min_size=1, max_size=8),
+)
+def test_block_wise_measures_equal_whole_signal_measures(seconds: float, quiet: float, cuts: list[int]) -> None:
+    """Fed in pieces of any size, the running loudness equals pyloudnorm's on the whole signal
+    and the running true peak equals one soxr call over it (issue 11: a book is measured as it
+    is written)."""
+    import pyloudnorm
+    import soxr
+
+    from voicebatch.loudness import LoudnessMeter, SignalMeter, TruePeakMeter
+
+    signal = noise(0.05, seconds)
+    signal[: round(quiet * signal.shape[0])] *= 0.0005  # a quiet stretch: the gates matter
+    expected_lufs = pyloudnorm.Meter(RATE).integrated_loudness(signal.astype(np.float64))
+    oversampled = soxr.resample(signal, RATE, 4 * RATE, quality="HQ")
+    expected_peak = 20 * np.log10(max(np.abs(oversampled).max(), np.abs(signal).max()))
+    loudness, peak, both = LoudnessMeter(RATE), TruePeakMeter(RATE), SignalMeter(RATE)
+    position, n = 0, 0
+    while position < signal.shape[0]:
+        piece = signal[position : position + cuts[n % len(cuts)]]
+        loudness.add(piece)
+        peak.add(piece)
+        both.add(piece)
+        position, n = position + piece.shape[0], n + 1
+    assert abs(loudness.lufs() - expected_lufs) < 1e-6
+    assert abs(peak.dbtp() - expected_peak) < 1e-6
+    assert both.result() == measure(signal, RATE), "the figures never depend on how the signal was cut"

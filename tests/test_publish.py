@@ -303,20 +303,24 @@ def test_an_unknown_audio_format_is_refused_with_the_choices() -> None:
 
 
 def flaky_writes(storage, monkeypatch: pytest.MonkeyPatch, fail) -> tuple[Counter, list[float]]:
-    """Make ``storage.put_bytes`` raise ``fail(key, attempt)`` when it returns an exception; count
-    the tries per key and record the backoff waits instead of sleeping them."""
+    """Make ``storage.put_bytes`` and ``put_file`` (the audio, streamed from disk) raise
+    ``fail(key, attempt)`` when it returns an exception; count the tries per key and record
+    the backoff waits instead of sleeping them."""
     tries: Counter = Counter()
     waits: list[float] = []
     monkeypatch.setattr(time, "sleep", waits.append)  # retrying() looks time.sleep up at each wait
-    real_put = storage.put_bytes
 
-    def put(key: str, data: bytes, content_type: str | None = None) -> None:
-        tries[key] += 1
-        if error := fail(key, tries[key]):
-            raise error
-        real_put(key, data, content_type)
+    def failing(real):
+        def put(key: str, data, content_type: str | None = None) -> None:
+            tries[key] += 1
+            if error := fail(key, tries[key]):
+                raise error
+            real(key, data, content_type)
 
-    monkeypatch.setattr(storage, "put_bytes", put)
+        return put
+
+    monkeypatch.setattr(storage, "put_bytes", failing(storage.put_bytes))
+    monkeypatch.setattr(storage, "put_file", failing(storage.put_file))
     return tries, waits
 
 

@@ -176,3 +176,49 @@ def test_rules_are_configurable() -> None:
     narrow = build_subtitles([sentence(text, 0.0)], SubtitleRules(max_line_width=20, max_lines=2))
     assert all(rules_check.width(line) <= 20 for s in narrow.segments for line in s.text.split("\n"))
     assert len(narrow.segments) >= 2
+
+
+def _merge_orphans_restarting(cues: list, rules: SubtitleRules) -> list:
+    """Issue 10's orphan merge, verbatim: after every merge the scan starts again at the first
+    cue (quadratic in a book's cues). The oracle for the resuming scan."""
+    from voicebatch.subtitles import _Cue, _joined, _layout, _word_count
+
+    merged = True
+    while merged:
+        merged = False
+        for k, cue in enumerate(cues):
+            short = cue.end - cue.start < rules.min_duration
+            if not (_word_count(cue.tokens) == 1 or short):
+                continue
+            options = []
+            for other in (k - 1, k + 1):
+                if 0 <= other < len(cues) and cues[other].voice == cue.voice:
+                    a, b = sorted((k, other))
+                    tokens = _joined(cues[a].tokens, cues[b].tokens)
+                    end = min(cues[b].end, cues[b + 1].start - rules.min_gap) if b + 1 < len(cues) else cues[b].end
+                    fits = _layout(tokens, rules)[1] and end - cues[a].start <= rules.max_duration
+                    if fits:
+                        options.append((cues[b].end - cues[a].start, a, b, tokens))
+            if options:
+                _, a, b, tokens = min(options, key=lambda o: o[0])
+                cues[a : b + 1] = [_Cue(tokens, cue.voice, cues[a].start, cues[b].end)]
+                merged = True
+                break
+    return cues
+
+
+@settings(deadline=None, max_examples=80)
+@given(scripts())
+def test_orphan_merging_resumes_where_it_merged_and_gives_the_same_cues_as_restarting(
+    sentences: list[TimedSentence],
+) -> None:
+    import voicebatch.subtitles as subtitles
+
+    resumed = build_subtitles(sentences)
+    real = subtitles._merge_orphans
+    try:
+        subtitles._merge_orphans = _merge_orphans_restarting
+        restarted = build_subtitles(sentences)
+    finally:
+        subtitles._merge_orphans = real
+    assert resumed == restarted

@@ -7,6 +7,11 @@ inputs are mirrored into a temporary folder of links to their regular files, lea
 symbolic link that resolves outside the input folder: readers downstream then cannot follow
 one out. Either way the caller gets every refusal (whatever ``only`` selects) as a one-line
 input error, and ``label`` turns temporary paths in messages back into the input's location.
+
+Only what a stage needs crosses the network (issue 11): ``prefix`` lists only the keys under
+it (one voice's files, not the whole voices folder), and keys that ``fetch`` leaves out
+become empty placeholder files, so a stage that needs the names of things (the voices
+listing) downloads none of their bytes.
 """
 
 from __future__ import annotations
@@ -40,18 +45,28 @@ class Materialized:
 
 @contextlib.contextmanager
 def materialize(
-    uri: str, open_uri: Callable[[str], Storage], only: KeyFilter = lambda key: True
+    uri: str,
+    open_uri: Callable[[str], Storage],
+    only: KeyFilter = lambda key: True,
+    *,
+    prefix: str = "",
+    fetch: KeyFilter = lambda key: True,
 ) -> Iterator[Materialized]:
-    """A local folder holding what ``uri`` holds (only keys for which ``only`` is true)."""
+    """A local folder holding what ``uri`` holds: only keys that start with ``prefix`` and
+    for which ``only`` is true; those for which ``fetch`` is false are empty placeholders
+    (S3: not downloaded; a local input is linked, never copied, either way)."""
     with tempfile.TemporaryDirectory(prefix="voicebatch-") as tmp:
         root = Path(tmp)
-        rejected = _download(open_uri(uri), root, only) if is_s3_uri(uri) else _mirror(local_path(uri), root, only)
+        if is_s3_uri(uri):
+            rejected = _download(open_uri(uri), root, only, prefix, fetch)
+        else:
+            rejected = _mirror(local_path(uri), root, only, prefix)
         yield Materialized(root, uri, tuple(rejected))
 
 
-def _download(storage: Storage, root: Path, only: KeyFilter) -> list[InputError]:
+def _download(storage: Storage, root: Path, only: KeyFilter, prefix: str, fetch: KeyFilter) -> list[InputError]:
     rejected = []
-    for key in storage.list(""):
+    for key in storage.list(prefix):
         if key.endswith("/") and key_problem(key[:-1]) is None:
             continue  # a console's "folder" marker: an empty object, not a file
         if not only(key) and key_problem(key) is None:
@@ -66,20 +81,25 @@ def _download(storage: Storage, root: Path, only: KeyFilter) -> list[InputError]
             error = UnsafeKeyError(key, "is inside a key that is a file")
             rejected.append(InputError(storage.uri, f"{error}: refused and skipped"))
             continue
-        storage.get_file(key, target)
+        if fetch(key):
+            storage.get_file(key, target)
+        else:
+            target.touch()  # the name is all the caller needs
     return rejected
 
 
-def _mirror(source: Path, root: Path, only: KeyFilter) -> list[InputError]:
+def _mirror(source: Path, root: Path, only: KeyFilter, prefix: str = "") -> list[InputError]:
     if not source.is_dir():
         raise InputError(source, "no such directory")
     base = source.resolve()
     rejected: list[InputError] = []
     seen: set[Path] = set()
 
-    def walk(folder: Path, prefix: str) -> None:
+    def walk(folder: Path, parent: str) -> None:
         for entry in sorted(folder.iterdir()):
-            key = prefix + entry.name
+            key = parent + entry.name
+            if not (key.startswith(prefix) or prefix.startswith(key + "/")):
+                continue  # outside the prefix: not looked at
             try:
                 real = entry.resolve(strict=True)
             except (OSError, RuntimeError):  # dangling link or a link loop

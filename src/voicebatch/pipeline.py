@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voicebatch.chunking import Chunk
+from voicebatch.longform import assemble_to_file
 from voicebatch.manifest import build_manifest, output_hash
-from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_outputs
+from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_files
 from voicebatch.publish import Published, is_published, publish_script, voice_prefix
 from voicebatch.scripts import MAX_SPEED, MIN_SPEED, Script
 from voicebatch.storage import Storage
@@ -123,7 +126,40 @@ def plan_scripts(
 def publish_script_outputs(
     storage: Storage,
     plan: ScriptPlan,
-    chunk_audio: Sequence[np.ndarray],
+    chunk_audio: Iterable[np.ndarray],
+    voices: Mapping[str, PreparedVoice],
+    model: Mapping[str, object],
+    settings: RunSettings,
+    *,
+    synthesis_seconds: float | None = None,
+    run: Mapping[str, object] | None = None,
+    qa: Sequence[Mapping | None] | None = None,
+    verification: Mapping[str, object] | None = None,
+) -> Published:
+    """Assemble, render and publish one script. ``chunk_audio``: each chunk's audio in order
+    (a generator reads one at a time). The joined audio goes to a temporary file and is
+    rendered from there block by block: memory stays flat however long the script (issue 11)."""
+    with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp:
+        return _publish_script_outputs(
+            Path(tmp),
+            storage,
+            plan,
+            chunk_audio,
+            voices,
+            model,
+            settings,
+            synthesis_seconds=synthesis_seconds,
+            run=run,
+            qa=qa,
+            verification=verification,
+        )
+
+
+def _publish_script_outputs(
+    tmp: Path,
+    storage: Storage,
+    plan: ScriptPlan,
+    chunk_audio: Iterable[np.ndarray],
     voices: Mapping[str, PreparedVoice],
     model: Mapping[str, object],
     settings: RunSettings,
@@ -135,11 +171,20 @@ def publish_script_outputs(
 ) -> Published:
     """``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
     ``verification``: the settings and models that checked them, for the manifest."""
-    from voicebatch.verify.qa import script_qa
+    from voicebatch.verify.qa import script_qa, word_times
 
     qa = list(qa) if qa is not None else [None] * len(plan.chunks)
-    assembly = assemble_chunks(chunk_audio, plan.chunks, settings, qa)
-    rendered = render_outputs(assembly, plan.script.id, settings.options, chunks=plan.chunks)
+    joined = assemble_to_file(
+        chunk_audio,
+        [c.sentences for c in plan.chunks],
+        tmp / "joined.f32",
+        cross_fade=settings.cross_fade,
+        pauses=[c.pause_after for c in plan.chunks],
+        word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
+    )
+    rendered = render_files(joined, plan.script.id, tmp, settings.options, chunks=plan.chunks)
+    joined.path.unlink()  # the encoded file is what is published: half the disk
+    assembly = joined.timeline
     chunks = [
         {
             "index": c.index,

@@ -24,8 +24,9 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from voicebatch.audio import MODEL_SAMPLE_RATE, wav_bytes
+from voicebatch.audio import MODEL_SAMPLE_RATE, file_sha256, wav_bytes
 from voicebatch.storage import Storage, retrying
 from voicebatch.voices import PreparedVoice
 
@@ -60,13 +61,14 @@ def publish_script(
     storage: Storage,
     script_id: str,
     output_hash: str,
-    files: Mapping[str, bytes],
+    files: Mapping[str, bytes | Path],
     content_types: Mapping[str, str],
     manifest: dict,
     *,
     latest: Mapping[str, object] | None = None,
 ) -> Published:
-    """``latest``: extra fields for ``latest.json`` (``needs_review`` from the QA)."""
+    """``files``: name -> bytes, or the path of a file (a long output, never read into memory).
+    ``latest``: extra fields for ``latest.json`` (``needs_review`` from the QA)."""
     prefix = output_prefix(script_id, output_hash)
     manifest_key = prefix + "manifest.json"
     if storage.exists(manifest_key):
@@ -76,15 +78,13 @@ def publish_script(
     outputs = []
     for name, data in files.items():
         key = prefix + name
-        retrying(lambda k=key, d=data, n=name: storage.put_bytes(k, d, content_types.get(n)), what=f"upload {key}")
-        outputs.append(
-            {
-                "key": key,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "content_type": content_types.get(name),
-            }
-        )
+        if isinstance(data, Path):  # a long output on disk: streamed up, hashed from the file
+            retrying(lambda k=key, d=data, n=name: storage.put_file(k, d, content_types.get(n)), what=f"upload {key}")
+            size, digest = data.stat().st_size, file_sha256(data)
+        else:
+            retrying(lambda k=key, d=data, n=name: storage.put_bytes(k, d, content_types.get(n)), what=f"upload {key}")
+            size, digest = len(data), hashlib.sha256(data).hexdigest()
+        outputs.append({"key": key, "size": size, "sha256": digest, "content_type": content_types.get(name)})
     document = {**manifest, "outputs": outputs}
     retrying(lambda: storage.put_bytes(manifest_key, json_bytes(document), "application/json"), what="manifest")
     point_latest(storage, script_id, output_hash, manifest.get("run"), latest)

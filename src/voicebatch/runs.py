@@ -27,10 +27,11 @@ import datetime
 import io
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from voicebatch.audio import wav_bytes
 from voicebatch.chunking import Chunk
@@ -46,7 +47,7 @@ from voicebatch.storage import PRESIGN_SECONDS, Storage, is_s3_uri, local_path
 from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_batches, plan_tasks
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import format_eta, log_progress
-from voicebatch.synthesis.models import ModelFiles
+from voicebatch.synthesis.models import ModelFiles, ModelManifest
 from voicebatch.vocab import load_vocabulary
 from voicebatch.voices import PreparedVoice, discover_voices, prepare_voice, voice_source
 
@@ -56,8 +57,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Opener = Callable[[str], Storage]  # URI -> Storage (the Airflow layer builds S3 from a connection)
+T = TypeVar("T")
 # Tasks are sized by estimated GPU seconds (``task_gpu_seconds``); this only caps their count.
 DEFAULT_CHUNKS_PER_TASK = 1024
+DEFAULT_MAX_TASKS = 1024  # Airflow's default [core] max_map_length
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class RunConfig:
     task_gpu_seconds: float = DEFAULT_TASK_GPU_SECONDS
     voices: tuple[str, ...] = ()  # only these voices; empty: all
     force: bool = False
+    max_tasks: int = DEFAULT_MAX_TASKS  # mapped tasks per stage at most: Airflow's [core] max_map_length
 
 
 def staging_prefix(run_id: str) -> str:
@@ -116,8 +120,10 @@ def scripts_location(scripts_uri: str, day: datetime.date | None, open_uri: Open
 
 def list_voice_names(config: RunConfig, out: Storage, staging: str, open_uri: Opener) -> list[str]:
     """The voices to ingest. The listing, with any input refused while listing, is staged
-    for ``plan_run`` (which runs only after a listing) and the report."""
-    with materialize(config.voices_uri, open_uri) as found:
+    for ``plan_run`` (which runs only after a listing) and the report. Only keys are listed:
+    no recording or transcript is downloaded here (a prepared voice's small ``voice.json``
+    is, as it names the voice)."""
+    with materialize(config.voices_uri, open_uri, fetch=_names_a_voice) as found:
         names = [s.name for s in discover_voices(found.root)]
     refused = [str(e) for e in found.rejected]
     for line in refused:
@@ -143,7 +149,8 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
 
     found = None
     try:
-        with materialize(config.voices_uri, open_uri, belongs) as found:
+        # Only this voice's keys are listed and downloaded (a folder or a flat stem share the prefix).
+        with materialize(config.voices_uri, open_uri, belongs, prefix=name) as found:
             voice = prepare_voice(voice_source(found.root / name), vocab=load_vocabulary())
         published = publish_voice(out, voice)
         window = voice.metadata["window"]
@@ -180,6 +187,51 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
         out.put_bytes(f"{staging}voices/{name}.json", json_bytes(record), "application/json")
 
 
+def _names_a_voice(key: str) -> bool:
+    """A prepared voice folder's ``voice.json``: the one file whose bytes the listing reads."""
+    return key.count("/") == 1 and key.endswith("/voice.json")
+
+
+def task_groups(items: Sequence[T], max_tasks: int) -> list[list[T]]:
+    """``items`` in order, in at most ``max_tasks`` groups of consecutive items: one item a
+    group while they fit, else ``ceil(n / max_tasks)`` a group. Airflow fails a mapped task
+    that would expand past ``[core] max_map_length`` (1024 by default); grouping keeps any
+    number of voices under it."""
+    size = max(1, math.ceil(len(items) / max(1, max_tasks)))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def ingest_voices(names: Sequence[str], config: RunConfig, out: Storage, staging: str, open_uri: Opener) -> list[dict]:
+    """Ingest one mapped task's group of voices. Every voice is tried whatever happens to the
+    others, and each outcome is staged; then the task fails if any voice did: at once on bad
+    input (``InputError`` naming every bad voice), or with the first unexpected error (retried;
+    voices a previous try registered are not ingested again)."""
+    results, bad, unexpected = [], [], []
+    for name in names:
+        staged = f"{staging}voices/{name}.json"
+        if out.exists(staged) and (done := json.loads(out.get_bytes(staged)))["status"] == "ok":
+            results.append({k: done[k] for k in ("voice", "status", "clip_hash")})
+            continue
+        try:
+            results.append(ingest_voice(name, config, out, staging, open_uri))
+        except InputError as e:
+            bad.append(e)
+        except Exception as e:  # the others are still tried; raised below (and retried)
+            unexpected.append(e)
+    if unexpected:
+        raise unexpected[0]
+    if len(bad) == 1 and len(names) == 1:
+        raise bad[0]
+    if bad:
+        raise InputError(config.voices_uri, f"{len(bad)} of {len(names)} voices unusable: " + "; ".join(map(str, bad)))
+    return results
+
+
+def group_label(names: Sequence[str]) -> str:
+    """A mapped task's label: the voice, or the first and last of its group."""
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} voices)"
+
+
 def load_registered_voice(out: Storage, name: str, clip_hash: str) -> PreparedVoice:
     import soundfile as sf
 
@@ -200,7 +252,12 @@ def voices_listed(out: Storage, staging: str) -> dict:
 
 
 def plan_run(
-    config: RunConfig, out: Storage, staging: str, model: ModelFiles, open_uri: Opener, day: datetime.date | None
+    config: RunConfig,
+    out: Storage,
+    staging: str,
+    model: ModelFiles | ModelManifest,
+    open_uri: Opener,
+    day: datetime.date | None,
 ) -> dict:
     """Load and check the scripts, skip what is published, write batch specs. Returns counts and keys."""
     listing = voices_listed(out, staging)
@@ -227,7 +284,12 @@ def plan_run(
     entries += [_plan_json(p) for p in plans]
     pending = [p for p in plans if not p.published]
     batches = _batch_specs(
-        pending, voices, config.chunks_per_task, config.task_gpu_seconds, asdict(config.settings.params)
+        pending,
+        voices,
+        config.chunks_per_task,
+        config.task_gpu_seconds,
+        asdict(config.settings.params),
+        config.max_tasks,
     )
     keys = []
     for n, spec in enumerate(batches):
@@ -294,6 +356,7 @@ def _batch_specs(
     per_task: int,
     task_gpu_seconds: float,
     params: dict,
+    max_tasks: int = DEFAULT_MAX_TASKS,
 ) -> list[dict]:
     def frames(r: ChunkRequest) -> int:
         return estimate_frames(voices[r.voice].samples.shape[0], voices[r.voice].text, r.text, r.speed)
@@ -305,6 +368,10 @@ def _batch_specs(
     # Sized by estimated GPU time, so a task's fixed cost (model load, warm-up) stays small
     # against its work (issue 12); chunks_per_task caps the count.
     tasks = plan_tasks([frames(r) for r in requests], params["nfe_steps"], task_gpu_seconds, per_task)
+    if len(tasks) > max_tasks:  # more than Airflow can map: neighbouring tasks (similar lengths) merged
+        merged = [[i for task in group for i in task] for group in task_groups(tasks, max_tasks)]
+        log.info("%d synthesize tasks merged into %d (max_map_length %d)", len(tasks), len(merged), max_tasks)
+        tasks = merged
     specs = []
     for task in tasks:
         group = [requests[i] for i in task]
@@ -522,12 +589,16 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
             error = f"{len(missing)} of {len(plan.requests)} chunks were not synthesized (a synthesize task failed)"
             outcomes.append({"id": plan.script.id, "status": "failed", "output_hash": plan.output_hash, "error": error})
             continue
-        audio, seconds, qa = [], 0.0, []
+        seconds, qa = 0.0, []
         for r in plan.requests:
-            audio.append(sf.read(io.BytesIO(out.get_bytes(f"{staging}chunks/{r.key}.wav")), dtype="float32")[0])
             staged = json.loads(out.get_bytes(f"{staging}chunks/{r.key}.json"))
             seconds += staged["seconds"]
             qa.append(staged.get("qa"))
+        # Read one chunk at a time as assembly asks for it: a book is never all in memory.
+        audio = (
+            sf.read(io.BytesIO(out.get_bytes(f"{staging}chunks/{r.key}.wav")), dtype="float32")[0]
+            for r in plan.requests
+        )
         review = _quarantined(plan, qa)
         if review and not settings.verify.publish_unverified:
             error = f"held back: {len(review)} chunk(s) never passed verification (publish_unverified is off)"

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 _Fail = Callable[..., ScriptError]  # builds the one-line error for the script at hand
 
 SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv")
-MAX_SCRIPT_CHARS = 200_000
+# A whole book is one script (issue 11): about 90 hours of narration. The cap only stops a
+# runaway input (a mis-saved binary, a concatenated corpus) before it is chunked.
+MAX_SCRIPT_CHARS = 5_000_000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 # [voice] or [voice speed=0.9 lang=de]; [pause ...] and [speed ...] are markup, not voices.
 _TAG = re.compile(r"\[(?!(?:pause|speed)[\s\]])([A-Za-z0-9][A-Za-z0-9._-]*)((?:\s+[A-Za-z]+=[^\s\]]*)*)\s*\]")

@@ -13,11 +13,12 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient as S3Client
@@ -285,20 +286,25 @@ class LocalStorage:
         return self.root.joinpath(*parts)
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._put(key, lambda f: f.write(data))
+
+    def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> None:
+        """Copied in 1 MiB blocks: a book's audio is never read into memory whole."""
+        with Path(path).open("rb") as source:
+            self._put(key, lambda f: shutil.copyfileobj(source, f, 1 << 20))
+
+    def _put(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                fill(f)
             Path(tmp).chmod(0o644)  # mkstemp creates 0600; outputs are meant to be shared
             Path(tmp).replace(target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-    def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> None:
-        self.put_bytes(key, Path(path).read_bytes(), content_type)
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()

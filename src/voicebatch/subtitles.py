@@ -358,11 +358,16 @@ def _split_sentence(tokens: list[_Token], rules: SubtitleRules) -> list[list[_To
 
 
 def _merge_orphans(cues: list[_Cue], rules: SubtitleRules) -> list[_Cue]:
-    """A one-word cue, or one too short to read, joins a neighbour of the same voice that can take it."""
-    merged = True
-    while merged:
-        merged = False
-        for k, cue in enumerate(cues):
+    """A one-word cue, or one too short to read, joins a neighbour of the same voice that can take it.
+
+    After a merge of cues a..b the scan resumes at a-1, not at the start: only the merged cue
+    and its left neighbour can have gained a partner, every cue before them was checked and
+    kept its neighbours (a book's 40,000 cues are scanned once, not once per merge)."""
+    resume = 0
+    while resume is not None:
+        start, resume = resume, None
+        for k in range(start, len(cues)):
+            cue = cues[k]
             short = cue.end - cue.start < rules.min_duration
             if not (_word_count(cue.tokens) == 1 or short):
                 continue
@@ -379,7 +384,7 @@ def _merge_orphans(cues: list[_Cue], rules: SubtitleRules) -> list[_Cue]:
             if options:
                 _, a, b, tokens = min(options, key=lambda o: o[0])
                 cues[a : b + 1] = [_Cue(tokens, cue.voice, cues[a].start, cues[b].end)]
-                merged = True
+                resume = max(0, a - 1)
                 break
     return cues
 

@@ -16,12 +16,12 @@ true exactly when ``source`` is ``estimated``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from voicebatch.chunking import Chunk, join_sentences
 from voicebatch.subtitles import TimedSentence, TimedWord
-from voicebatch.timings import Assembly, Cue
+from voicebatch.timings import Assembly, Cue, Timeline
 
 COLUMNS = ("script", "voice", "level", "index", "sentence", "start_s", "end_s", "text", "estimated", "source")
 
@@ -37,7 +37,7 @@ class _Piece:
     words: tuple[Cue, ...]
 
 
-def _pieces(assembly: Assembly, chunks: Sequence[Chunk]) -> list[_Piece]:
+def _pieces(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> list[_Piece]:
     pieces = []
     words = iter(assembly.words)
     cues = iter(assembly.sentences)
@@ -63,7 +63,7 @@ def _combined(sources: Sequence[str]) -> str:
     return "estimated" if "estimated" in sources else "aligned" if "aligned" in sources else "chunk_boundary"
 
 
-def whole_sentences(assembly: Assembly, chunks: Sequence[Chunk]) -> list[WholeSentence]:
+def whole_sentences(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> list[WholeSentence]:
     """Each sentence of the script, whole, with its words and where their times come from."""
     grouped: dict[tuple[int, str], list[_Piece]] = {}
     for piece in _pieces(assembly, chunks) if chunks else ():
@@ -78,19 +78,18 @@ def whole_sentences(assembly: Assembly, chunks: Sequence[Chunk]) -> list[WholeSe
     return out
 
 
-def timing_table(assembly: Assembly, chunks: Sequence[Chunk], script_id: str) -> list[dict]:
-    """The rows of the timing table: every whole sentence, then every word."""
+def timing_table(assembly: Assembly | Timeline, chunks: Sequence[Chunk], script_id: str) -> Iterator[dict]:
+    """The rows of the timing table: every whole sentence, then every word. Yielded one at a
+    time, so a book's table is written row by row (issue 11)."""
     sentences = whole_sentences(assembly, chunks)
-    rows = []
     for n, whole in enumerate(sentences, start=1):
         s = whole.timed
-        rows.append(_row(script_id, s.voice, "sentence", n, n, s.start, s.end, s.text, whole.source))
+        yield _row(script_id, s.voice, "sentence", n, n, s.start, s.end, s.text, whole.source)
     index = 0
     for n, whole in enumerate(sentences, start=1):
         for word, source in zip(whole.timed.words, whole.word_sources, strict=True):
             index += 1
-            rows.append(_row(script_id, whole.timed.voice, "word", index, n, word.start, word.end, word.text, source))
-    return rows
+            yield _row(script_id, whole.timed.voice, "word", index, n, word.start, word.end, word.text, source)
 
 
 def _row(

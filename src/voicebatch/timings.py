@@ -14,13 +14,19 @@ are ``aligned``. Without one (no aligner covers the language, or verification is
 and for a word the aligner could not place, times are estimated in proportion to UTF-8
 bytes (the rule F5 uses for duration) and marked ``estimated``. Every cue says where its
 times come from (``source``): ``aligned``, ``chunk_boundary`` or ``estimated``.
+
+Joining is linear in the length (issue 11): each chunk is trimmed and placed as it comes,
+and the joined signal is handed on in order (``assemble_stream``: to a preallocated array,
+or to a file for a book), each sample written once. Only the last piece placed is held
+back, since the next may still cross-fade into its tail. A join is a list of pieces (audio,
+or a gap of silence) that become final, and the piece held next (``cross_faded``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -81,6 +87,24 @@ class Assembly:
         return self.samples.shape[0] / self.sample_rate
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Where every chunk, sentence and word lies in a joined signal held elsewhere (a file)."""
+
+    frames: int
+    sample_rate: int
+    chunks: tuple[ChunkSpan, ...]
+    sentences: tuple[Cue, ...]
+    words: tuple[Cue, ...]
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+Write = Callable[["np.ndarray"], None]  # takes the next stretch of the joined signal
+
+
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
@@ -133,73 +157,162 @@ def assemble(
     ``pauses[k]`` is the silence (seconds) between chunk k's speech and chunk k+1's; 0 (or
     no ``pauses``) cross-fades them as F5 does.
     """
-    import numpy as np
-
     if not chunks:
         raise ValueError("no chunks to assemble")
-    joined = np.zeros(0, dtype=np.float32)
-    spans: list[ChunkSpan] = []
+    # Joined: never longer than the chunks plus the pauses' silence.
+    out = ArraySink(sum(audio.shape[0] for audio in chunks) + round(sum(pauses or ()) * sample_rate))
+    timeline = assemble_stream(
+        chunks,
+        sentences,
+        out.write,
+        sample_rate=sample_rate,
+        cross_fade=cross_fade,
+        trim=trim,
+        word_times=word_times,
+        pauses=pauses,
+    )
+    return Assembly(out.samples, sample_rate, timeline.chunks, timeline.sentences, timeline.words)
+
+
+def assemble_stream(
+    chunks: Iterable[np.ndarray],
+    sentences: Sequence[tuple[str, ...]],
+    write: Write,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    cross_fade: float = CROSS_FADE_SECONDS,
+    trim: bool = True,
+    word_times: Sequence[WordTimes | None] | None = None,
+    pauses: Sequence[float] | None = None,
+) -> Timeline:
+    """``assemble`` for a signal that need not fit in memory: ``chunks`` may be read one at a
+    time (a generator), and the joined signal goes to ``write`` in order, in pieces."""
+    joiner = Joiner(write, sample_rate, round(cross_fade * sample_rate), measure=trim)
     for index, audio in enumerate(chunks):
         start, end = trim_silence(audio, sample_rate) if trim else (0, audio.shape[0])
-        piece = audio[start:end].astype(np.float32)
         pause = pauses[index - 1] if pauses is not None and index > 0 else 0.0
-        if pause > 0:
-            joined, piece, spans[-1], start, silence = _join_with_pause(
-                joined, piece, spans[-1], start, round(pause * sample_rate), sample_rate, measure=trim
-            )
-            spans.append(
-                ChunkSpan(
-                    index, joined.shape[0] - piece.shape[0], joined.shape[0], start, audio.shape[0] - end, 0, silence
-                )
-            )
-            continue
+        joiner.add(audio, start, end, pause=round(pause * sample_rate))
+    total = joiner.close()
+    if not joiner.spans:
+        raise ValueError("no chunks to assemble")
+    sentence_cues, word_cues = _cues(joiner.spans, sentences, total, sample_rate, word_times)
+    return Timeline(total, sample_rate, tuple(joiner.spans), tuple(sentence_cues), tuple(word_cues))
+
+
+class Joiner:
+    """Places trimmed chunks one after another and writes the joined signal as it becomes
+    final. Holds one piece: the last placed, whose tail the next chunk may still change
+    (a cross-fade mixes into it; a pause shortens its quiet margin)."""
+
+    def __init__(self, write: Write, sample_rate: int, cross_fade: int, *, measure: bool = True) -> None:
+        self.write, self.rate, self.cross_fade, self.measure = write, sample_rate, cross_fade, measure
+        self.spans: list[ChunkSpan] = []
+        self._held: np.ndarray | None = None
+        self._written = 0  # samples written: where the held piece starts
+
+    def add(self, audio: np.ndarray, start: int, end: int, *, pause: int = 0) -> ChunkSpan:
+        """Place ``audio[start:end]`` (a chunk, trimmed) after what was placed before: with
+        exactly ``pause`` quiet samples between the two speeches, or cross-faded if 0."""
+        import numpy as np
+
+        piece = audio[start:end].astype(np.float32)  # our own copy: the cross-fade mixes into it
+        if pause > 0 and self._held is not None:
+            return self._add_after_pause(piece, start, audio.shape[0] - end, pause)
         # F5 caps the overlap at the shorter of the two waves; we cap it at half of either
         # piece, so a very short chunk can never be overlapped past its middle and cue
         # boundaries (the middle of each cross-fade) never go backwards.
-        previous = spans[-1].end_sample - spans[-1].start_sample if spans else 0
-        overlap = min(round(cross_fade * sample_rate), previous // 2, piece.shape[0] // 2)
-        position = joined.shape[0] - overlap
-        if overlap > 0:
-            fade = np.linspace(0.0, 1.0, overlap, dtype=np.float32)  # F5's linear cross-fade
-            mixed = joined[-overlap:] * (1.0 - fade) + piece[:overlap] * fade
-            joined = np.concatenate([joined[:-overlap], mixed, piece[overlap:]])
+        previous = self.spans[-1].end_sample - self.spans[-1].start_sample if self.spans else 0
+        overlap = min(self.cross_fade, previous // 2, piece.shape[0] // 2)
+        if self._held is None:
+            self._held = piece
         else:
-            joined = np.concatenate([joined, piece])
-        spans.append(ChunkSpan(index, position, position + piece.shape[0], start, audio.shape[0] - end, overlap))
-    sentence_cues, word_cues = _cues(spans, sentences, joined.shape[0], sample_rate, word_times)
-    return Assembly(joined, sample_rate, tuple(spans), tuple(sentence_cues), tuple(word_cues))
+            final, self._held = cross_faded(self._held, piece, overlap)
+            self._emit(final)
+        span = ChunkSpan(
+            len(self.spans), self._written, self._written + piece.shape[0], start, audio.shape[0] - end, overlap
+        )
+        self.spans.append(span)
+        return span
+
+    def _add_after_pause(self, piece: np.ndarray, start: int, trail: int, pause: int) -> ChunkSpan:
+        """Held piece + silence + ``piece`` so that exactly ``pause`` quiet samples separate the
+        two speeches: the quiet margins the trim kept count, and are shortened when the pause
+        is shorter than they are (the held piece's end moves if its margin is cut)."""
+        import numpy as np
+
+        held, before = self._held, self.spans[-1]
+        assert held is not None
+        tail = quiet_margins(held, self.rate)[1] if self.measure else 0
+        head = quiet_margins(piece, self.rate)[0] if self.measure else 0
+        excess = max(0, tail + head - pause)
+        cut_tail = min(tail, (excess + 1) // 2)
+        cut_head = min(head, excess - cut_tail)
+        cut_tail = excess - cut_head
+        if cut_tail:
+            held = held[:-cut_tail]
+            self.spans[-1] = replace(
+                before, end_sample=before.end_sample - cut_tail, trimmed_trail=before.trimmed_trail + cut_tail
+            )
+        silence = pause - (tail - cut_tail) - (head - cut_head)
+        piece = piece[cut_head:]
+        self._emit(held, np.zeros(silence, dtype=np.float32))
+        self._held = piece
+        span = ChunkSpan(
+            len(self.spans), self._written, self._written + piece.shape[0], start + cut_head, trail, 0, silence
+        )
+        self.spans.append(span)
+        return span
+
+    def close(self) -> int:
+        """Write the held piece; the joined signal's length."""
+        if self._held is not None:
+            self._emit(self._held)
+            self._held = None
+        return self._written
+
+    def _emit(self, *pieces: np.ndarray) -> None:
+        for piece in pieces:
+            if piece.shape[0]:
+                self.write(piece)
+                self._written += piece.shape[0]
 
 
-def _join_with_pause(
-    joined: np.ndarray, piece: np.ndarray, before: ChunkSpan, start: int, pause: int, rate: int, *, measure: bool
-) -> tuple[np.ndarray, np.ndarray, ChunkSpan, int, int]:
-    """``joined`` + silence + ``piece`` so that exactly ``pause`` quiet samples separate the
-    two speeches: the quiet margins the trim kept count, and are shortened when the pause is
-    shorter than they are. Returns the new audio, the piece as placed, the previous span
-    (its end moved if its margin was cut), the piece's new trim start and the zeros inserted."""
+def cross_faded(held: np.ndarray, piece: np.ndarray, overlap: int) -> tuple[np.ndarray, np.ndarray]:
+    """F5's linear cross-fade of ``held``'s tail into ``piece``'s head (mixed in place): the
+    part of ``held`` that is now final, and ``piece`` to hold next."""
     import numpy as np
 
-    tail = quiet_margins(joined[before.start_sample :], rate)[1] if measure else 0
-    head = quiet_margins(piece, rate)[0] if measure else 0
-    excess = max(0, tail + head - pause)
-    cut_tail = min(tail, (excess + 1) // 2)
-    cut_head = min(head, excess - cut_tail)
-    cut_tail = excess - cut_head
-    if cut_tail:
-        joined = joined[:-cut_tail]
-        before = ChunkSpan(
-            before.index,
-            before.start_sample,
-            before.end_sample - cut_tail,
-            before.trimmed_lead,
-            before.trimmed_trail + cut_tail,
-            before.cross_fade,
-            before.silence_before,
-        )
-    silence = pause - (tail - cut_tail) - (head - cut_head)
-    piece = piece[cut_head:]
-    joined = np.concatenate([joined, np.zeros(silence, dtype=np.float32), piece])
-    return joined, piece, before, start + cut_head, silence
+    if overlap <= 0:
+        return held, piece
+    fade = np.linspace(0.0, 1.0, overlap, dtype=np.float32)
+    piece[:overlap] = held[-overlap:] * (1.0 - fade) + piece[:overlap] * fade
+    return held[:-overlap], piece
+
+
+class ArraySink:
+    """A preallocated array the joined signal is written into (grown, by doubling, only if a
+    caller's estimate was short)."""
+
+    def __init__(self, capacity: int) -> None:
+        import numpy as np
+
+        self._buffer = np.empty(max(1, capacity), dtype=np.float32)
+        self.size = 0
+
+    def write(self, block: np.ndarray) -> None:
+        import numpy as np
+
+        end = self.size + block.shape[0]
+        if end > self._buffer.shape[0]:
+            grown = np.empty(max(end, 2 * self._buffer.shape[0]), dtype=np.float32)
+            grown[: self.size] = self._buffer[: self.size]
+            self._buffer = grown
+        self._buffer[self.size : end] = block
+        self.size = end
+
+    @property
+    def samples(self) -> np.ndarray:
+        return self._buffer[: self.size]
 
 
 def chunk_ranges(spans: Sequence[ChunkSpan], total: int) -> list[tuple[int, int]]:

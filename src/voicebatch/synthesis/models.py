@@ -84,12 +84,7 @@ class ModelFiles:
 
     def lineage(self) -> dict:
         """What a manifest records of the model: enough to trace it, without needing its files."""
-        return {
-            "name": self.name,
-            "checksum": self.checksum,
-            "random_weights": self.random_weights,
-            "files": {k: v["sha256"] for k, v in self.files.items()},
-        }
+        return ModelManifest.of(self).lineage()
 
 
 def default_cache_dir() -> Path:
@@ -118,8 +113,12 @@ def load_model_files(directory: Path, *, verify: bool = True) -> ModelFiles:
     if verify:
         _verify_files(directory, files)
     config = yaml.safe_load((directory / "model.yaml").read_text())
-    checksum = hashlib.sha256("".join(f"{k}={files[k]['sha256']}\n" for k in sorted(files)).encode()).hexdigest()
-    return ModelFiles(config.get("name", directory.name), directory, config, checksum, files)
+    return ModelFiles(config.get("name", directory.name), directory, config, weights_checksum(files), files)
+
+
+def weights_checksum(files: dict) -> str:
+    """sha256 over the manifest's file hashes: what identifies a model in cache keys."""
+    return hashlib.sha256("".join(f"{k}={files[k]['sha256']}\n" for k in sorted(files)).encode()).hexdigest()
 
 
 def _verify_files(directory: Path, files: dict) -> None:
@@ -164,9 +163,7 @@ class ModelStore:
 
     def resolve(self, spec: str = DEFAULT_MODEL) -> ModelFiles:
         if is_s3_uri(spec):
-            return self._cached(
-                f"s3-{hashlib.sha256(spec.encode()).hexdigest()[:16]}", [("S3", spec, self._from_s3_uri)]
-            )
+            return self._cached(_s3_cache_name(spec), [("S3", spec, self._from_s3_uri)])
         local = Path(spec).expanduser()
         if local.is_dir():
             return self._verify(local)
@@ -177,6 +174,38 @@ class ModelStore:
             sources.append(("S3 models prefix", f"{self.s3_prefix.uri}/{spec}/", self._from_s3_prefix))
         sources.append(("Hugging Face hub", _hub_description(spec), self._from_hub))
         return self._cached(spec, sources)
+
+    def manifest(self, spec: str = DEFAULT_MODEL) -> ModelManifest:
+        """The model's identity without its weights (issue 11: planning never downloads them):
+        read from a model directory or the local cache, else from the S3 prefix or ``s3://``
+        spec (``manifest.json`` and ``model.yaml``, two small objects). Only a model that
+        must come from the hub, which holds no manifest of ours, is resolved in full (then
+        cached, and published to the S3 prefix, for the tasks that need the weights)."""
+        found = self._manifest_only(spec)
+        return found if found is not None else ModelManifest.of(self.resolve(spec))
+
+    def _manifest_only(self, spec: str) -> ModelManifest | None:
+        if is_s3_uri(spec):
+            cached, remote = self.cache_dir / _s3_cache_name(spec), spec
+        else:
+            local = Path(spec).expanduser()
+            if local.is_dir():
+                return ModelManifest.of(load_model_files(local, verify=False))
+            if "/" in spec or spec.startswith("."):
+                return None  # resolve() says what is wrong
+            cached = self.cache_dir / spec
+            remote = f"{self.s3_prefix.uri}/{spec}" if self.s3_prefix is not None else None
+        if (cached / "manifest.json").is_file():
+            log.info("model %s: manifest from the local cache %s", spec, cached)
+            return ModelManifest.of(load_model_files(cached, verify=False))
+        if remote is None:
+            return None
+        source = open_storage(remote, client=getattr(self.s3_prefix, "client", None))
+        if not source.exists("manifest.json"):
+            return None
+        found = _remote_manifest(source, cached.name)
+        log.info("model %s: manifest read from %s (no weights downloaded)", spec, remote)
+        return found
 
     def _verify(self, directory: Path) -> ModelFiles:
         if directory not in self._verified:
@@ -258,6 +287,54 @@ class ModelStore:
 
 class _Miss(Exception):
     """A source that does not hold the model."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelManifest:
+    """What planning needs of a model: its files' names, sizes and sha256 (the checksum in
+    every output hash) and its config, without the weights (``ModelStore.manifest``)."""
+
+    name: str
+    config: dict
+    checksum: str
+    files: dict  # manifest: relative path -> {"sha256", "size"}
+
+    @classmethod
+    def of(cls, model: ModelFiles) -> ModelManifest:
+        return cls(model.name, model.config, model.checksum, model.files)
+
+    @property
+    def random_weights(self) -> bool:
+        return bool(self.config.get("random_weights"))
+
+    def lineage(self) -> dict:
+        """What a manifest records of the model: enough to trace it, without needing its files."""
+        return {
+            "name": self.name,
+            "checksum": self.checksum,
+            "random_weights": self.random_weights,
+            "files": {k: v["sha256"] for k, v in self.files.items()},
+        }
+
+
+def _s3_cache_name(spec: str) -> str:
+    return f"s3-{hashlib.sha256(spec.encode()).hexdigest()[:16]}"
+
+
+def _remote_manifest(source: Storage, cache_name: str) -> ModelManifest:
+    """``manifest.json`` and ``model.yaml`` from a model prefix; the config checked against its
+    hash. Named as ``resolve`` names the same model (its config's name, else its cache folder)."""
+    import yaml
+
+    files = json.loads(source.get_bytes("manifest.json"))["files"]
+    missing = [f for f in MODEL_FILES if f not in files]
+    if missing:
+        raise ModelError(f"{source.uri}/manifest.json: model files missing: {', '.join(missing)}")
+    data = source.get_bytes("model.yaml")
+    if hashlib.sha256(data).hexdigest() != files["model.yaml"]["sha256"]:
+        raise ModelError(f"{source.uri}/model.yaml: sha256 does not match the manifest")
+    config = yaml.safe_load(data)
+    return ModelManifest(config.get("name", cache_name), config, weights_checksum(files), files)
 
 
 def _hub_description(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from voicebatch.transcripts.markup import escape_vtt_text
 from voicebatch.transcripts.segment import Segment
@@ -66,7 +66,7 @@ def to_csv(segments: Sequence[Segment]) -> str:
     return frame.to_csv(index=False, lineterminator="\n")
 
 
-def to_timing_csv(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+def to_timing_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> str:
     """The timing table: ``columns`` in order, seconds with three decimals, booleans as
     ``true``/``false`` (what spreadsheets and JSON readers expect, not Python's True)."""
     import csv
