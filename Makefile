@@ -35,12 +35,17 @@ check-inputs: $(DEMO_VOICES)
 	@echo "== scripts (include/scripts): checked against the voices, split into chunks =="
 	$(BIN)/voicebatch scripts check include/scripts --voices include/voices
 
-# Airflow's UI and scheduler with this project's DAGs on http://127.0.0.1:8080 (login: admin,
-# password in airflow_home/simple_auth_manager_passwords.json.generated).
-AIRFLOW_ENV := $(BIN)/python deploy/airflow_env.py --home $(CURDIR)/airflow_home
+# Airflow's UI and scheduler with this project's DAGs on http://127.0.0.1:$(PORT) (login: admin,
+# password in airflow_home/simple_auth_manager_passwords.json.generated). `make airflow PORT=8090`:
+# the API server and the execution API the tasks call both follow the port.
+# Offline, the default model falls back to the tiny random one, announced (deploy/local_model.py).
+PORT ?= 8080
+AIRFLOW_HOME_DIR ?= $(CURDIR)/airflow_home
+AIRFLOW_ENV := $(BIN)/python deploy/airflow_env.py --home $(AIRFLOW_HOME_DIR)
 airflow: $(DEMO_VOICES)
 	$(AIRFLOW_ENV) -- bash deploy/airflow-init.sh
-	$(AIRFLOW_ENV) --set AIRFLOW__API__HOST=127.0.0.1 --set AIRFLOW__API__PORT=8080 -- $(BIN)/airflow standalone
+	$(AIRFLOW_ENV) --local-model --set AIRFLOW__API__HOST=127.0.0.1 --set AIRFLOW__API__PORT=$(PORT) \
+	  --set AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(PORT)/execution/ -- $(BIN)/airflow standalone
 
 # docker compose's .env: .env.example with every secret generated (deploy/make_env.py; standard
 # library only, so it runs on a Docker host without .venv). Never overwrites an existing .env.

@@ -33,12 +33,31 @@ from f5_operator import F5SynthesizeOperator
 from report_operator import RunReportOperator
 from voicebatch_assets import AUDIO, VOICE_REGISTRY, output_asset
 
+try:
+    from voicebatch.limits import LIMITS
+except ImportError:  # the control image has no voicebatch library, only this one file of it (Dockerfile)
+    from voicebatch_limits import LIMITS
+
 PROJECT = Path(__file__).resolve().parent.parent
 ENV = os.environ.get
+INPUTS, MODEL, SOUND, CONTROL = "Inputs", "Model", "Sound", "Run control"  # the trigger form's sections
 
 
-def _param(default: object, title: str, description: str, **schema: object) -> Param:
-    return Param(default, title=title, description=description, **schema)
+def _param(default: object, title: str, description: str, section: str, **schema: object) -> Param:
+    return Param(default, title=title, description=description, section=section, **schema)
+
+
+def _optional(kind: str) -> list[str]:
+    """An optional field: empty (null) means the default. Airflow's form marks a field required
+    unless its type allows null."""
+    return [kind, "null"]
+
+
+def _ranged(name: str, default: object, title: str, description: str, section: str, kind: str) -> Param:
+    """A number with its range from voicebatch.limits (shared with the CLI's flags)."""
+    limit = LIMITS[name]
+    text = f"{description} Range {limit.span()}; empty: {default}."
+    return _param(default, title, text, section, type=_optional(kind), **limit.schema())
 
 
 PARAMS = {
@@ -46,6 +65,7 @@ PARAMS = {
         ENV("VOICEBATCH_VOICES_URI", str(PROJECT / "include" / "voices")),
         "Voices",
         "Voice folders: a local path or s3://bucket/prefix.",
+        INPUTS,
         type="string",
         minLength=1,
     ),
@@ -53,6 +73,7 @@ PARAMS = {
         ENV("VOICEBATCH_SCRIPTS_URI", str(PROJECT / "include" / "scripts")),
         "Scripts",
         "Scripts; a YYYY-MM-DD sub-folder for the run's date is used when it exists.",
+        INPUTS,
         type="string",
         minLength=1,
     ),
@@ -60,132 +81,157 @@ PARAMS = {
         ENV("VOICEBATCH_OUTPUT_URI", str(PROJECT / "output")),
         "Output",
         "Where outputs are published: a local path or s3://bucket/prefix.",
+        INPUTS,
         type="string",
         minLength=1,
     ),
     "aws_conn_id": _param(
         ENV("VOICEBATCH_AWS_CONN_ID", "aws_default"),
         "AWS connection",
-        "Airflow connection for S3 (set endpoint_url in its extra for B2 or MinIO).",
-        type="string",
+        "Airflow connection for S3 (set endpoint_url in its extra for B2 or MinIO); empty: the worker's own "
+        "AWS credentials.",
+        INPUTS,
+        type=_optional("string"),
+    ),
+    "voices": _param(
+        [],
+        "Only these voices",
+        "Voice names, one per line; empty: every voice.",
+        INPUTS,
+        type=_optional("array"),
+        items={"type": "string"},
     ),
     "model": _param(
         ENV("VOICEBATCH_MODEL", "F5TTS_v1_Base"),
         "Model",
         "A model name, a model directory or an s3:// prefix.",
+        MODEL,
         type="string",
         minLength=1,
     ),
-    "nfe_steps": _param(
+    "nfe_steps": _ranged(
+        "nfe_steps",
         32,
         "Sampling steps (NFE)",
         "More is slower and cleaner; 7 (or 5, 6, 10, 12, 16) uses F5's EPSS step schedule, ~4.5x faster than 32.",
-        type="integer",
-        minimum=4,
-        maximum=64,
+        MODEL,
+        "integer",
     ),
-    "cfg_strength": _param(
-        2.0, "Guidance strength (CFG)", "How closely speech follows the text.", type="number", minimum=0, maximum=5
+    "cfg_strength": _ranged(
+        "cfg_strength", 2.0, "Guidance strength (CFG)", "How closely speech follows the text.", MODEL, "number"
     ),
-    "speed": _param(1.0, "Speed", "Multiplies each script's own speed.", type="number", minimum=0.5, maximum=2.0),
-    "seed": _param(0, "Seed", "Same seed and inputs give the same audio.", type="integer", minimum=0),
-    "batch_frames": _param(
-        16384,
-        "Frames per forward pass",
-        "GPU batch budget in padded mel frames.",
-        type="integer",
-        minimum=1000,
-        maximum=1_000_000,
-    ),
-    "task_gpu_seconds": _param(
-        150,
-        "GPU seconds per synthesize task",
-        "Tasks are sized by estimated GPU time so model loading stays under 10 % of each task.",
-        type="number",
-        minimum=1,
-        maximum=86_400,
-    ),
-    "chunks_per_task": _param(
-        1024,
-        "Most chunks per synthesize task",
-        "A cap on top of the GPU-time sizing.",
-        type="integer",
-        minimum=1,
-        maximum=10_000,
-    ),
+    "seed": _ranged("seed", 0, "Seed", "Same seed and inputs give the same audio.", MODEL, "integer"),
+    "speed": _ranged("speed", 1.0, "Speed", "Multiplies each script's own speed.", SOUND, "number"),
     "audio_format": _param(
-        "wav", "Audio format", "WAV PCM16, FLAC or MP3.", type="string", enum=["wav", "flac", "mp3"]
+        "wav",
+        "Audio format",
+        "WAV PCM16, FLAC or MP3; empty: WAV.",
+        SOUND,
+        type=_optional("string"),
+        enum=["wav", "flac", "mp3", None],
+        values_display={"wav": "WAV (PCM16)", "flac": "FLAC", "mp3": "MP3", "null": "default (WAV)"},
     ),
     "loudness_lufs": _param(
         -16.0,
         "Loudness (LUFS)",
-        "Integrated loudness target; empty for none.",
-        type=["number", "null"],
-        minimum=-40,
-        maximum=-5,
+        f"Integrated loudness target, {LIMITS['loudness_lufs'].span()}; empty: no normalisation.",
+        SOUND,
+        type=_optional("number"),
+        **LIMITS["loudness_lufs"].schema(),
     ),
     "lexicon_uri": _param(
         ENV("VOICEBATCH_LEXICON_URI") or None,
         "Pronunciation lexicon",
         "A .csv or .pls (W3C) file, or a folder of them (lexicon.* for all voices, <voice>.* per voice), "
-        "local or s3://; empty for none. Applied to what F5 speaks, never to the subtitles.",
-        type=["null", "string"],  # the trigger form sends an empty field as null
+        "local or s3://; empty: none. Applied to what F5 speaks, never to the subtitles.",
+        SOUND,
+        type=_optional("string"),
     ),
-    "sentence_pause": _param(
+    "sentence_pause": _ranged(
+        "sentence_pause",
         0.3,
         "Pause between sentences (s)",
         "Silence between sentences; 0 packs sentences as F5 does.",
-        type="number",
-        minimum=0,
-        maximum=20,
+        SOUND,
+        "number",
     ),
-    "paragraph_pause": _param(
-        0.8, "Pause between paragraphs (s)", "Silence at a blank line.", type="number", minimum=0, maximum=20
+    "paragraph_pause": _ranged(
+        "paragraph_pause", 0.8, "Pause between paragraphs (s)", "Silence at a blank line.", SOUND, "number"
     ),
-    "speaker_pause": _param(
-        0.5, "Pause between voices (s)", "Silence where the voice changes.", type="number", minimum=0, maximum=20
-    ),
-    "voices": _param([], "Only these voices", "Voice names; empty for all.", type="array", items={"type": "string"}),
-    "force": _param(False, "Force", "Synthesize again even when the output is published.", type="boolean"),
-    "strict": _param(
-        False, "Strict", "Fail the run when any voice or script failed or a chunk was quarantined.", type="boolean"
+    "speaker_pause": _ranged(
+        "speaker_pause", 0.5, "Pause between voices (s)", "Silence where the voice changes.", SOUND, "number"
     ),
     "verify": _param(
         "asr",
         "Verify",
         "off: no checks; signal: silence, level, clipping, duration; asr: also transcribe and compare with the text "
-        "(signal when no ASR backend is available, announced in the log).",
-        type="string",
-        enum=["off", "signal", "asr"],
+        "(signal when no ASR backend is available, announced in the log). Empty: asr.",
+        SOUND,
+        type=_optional("string"),
+        enum=["off", "signal", "asr", None],
+        values_display={"off": "off", "signal": "signal", "asr": "asr", "null": "default (asr)"},
     ),
-    "max_takes": _param(
+    "max_takes": _ranged(
+        "max_takes",
         3,
         "Takes per chunk",
         "A failing chunk is synthesized again with its next seed, up to this many takes.",
-        type="integer",
-        minimum=1,
-        maximum=20,
+        SOUND,
+        "integer",
     ),
     "max_cer": _param(
         None,
         "Max character error rate",
-        "A take passes at or below it; empty: the backend's calibrated threshold (pocketsphinx 0.10, whisper 0.15).",
-        type=["number", "null"],
-        minimum=0,
-        maximum=1,
+        f"A take passes at or below it, {LIMITS['max_cer'].span()}; empty: the backend's calibrated threshold "
+        "(pocketsphinx 0.10, whisper 0.15).",
+        SOUND,
+        type=_optional("number"),
+        **LIMITS["max_cer"].schema(),
     ),
     "asr_model": _param(
         "pocketsphinx:en-us",
         "ASR model",
-        "pocketsphinx:en-us (offline, English) or whisper:<size> (e.g. whisper:large-v3-turbo, via the model store).",
-        type="string",
+        "pocketsphinx:en-us (offline, English) or whisper:<size> (e.g. whisper:large-v3-turbo, via the model store); "
+        "empty: pocketsphinx:en-us.",
+        SOUND,
+        type=_optional("string"),
         pattern="^(pocketsphinx:en-us|whisper:.+)$",
+    ),
+    "force": _param(
+        False, "Force", "Synthesize again even when the output is published.", CONTROL, type=_optional("boolean")
+    ),
+    "strict": _param(
+        False,
+        "Strict",
+        "Fail the run when any voice or script failed or a chunk was quarantined.",
+        CONTROL,
+        type=_optional("boolean"),
     ),
     "publish_unverified": _param(
         True,
         "Publish unverified",
         "Publish a script whose chunk never passed (marked needs_review); off: hold it back and list it in the report.",
-        type="boolean",
+        CONTROL,
+        type=_optional("boolean"),
+    ),
+    "batch_frames": _ranged(
+        "batch_frames", 16384, "Frames per forward pass", "GPU batch budget in padded mel frames.", CONTROL, "integer"
+    ),
+    "task_gpu_seconds": _ranged(
+        "task_gpu_seconds",
+        150,
+        "GPU seconds per synthesize task",
+        "Tasks are sized by estimated GPU time so model loading stays under 10 % of each task.",
+        CONTROL,
+        "number",
+    ),
+    "chunks_per_task": _ranged(
+        "chunks_per_task",
+        1024,
+        "Most chunks per synthesize task",
+        "A cap on top of the GPU-time sizing.",
+        CONTROL,
+        "integer",
     ),
 }
 
@@ -202,6 +248,7 @@ DEFAULT_ARGS = {
     schedule="@daily",
     start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
     catchup=False,
+    description="Batch voice cloning with F5-TTS: voices and scripts in; audio, subtitles, timings and a report out",
     doc_md=__doc__,
     default_args=DEFAULT_ARGS,
     params=PARAMS,
@@ -209,13 +256,14 @@ DEFAULT_ARGS = {
     max_active_runs=4,
 )
 def voice_batch() -> None:
-    from voicebatch_airflow import airflow_errors, preflight, run_config, run_stage, storage_opener
+    from voicebatch_airflow import airflow_errors, check_param_names, preflight, run_config, run_stage, storage_opener
 
     @task
     def list_voices(params: dict | None = None, run_id: str | None = None) -> list[list[str]]:
         from voicebatch.runs import list_voice_names, task_groups
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "list_voices") as stage:
+            check_param_names(params, PARAMS)  # a misspelt --conf key fails here, naming the valid ones
             preflight(params, stage.open_uri)  # bad configuration fails here, once
             config = run_config(params)
             names = list_voice_names(config, stage.out, stage.staging, stage.open_uri)
@@ -235,11 +283,11 @@ def voice_batch() -> None:
     def plan(params: dict | None = None, run_id: str | None = None) -> list[str]:
         from voicebatch.runs import plan_run, voices_listed
 
-        from voicebatch_airflow import model_store, run_day
+        from voicebatch_airflow import model_manifest, run_day
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "plan") as stage:
             voices_listed(stage.out, stage.staging)  # skipped, not failed, when list_voices did not finish
-            model = model_store(stage.open_uri).manifest(params["model"])  # checksums only: no weights
+            model = model_manifest(params["model"], stage.open_uri)  # no weights; a missing model fails here, once
             day = run_day(get_current_context())
             counts = plan_run(run_config(params), stage.out, stage.staging, model, stage.open_uri, day)
         return counts["batches"]  # one synthesize task per batch spec key
@@ -280,9 +328,10 @@ def voice_batch() -> None:
         pool="f5_gpu",
         queue="gpu",
         output_uri="{{ params.output_uri }}",
-        aws_conn_id="{{ params.aws_conn_id }}",
+        aws_conn_id="{{ params.aws_conn_id or '' }}",  # optional Params are None when left empty
         model="{{ params.model }}",
-        batch_frames="{{ params.batch_frames }}",
+        batch_frames="{{ params.batch_frames or '' }}",
+        map_index_template="{{ batch_label }}",  # the UI labels each task with the scripts it speaks
     ).expand(batch_key=planned)
     voices >> planned
     published = publish()
@@ -290,7 +339,7 @@ def voice_batch() -> None:
         task_id="report",
         trigger_rule=TriggerRule.ALL_DONE,
         output_uri="{{ params.output_uri }}",
-        aws_conn_id="{{ params.aws_conn_id }}",
+        aws_conn_id="{{ params.aws_conn_id or '' }}",
         strict="{{ params.strict }}",
     )
     synthesized >> published >> reported

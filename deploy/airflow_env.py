@@ -1,10 +1,12 @@
 """This project's Airflow environment, defined once: `make demo`, `make airflow` and the tests.
 
-    python deploy/airflow_env.py --home DIR [--set KEY=VALUE ...] -- COMMAND [ARGS ...]
+    python deploy/airflow_env.py --home DIR [--set KEY=VALUE ...] [--local-model] -- COMMAND [ARGS ...]
 
 runs COMMAND with it: AIRFLOW_HOME, this repository's dags/ and plugins/ (plugins also on
 PYTHONPATH, so DAG files import the operator), no example DAGs, a low parallelism for small
-machines, and the virtual environment's bin/ first on PATH.
+machines, and the virtual environment's bin/ first on PATH. ``--local-model`` sets
+VOICEBATCH_MODEL to the tiny model, announced, when the default model cannot be had offline
+(deploy/local_model.py: `make airflow`).
 """
 
 from __future__ import annotations
@@ -49,12 +51,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, default=ROOT / "airflow_home")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--local-model", action="store_true", help="fall back to the tiny model offline")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command to run")
     extra = dict(item.split("=", 1) for item in args.set)
+    if args.local_model:
+        from local_model import local_model  # deploy/ is on sys.path: this file runs as a script
+
+        extra["VOICEBATCH_MODEL"] = local_model(args.home)[0]
     os.execvpe(command[0], command, airflow_env(args.home, **extra))
 
 

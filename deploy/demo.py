@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_env import ROOT, VENV_BIN, airflow_env  # deploy/ is on sys.path: this file runs as a script
+from local_model import banner
 
 AIRFLOW_HOME = ROOT / "airflow_home"
 LOCAL_COPY = ROOT / "output" / "demo"
@@ -31,15 +32,11 @@ DEMO_CONN = "voicebatch_demo_s3"
 BUCKET = "voicebatch-demo"
 
 
-def banner(text: str) -> None:
-    line = "!" * 78
-    print(f"\n{line}\n{text}\n{line}\n", flush=True)
-
-
 def choose_model() -> tuple[str, bool]:
     """(model spec, random weights?)"""
     from voicebatch.synthesis.models import ModelError, ModelStore
-    from voicebatch.synthesis.tiny import build_tiny_model
+
+    from local_model import announce_tiny, tiny_model
 
     if spec := os.environ.get("VOICEBATCH_MODEL"):
         return spec, False
@@ -47,17 +44,9 @@ def choose_model() -> tuple[str, bool]:
         files = ModelStore().resolve("F5TTS_v1_Base")
         return str(files.directory), files.random_weights
     except ModelError as e:
-        reason = str(e)
-    tiny = AIRFLOW_HOME / "models" / "tiny-random"
-    if not (tiny / "manifest.json").exists():
-        build_tiny_model(tiny)
-    banner(
-        "OFFLINE: F5TTS_v1_Base is not cached and the Hugging Face hub cannot be reached.\n"
-        "The demo uses the TINY RANDOMLY INITIALISED model instead: random weights, so the\n"
-        "audio is NOISE, NOT A VOICE. The pipeline, files, subtitles and report are real.\n"
-        f"({reason[:300]})"
-    )
-    return str(tiny), True
+        reason = " ".join(str(e).split())[:300]
+    announce_tiny(reason, "The demo")
+    return str(tiny_model(AIRFLOW_HOME)), True
 
 
 def free_port() -> int:
@@ -133,7 +122,7 @@ def main() -> int:
             moto.wait(timeout=10)
     print(f"\nmodel used: {model}")
     if random_weights:
-        banner("Reminder: TINY RANDOM MODEL. Every audio file of this demo is noise, not a voice.")
+        print(banner("Reminder: TINY RANDOM MODEL. Every audio file of this demo is noise, not a voice."))
     return 0
 
 
@@ -150,7 +139,6 @@ def _client(endpoint: str) -> Any:  # a boto3 S3 client
 
 
 def _show_and_copy(client: Any, output: str, random_weights: bool) -> None:
-    from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
     from voicebatch.storage import open_storage
 
     s3 = open_storage(output, client=client)
@@ -162,23 +150,11 @@ def _show_and_copy(client: Any, output: str, random_weights: bool) -> None:
     local = open_storage(str(LOCAL_COPY))
     for key in keys:
         local.put_bytes(key, s3.get_bytes(key))
-    (report_key,) = [k for k in keys if k.endswith("report.json")]
-    report = json.loads(s3.get_bytes(report_key))
-    scripts = [
-        ScriptOutcome(s["script_id"], s["status"], s["output_hash"], s["manifest_key"], s["error"])
-        for s in report["scripts"]
-    ]
-    voices = [
-        VoiceOutcome(v["voice"], v["status"], v["reason"], v["clip_hash"], v["start"], v["end"])
-        for v in report["voices"]
-    ]
-    offline, page = build_report(
-        local, dag_id=report["dag_id"], run_id=report["run_id"], model=report["model"], scripts=scripts, voices=voices
-    )
-    _, html_key = publish_report(local, offline, page)
-    print(f"\nreport in S3: {output}/{report_key[:-5]}.html (presigned links, valid while the endpoint runs)")
+    (report_key,) = [k for k in keys if k.endswith("report.html")]
+    print(f"\nreport in S3: {output}/{report_key}")
     print(f"local copy of everything published: {LOCAL_COPY}/")
-    print(f"open the report: {Path(local.uri_for(html_key)).as_uri()}")
+    # report.html links every file relative to its own place, so the copy works offline as it is.
+    print(f"open the report: {Path(local.uri_for(report_key)).as_uri()}")
     if random_weights:
         print("(the report says so too: 'random weights: noise, not a voice')")
 

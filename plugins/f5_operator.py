@@ -18,18 +18,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REPORT_URL_KEY = "report_url"
-
 
 class RunReportLink(BaseOperatorLink):
-    """The run's report.html (a presigned link for S3; pushed by the task when it runs)."""
+    """The run's report, served by the API server (plugins/voicebatch_reports.py): an http(s)
+    link that works for local and S3 outputs alike and never expires. It shows "not ready
+    yet" until the report task has run."""
 
     name = "Run report"
 
     def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
+        from voicebatch_reports import report_url
 
-        return XCom.get_value(key=REPORT_URL_KEY, ti_key=ti_key) or ""
+        try:
+            from airflow.sdk.configuration import conf
+        except ImportError:  # pragma: no cover - older task SDKs
+            from airflow.configuration import conf
+        return report_url(ti_key.dag_id, ti_key.run_id, conf.get("api", "base_url", fallback=None))
 
 
 class F5SynthesizeOperator(BaseOperator):
@@ -39,7 +43,7 @@ class F5SynthesizeOperator(BaseOperator):
     :param output_uri: output root: a local path or ``s3://bucket/prefix``
     :param aws_conn_id: Airflow AWS connection for S3 (its extra may set ``endpoint_url``)
     :param model: model spec: a name, a model directory or an ``s3://`` prefix
-    :param batch_frames: padded mel frames per forward pass
+    :param batch_frames: padded mel frames per forward pass (empty: 16384)
     """
 
     template_fields: Sequence[str] = ("batch_key", "output_uri", "aws_conn_id", "model", "batch_frames")
@@ -53,7 +57,7 @@ class F5SynthesizeOperator(BaseOperator):
         output_uri: str,
         aws_conn_id: str | None = "aws_default",
         model: str = "F5TTS_v1_Base",
-        batch_frames: int | str = 16_384,
+        batch_frames: int | str | None = 16_384,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -65,7 +69,9 @@ class F5SynthesizeOperator(BaseOperator):
         self._lease = None
 
     def execute(self, context: Context) -> dict:
-        from voicebatch.report import report_prefix
+        import json
+
+        from voicebatch.f5_output import f5_output_to_log
         from voicebatch.runs import synthesize_batch
         from voicebatch.stages import batch_part
         from voicebatch.synthesis.devices import lease_device
@@ -75,9 +81,18 @@ class F5SynthesizeOperator(BaseOperator):
 
         run_id = context["run_id"]
         part = batch_part(self.batch_key)
+        frames = int(self.batch_frames) if str(self.batch_frames or "").strip() not in ("", "None") else 16_384
         with run_stage(self.aws_conn_id, self.output_uri, run_id, "synthesize", part) as stage:
-            report_key = report_prefix(self.dag_id, run_id) + "report.html"
-            context["ti"].xcom_push(key=REPORT_URL_KEY, value=stage.out.presign(report_key))
+            spec = json.loads(stage.out.get_bytes(self.batch_key))
+            scripts = [s["id"] for s in spec["scripts"]]
+            context["batch_label"] = batch_label(scripts, len(spec["requests"]))  # map_index_template
+            log.info(
+                "%s: %d chunk(s) of %s, voices %s",
+                self.batch_key,
+                len(spec["requests"]),
+                ", ".join(scripts),
+                ", ".join(spec["voices"]),
+            )
             files = model_store(stage.open_uri).resolve(self.model)
             if files.random_weights:
                 log.warning("model %s has RANDOM WEIGHTS: the audio is noise, not a voice", files.name)
@@ -85,14 +100,15 @@ class F5SynthesizeOperator(BaseOperator):
             try:
                 log.info("synthesizing %s on %s with %s", self.batch_key, self._lease.device, files.name)
                 engine = Engine(files, device=self._lease.device)
-                summary = synthesize_batch(
-                    self.batch_key,
-                    stage.out,
-                    stage.staging,
-                    engine,
-                    int(self.batch_frames),
-                    speech_models=speech_model_store(stage.open_uri),
-                )
+                with f5_output_to_log(log):  # F5's prints and known-noise warnings, out of the task log
+                    summary = synthesize_batch(
+                        self.batch_key,
+                        stage.out,
+                        stage.staging,
+                        engine,
+                        frames,
+                        speech_models=speech_model_store(stage.open_uri),
+                    )
             finally:
                 self._lease.release()
         log.info("batch done: %s", summary)
@@ -119,6 +135,14 @@ class F5SynthesizeOperator(BaseOperator):
         inputs += [_dataset(source) for source in sources]
         outputs = [_dataset(out.uri_for(f"audio/{s['id']}/{s['output_hash']}/")) for s in spec["scripts"]]
         return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+def batch_label(scripts: list[str], chunks: int, width: int = 80) -> str:
+    """What a synthesize task speaks, as its label in the UI: ``hello, duet (3 chunks)``."""
+    names = ", ".join(scripts)
+    if len(names) > width:
+        names = names[: width - 1].rsplit(", ", 1)[0] + f", … ({len(scripts)} scripts)"
+    return f"{names} ({chunks} chunk{'s' if chunks != 1 else ''})"
 
 
 def _script_file(source: str) -> str:

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from f5_operator import REPORT_URL_KEY, RunReportLink
+from f5_operator import RunReportLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
+# Life of the presigned links in report.json and report.shared.html (seconds; at most 7 days).
+SHARE_SECONDS_ENV = "VOICEBATCH_SHARE_SECONDS"
 
 
 class RunReportOperator(BaseOperator):
@@ -44,22 +46,33 @@ class RunReportOperator(BaseOperator):
         self.strict = strict
 
     def execute(self, context: Context) -> dict:
+        import os
+
         from airflow.sdk.exceptions import AirflowFailException
 
-        from voicebatch.report import report_prefix
+        from voicebatch.report import report_prefix, share_report
         from voicebatch.runs import finish_run, staging_prefix
+        from voicebatch.storage import PRESIGN_SECONDS, is_s3_uri, local_path
 
         from voicebatch_airflow import airflow_errors, storage_opener
+        from voicebatch_reports import XCOM_KEY
 
         run_id = context["run_id"]
         dag_run = context.get("dag_run")
         started = dag_run.start_date.isoformat() if dag_run and dag_run.start_date else None
+        expires = int(os.environ.get(SHARE_SECONDS_ENV) or PRESIGN_SECONDS)
         with airflow_errors():
             out = storage_opener(self.aws_conn_id)(self.output_uri)
-            context["ti"].xcom_push(
-                key=REPORT_URL_KEY, value=out.presign(report_prefix(self.dag_id, run_id) + "report.html")
+            summary = finish_run(
+                out, staging_prefix(run_id), dag_id=self.dag_id, run_id=run_id, started_at=started, expires=expires
             )
-            summary = finish_run(out, staging_prefix(run_id), dag_id=self.dag_id, run_id=run_id, started_at=started)
+            # Where the API server's plugin finds this run's report (the "Run report" link and tab).
+            uri = self.output_uri if is_s3_uri(self.output_uri) else str(local_path(self.output_uri).resolve())
+            location = {"output_uri": uri, "aws_conn_id": self.aws_conn_id or None}
+            context["ti"].xcom_push(key=XCOM_KEY, value={**location, "prefix": report_prefix(self.dag_id, run_id)})
+            if is_s3_uri(self.output_uri):  # a copy with presigned links, to share outside Airflow
+                summary["shared_report"] = share_report(out, self.dag_id, run_id, expires)
+                log.info("shareable report (links valid %d s): %s", expires, summary["shared_report"])
         log.info("report: %s", out.uri_for(summary["report"]))
         for failure in summary["failed_stages"]:  # final_check turns the run red for these
             log.error("stage %s", failure)

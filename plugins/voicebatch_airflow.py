@@ -76,6 +76,25 @@ def model_store(open_uri: Callable[[str], Storage]) -> ModelStore:
     return ModelStore(s3_prefix=open_uri(models_uri) if models_uri else None)
 
 
+def model_manifest(spec: str, open_uri: Callable[[str], Storage]) -> Any:
+    """The model's manifest through the store (checksums only: planning downloads no weights);
+    random weights are announced loudly (the tiny model that `make airflow` and `make demo` fall
+    back to offline: deploy/local_model.py)."""
+    import logging
+
+    files = model_store(open_uri).manifest(spec)
+    if files.random_weights:
+        line = "!" * 78
+        logging.getLogger(__name__).warning(
+            "\n%s\nmodel %s has RANDOM WEIGHTS: every audio file of this run is NOISE, NOT A VOICE\n"
+            "(the tiny model the local setup uses offline; set the model Param or VOICEBATCH_MODEL)\n%s",
+            line,
+            files.name,
+            line,
+        )
+    return files
+
+
 def speech_model_store(open_uri: Callable[[str], Storage]) -> Any:
     """ASR and aligner weights: the same cache and S3 models prefix as F5's."""
     from voicebatch.verify.store import SpeechModelStore
@@ -85,33 +104,46 @@ def speech_model_store(open_uri: Callable[[str], Storage]) -> Any:
 
 
 def run_config(params: Mapping[str, Any]) -> RunConfig:
-    from voicebatch.outputs import OutputOptions
+    """The run's configuration from its Params. An optional Param left empty (None) means its
+    default: the library's own, so the form, ``--conf`` and the CLI agree."""
+    from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions
     from voicebatch.pipeline import RunSettings
     from voicebatch.runs import RunConfig
-    from voicebatch.synthesis.engine import SynthesisParams
+    from voicebatch.synthesis.engine import DEFAULT_PARAMS, SynthesisParams
     from voicebatch.text.lexicon import read_lexicon
     from voicebatch.text.markup import PauseRules
     from voicebatch.verify.settings import VerifySettings
 
+    defaults = RunConfig("", "")
+    verify, pauses = VerifySettings(), PauseRules()
+
+    def get(name: str, default: Any, kind: Callable[[Any], Any] = lambda v: v) -> Any:
+        value = params.get(name)
+        return default if value is None else kind(value)
+
     settings = RunSettings(
-        params=SynthesisParams(nfe_steps=int(params["nfe_steps"]), cfg_strength=float(params["cfg_strength"])),
-        options=OutputOptions(
-            audio_format=params["audio_format"],
-            loudness_lufs=None if params["loudness_lufs"] is None else float(params["loudness_lufs"]),
+        params=SynthesisParams(
+            nfe_steps=get("nfe_steps", DEFAULT_PARAMS.nfe_steps, int),
+            cfg_strength=get("cfg_strength", DEFAULT_PARAMS.cfg_strength, float),
         ),
-        seed=int(params["seed"]),
-        speed=float(params["speed"]),
+        options=OutputOptions(
+            audio_format=get("audio_format", DEFAULT_OUTPUT_OPTIONS.audio_format),
+            # None here is a choice (no normalisation), not "the default": the Param's own default is -16.
+            loudness_lufs=None if params.get("loudness_lufs") is None else float(params["loudness_lufs"]),
+        ),
+        seed=get("seed", 0, int),
+        speed=get("speed", 1.0, float),
         verify=VerifySettings(
-            mode=params.get("verify", "asr"),
-            max_takes=int(params.get("max_takes", 3)),
-            max_cer=None if params.get("max_cer") is None else float(params["max_cer"]),
-            asr_model=params.get("asr_model", "pocketsphinx:en-us"),
-            publish_unverified=bool(params.get("publish_unverified", True)),
+            mode=get("verify", verify.mode),
+            max_takes=get("max_takes", verify.max_takes, int),
+            max_cer=get("max_cer", None, float),
+            asr_model=get("asr_model", verify.asr_model),
+            publish_unverified=get("publish_unverified", verify.publish_unverified, bool),
         ),
         pauses=PauseRules(
-            float(params.get("sentence_pause", 0.3)),
-            float(params.get("paragraph_pause", 0.8)),
-            float(params.get("speaker_pause", 0.5)),
+            get("sentence_pause", pauses.sentence, float),
+            get("paragraph_pause", pauses.paragraph, float),
+            get("speaker_pause", pauses.speaker, float),
         ),
         # Read by every task that builds the settings: plan (the spoken form) and publish (its hash).
         lexicon=read_lexicon(lexicon, storage_opener(params["aws_conn_id"]))
@@ -122,12 +154,33 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
         voices_uri=params["voices_uri"],
         scripts_uri=params["scripts_uri"],
         settings=settings,
-        batch_frames=int(params["batch_frames"]),
-        chunks_per_task=int(params["chunks_per_task"]),
-        task_gpu_seconds=float(params["task_gpu_seconds"]),
-        voices=tuple(params["voices"] or ()),
-        force=bool(params["force"]),
+        batch_frames=get("batch_frames", defaults.batch_frames, int),
+        chunks_per_task=get("chunks_per_task", defaults.chunks_per_task, int),
+        task_gpu_seconds=get("task_gpu_seconds", defaults.task_gpu_seconds, float),
+        voices=tuple(params.get("voices") or ()),
+        force=get("force", False, bool),
         max_tasks=max_map_length(),
+    )
+
+
+def check_param_names(params: Mapping[str, Any], known: Mapping[str, Any]) -> None:
+    """Airflow keeps a ``--conf`` key the DAG does not declare as a Param of its own, silently:
+    a misspelt ``nfe_step`` would run with the default NFE. Raises ``InputError`` naming the
+    unknown keys, the likely intended ones and every valid key."""
+    import difflib
+
+    from voicebatch.errors import InputError
+
+    unknown = sorted(set(params) - set(known))
+    if not unknown:
+        return
+    guesses = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        guesses.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise InputError(
+        "conf",
+        f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(guesses)}; valid keys: {', '.join(known)}",
     )
 
 

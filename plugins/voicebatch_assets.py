@@ -15,12 +15,20 @@ from airflow.sdk import Asset, AssetAlias
 
 AUDIO = AssetAlias("voicebatch_audio")
 VOICE_REGISTRY = AssetAlias("voicebatch_voice_registry")
+# Airflow's Assets have no description field: it goes in the Asset's extra, shown on its page.
+DESCRIPTIONS = {
+    "audio": "voicebatch outputs: audio/<script>/<output_hash>/ (audio, SRT, WebVTT, CSV timings, manifest.json "
+    "written last) and audio/<script>/latest.json; an event per run that published, with its counts",
+    "voices": "voicebatch voice registry: voices/<voice>/<clip_hash>/ (reference.wav, reference.txt, voice.json); "
+    "an event per run that registered new voices",
+}
 
 
 def output_asset(output_uri: str, folder: str) -> Asset:
     """The Asset for ``folder`` (audio, voices) under a run's output location."""
     root = output_uri.rstrip("/")
+    extra = {"description": DESCRIPTIONS[folder]}
     if root.startswith("s3://"):
-        return Asset(uri=f"{root}/{folder}/")
+        return Asset(uri=f"{root}/{folder}/", extra=extra)
     path = Path(root[7:] if root.startswith("file://") else root).expanduser().resolve()
-    return Asset(uri=(path / folder).as_uri())
+    return Asset(uri=(path / folder).as_uri(), extra=extra)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -36,6 +41,35 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def airflow(env: dict[str, str], *args: str) -> str:
+    """``airflow ARGS`` with ``env``; its stdout (the test fails with its output when it fails)."""
+    result = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    return result.stdout
+
+
+def api_token(port: int, password: str) -> str:
+    """A JWT from the simple auth manager for ``admin``, as the UI gets one."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/auth/token",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["access_token"]
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, logs: Path) -> Any:
+    """``check()``'s first truthy value; on timeout, fail with the tail of every log in ``logs``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(2)  # polling a live scheduler, not timing anything
+    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(logs.glob("*.log")))
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
@@ -77,12 +111,15 @@ run = dag.test(run_conf=json.loads(sys.argv[2]), logical_date=logical_date)
 tis = run.get_task_instances()
 tasks = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
 tries = {f"{ti.task_id}[{ti.map_index}]": ti.try_number for ti in tis}
-query = select(AssetEvent, AssetModel.uri, AssetModel.name).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+query = select(AssetEvent, AssetModel.uri, AssetModel.name, AssetModel.extra).join(
+    AssetModel, AssetModel.id == AssetEvent.asset_id
+)
 from airflow.models.xcom import XComModel
 with create_session() as session:
     rows = session.execute(query.where(AssetEvent.source_run_id == run.run_id)).all()
     events = [
-        {"uri": uri, "asset": name, "extra": event.extra, "task": event.source_task_id} for event, uri, name in rows
+        {"uri": uri, "asset": name, "extra": event.extra, "task": event.source_task_id, "asset_extra": asset_extra}
+        for event, uri, name, asset_extra in rows
     ]
     found = session.scalars(
         select(XComModel).where(XComModel.run_id == run.run_id, XComModel.key.startswith("_link_"))

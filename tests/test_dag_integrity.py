@@ -117,7 +117,10 @@ for name, conf in json.loads(sys.argv[2]).items():
         out[name] = "ok"
     except ParamValidationError as e:
         out[name] = str(e).splitlines()[0]
-print(json.dumps(out))
+schemas = {}
+for k in dag.params.keys():
+    schemas[k] = {**dag.params.get_param(k).schema, "help": dag.params.get_param(k).description}
+print(json.dumps({"verdicts": out, "schemas": schemas, "description": dag.description}))
 """
 
 CONFS = {
@@ -125,10 +128,39 @@ CONFS = {
     "good": {"nfe_steps": 16, "speed": 1.5, "audio_format": "mp3", "loudness_lufs": None, "voices": ["nature"]},
     "epss": {"nfe_steps": 7, "task_gpu_seconds": 600},
     "good_verify": {"verify": "signal", "max_takes": 5, "max_cer": 0.2, "asr_model": "whisper:large-v3-turbo"},
+    # Every optional field left empty in the form arrives as null: the run uses the default.
+    "all_optional_empty": {
+        k: None
+        for k in [
+            "aws_conn_id",
+            "voices",
+            "nfe_steps",
+            "cfg_strength",
+            "seed",
+            "speed",
+            "audio_format",
+            "loudness_lufs",
+            "verify",
+            "max_takes",
+            "max_cer",
+            "asr_model",
+            "force",
+            "strict",
+            "publish_unverified",
+            "batch_frames",
+            "task_gpu_seconds",
+            "chunks_per_task",
+            "lexicon_uri",
+            "sentence_pause",
+            "paragraph_pause",
+            "speaker_pause",
+        ]
+    },
     "nfe_too_high": {"nfe_steps": 100},
     "nfe_too_low": {"nfe_steps": 3},
     "task_gpu_seconds_zero": {"task_gpu_seconds": 0},
     "speed_too_fast": {"speed": 3.0},
+    "cfg_too_strong": {"cfg_strength": 5.5},
     "unknown_format": {"audio_format": "ogg"},
     "loudness_too_loud": {"loudness_lufs": 0},
     "voices_not_a_list": {"voices": "nature"},
@@ -137,14 +169,19 @@ CONFS = {
     "no_takes": {"max_takes": 0},
     "cer_above_one": {"max_cer": 1.5},
     "unknown_asr_model": {"asr_model": "kaldi:en"},
+    "empty_output": {"output_uri": ""},
+    "no_model": {"model": None},
     "pauses": {"sentence_pause": 0, "paragraph_pause": 1.2, "speaker_pause": 0.4, "lexicon_uri": "s3://b/lexicon.pls"},
     "no_lexicon": {"lexicon_uri": None},
     "pause_too_long": {"paragraph_pause": 25},
+    "negative_pause": {"speaker_pause": -0.1},
 }
+GOOD = ("defaults", "good", "epss", "good_verify", "all_optional_empty", "pauses", "no_lexicon")
 
 
-def test_params_validate_good_conf_and_reject_out_of_range(tmp_path: Path) -> None:
-    env = airflow_env(tmp_path)
+@pytest.fixture(scope="module")
+def params_check(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    env = airflow_env(tmp_path_factory.mktemp("params"))
     result = subprocess.run(
         [sys.executable, "-c", PARAMS_CHECK, str(ROOT / "dags"), json.dumps(CONFS)],
         env=env,
@@ -152,9 +189,72 @@ def test_params_validate_good_conf_and_reject_out_of_range(tmp_path: Path) -> No
         text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    verdicts = json.loads(result.stdout.strip().splitlines()[-1])
-    accepted = ("defaults", "good", "epss", "good_verify", "pauses", "no_lexicon")
-    assert all(verdicts[k] == "ok" for k in accepted), verdicts
-    rejected = {k: v for k, v in verdicts.items() if k not in accepted}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_params_validate_good_conf_and_reject_out_of_range(params_check: dict) -> None:
+    verdicts = params_check["verdicts"]
+    assert {k: verdicts[k] for k in GOOD} == dict.fromkeys(GOOD, "ok")
+    rejected = {k: v for k, v in verdicts.items() if k not in GOOD}
     assert all(v != "ok" for v in rejected.values()), rejected
-    assert "nfe_steps" in verdicts["nfe_too_high"] and "audio_format" in verdicts["unknown_format"]
+    # The message names the Param, the value and the bound (what the form shows), not a clamp.
+    assert verdicts["nfe_too_high"] == "Invalid input for param nfe_steps: 100 is greater than the maximum of 64"
+    assert verdicts["speed_too_fast"] == "Invalid input for param speed: 3.0 is greater than the maximum of 2.0"
+    assert "audio_format" in verdicts["unknown_format"]
+    assert (
+        verdicts["pause_too_long"] == "Invalid input for param paragraph_pause: 25 is greater than the maximum of 20.0"
+    )
+
+
+def test_params_form_sections_and_only_required_fields_required(params_check: dict) -> None:
+    schemas = params_check["schemas"]
+    sections = {name: schema.get("section") for name, schema in schemas.items()}
+    assert set(sections.values()) == {"Inputs", "Model", "Sound", "Run control"}, sections
+    # Airflow's form marks a field required unless its type allows null.
+    required = {n for n, s in schemas.items() if not (isinstance(s["type"], list) and "null" in s["type"])}
+    assert required == {"voices_uri", "scripts_uri", "output_uri", "model"}
+    # No top-level minimum/maximum: the form's number input would clamp to them (NFE 100 -> 64).
+    assert not [n for n, s in schemas.items() if "minimum" in s or "maximum" in s]
+    assert all(s.get("title") and s.get("help") for s in schemas.values())
+    assert params_check["description"], "the DAG has a description"
+
+
+def test_params_ranges_are_the_clis(params_check: dict) -> None:
+    """One definition for the form and the CLI: every ranged Param's bounds are voicebatch.limits'."""
+    from voicebatch.limits import LIMITS
+
+    ranged = {n: s["allOf"][0] for n, s in params_check["schemas"].items() if "allOf" in s}
+    assert set(ranged) == set(LIMITS) & set(params_check["schemas"])
+    for name, bounds in ranged.items():
+        limit = LIMITS[name]
+        assert (bounds.get("minimum"), bounds.get("maximum")) == (limit.low, limit.high), name
+
+
+CONTROL_IMAGE_CHECK = r"""
+import json, sys
+sys.modules["voicebatch"] = None  # the control image: no voicebatch library
+sys.path.insert(0, sys.argv[2])  # ... but the one file the Dockerfile copies beside the plugins
+from airflow.models.dagbag import DagBag
+bag = DagBag(sys.argv[1])
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags)}))
+"""
+
+
+def test_the_dag_parses_without_the_library_as_in_the_control_image(tmp_path: Path) -> None:
+    import shutil
+
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY --chown=50000:0 src/voicebatch/limits.py /opt/airflow/plugins/voicebatch_limits.py" in dockerfile
+    shutil.copy(ROOT / "src" / "voicebatch" / "limits.py", copied / "voicebatch_limits.py")
+    env = airflow_env(tmp_path / "airflow")
+    result = subprocess.run(
+        [sys.executable, "-c", CONTROL_IMAGE_CHECK, str(ROOT / "dags"), str(copied)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {"errors": {}, "dags": ["voice_batch"]}

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
+from voicebatch.report import report_prefix
 from voicebatch.storage import open_storage
 
 from airflow_helpers import dag_test, demo_inputs, init_airflow, s3_connection
@@ -111,6 +112,9 @@ def test_end_to_end_a_bad_voice_fails_only_its_own_task(setup: dict, first_run: 
     assert (audio["published"], audio["skipped"], audio["failed"]) == (len(manifests), 0, 0) and audio["run_id"]
     assert events["s3://dagrun/out/voices"]["voices_registered"] == 2
     assert {e["task"] for e in run["events"]} == {"publish"}
+    descriptions = {e["uri"]: (e["asset_extra"] or {}).get("description", "") for e in run["events"]}
+    assert descriptions["s3://dagrun/out/audio"].startswith("voicebatch outputs: audio/<script>/<output_hash>/")
+    assert descriptions["s3://dagrun/out/voices"].startswith("voicebatch voice registry")
     # The connection's secret is in no object, no task log (dag.test prints them) and nowhere in
     # Airflow's home (the metadata DB with XCom, its write-ahead log, config).
     home = Path(setup["env"]["AIRFLOW_HOME"])
@@ -230,9 +234,10 @@ def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> 
     (failure,) = report["failed_stages"]
     assert failure["stage"] == "plan" and failure["error"] == "model '/no/such/dir': no such directory"
     assert run["events"] == []
-    # The failed run's "Run report" link (on the report task: no synthesize task ran) opens that report.
-    with urllib.request.urlopen(run["links"]["report[-1]"]) as response:
-        page = response.read().decode()
+    # The failed run's "Run report" link is on the report task (no synthesize task ran): the API
+    # server's plugin serves that report from this location (tests/test_local_airflow.py opens it).
+    assert run["links"]["report[-1]"] == f"/voicebatch/runs/voice_batch/{urllib.parse.quote(run['run_id'], safe='')}/"
+    page = storage.get_bytes(report_prefix("voice_batch", run["run_id"]) + "report.html").decode()
     assert "Run failed: stage <code>plan</code>" in page and "no such directory" in page
 
 

@@ -8,8 +8,6 @@ Every process started here is stopped by its PID (process group).
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,45 +16,28 @@ import pytest
 
 from voicebatch.storage import open_storage, s3_client
 
-from airflow_helpers import BIN, demo_inputs, init_airflow, s3_connection, start, stop
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+from airflow_helpers import BIN, airflow, api_token, demo_inputs, init_airflow, s3_connection, start, stop, wait_until
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, sign_in
 from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port, wait_for_port
 
 PASSWORD = "voicebatch-ui-test"
 
 
-def airflow(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    return result.stdout
+def token(port: int) -> str:
+    return api_token(port, PASSWORD)
 
 
 def api(port: int, path: str) -> dict:
-    """The public REST API, as the UI uses it (a JWT from the simple auth manager)."""
+    """The public REST API, as the UI uses it."""
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/auth/token",
-        data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token(port)}"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        token = json.loads(response.read())["access_token"]
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
 def runs(env: dict[str, str]) -> list[dict]:
     return api(int(env["VOICEBATCH_TEST_API_PORT"]), "/api/v2/dags/voice_batch/dagRuns?limit=100")["dag_runs"]
-
-
-def wait_until(what: str, check, timeout: float, logs: Path) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(2)  # polling a live scheduler, not timing anything
-    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.glob("*.log")))
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
 def wait_for_runs(env: dict[str, str], run_ids: set[str] | None, logs: Path, count: int = 0) -> list[dict]:
@@ -200,21 +181,24 @@ def test_trigger_form_in_the_browser(deployment: dict) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        # Sign-in redirects (with the token) back to the UI: navigate only once that is done.
-        page.wait_for_url(lambda url: "login" not in url and "/auth/" not in url)
-        page.wait_for_load_state("load")
+        sign_in(page, port, PASSWORD)
         page.goto(f"http://127.0.0.1:{port}/dags/voice_batch")
         page.get_by_role("button", name="Trigger").first.click()
         dialog = page.get_by_role("dialog")
         dialog.wait_for()
+        dialog.get_by_text("Model", exact=True).first.click()  # the form's sections: Inputs, Model, Sound, Run control
         nfe, seed = dialog.locator("input[name=element_nfe_steps]"), dialog.locator("input[name=element_seed]")
         nfe.scroll_into_view_if_needed()
         form = dialog.inner_text()
-        for title in ("Run Parameters", "Sampling steps (NFE)", "More is slower and cleaner", "Seed", "Audio format"):
+        for title in (
+            "Inputs",
+            "Model",
+            "Sound",
+            "Run control",
+            "Sampling steps (NFE)",
+            "More is slower and cleaner",
+            "Seed",
+        ):
             assert title in form, title
         assert nfe.input_value() == "32" and seed.input_value() == "0"  # the Params' defaults
         nfe.fill("9")
@@ -236,3 +220,27 @@ def test_trigger_form_in_the_browser(deployment: dict) -> None:
     assert {"hello", "duet"} <= set(manifests), "the form's values change the output hash: new outputs"
     for manifest in manifests.values():
         assert (manifest["parameters"]["nfe_steps"], manifest["parameters"]["seed"]) == (9, 7)
+
+
+def test_the_run_report_streams_from_s3_through_the_api_server(deployment: dict, first_run: dict) -> None:
+    """The plugin reads the run's S3 output through its Airflow connection and streams it: no
+    presigned link, so nothing expires; a Range request (a player seeking) gets its slice."""
+    port, storage = deployment["port"], deployment["storage"]
+    auth = {"Authorization": f"Bearer {token(port)}"}
+
+    def fetch(path: str, **headers: str) -> tuple[int, bytes, str]:
+        found = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={**auth, **headers})
+        with urllib.request.urlopen(found, timeout=30) as response:  # follows the redirect to report.html
+            return response.status, response.read(), response.geturl()
+
+    status, page, url = fetch("/voicebatch/runs/voice_batch/cli_conf/")
+    assert status == 200 and url.endswith("/files/runs/voice_batch/cli_conf/report.html")
+    assert page == storage.get_bytes("runs/voice_batch/cli_conf/report.html")
+    report = json.loads(storage.get_bytes("runs/voice_batch/cli_conf/report.json"))
+    wav = next(k for k in report["files"] if k.startswith("audio/") and k.endswith(".wav"))
+    assert f"../../../{wav}" in page.decode(), "the page links the audio relative to itself"
+    status, body, _ = fetch(f"/voicebatch/runs/voice_batch/cli_conf/files/{wav}")
+    assert status == 200 and body == storage.get_bytes(wav)
+    status, part, _ = fetch(f"/voicebatch/runs/voice_batch/cli_conf/files/{wav}", Range="bytes=100-199")
+    assert status == 206 and part == storage.get_bytes(wav)[100:200]
+    assert storage.exists("runs/voice_batch/cli_conf/report.shared.html"), "a presigned copy, to share outside"

@@ -1,7 +1,11 @@
-"""`voicebatch` command: check and convert inputs without Airflow.
+"""`voicebatch` command: check and convert inputs, synthesize and verify without Airflow.
 
-Exit codes: 0 success, 1 some inputs are unusable (the report says which), 2 bad usage or
-an unreadable input (one line on stderr).
+Conventions (issue 13): results go to stdout, everything else (logs, progress, errors) to
+stderr; ``--json`` on every command that produces results, one JSON shape per kind of row;
+``-v``/``-q`` anywhere on the line; ``--version``; every option with its help and default, and
+examples in each command's help; numeric ranges from ``voicebatch.limits``, the same ones the
+DAG's Params use. Exit codes: 0 success, 1 some inputs are unusable (the rows say which), 2 bad
+usage or an error (one line on stderr; ``-v`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -10,15 +14,17 @@ import argparse
 import json
 import logging
 import re
+import shutil
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from voicebatch.errors import InputError
+from voicebatch.limits import LIMITS
 from voicebatch.reference import ClipRules
-from voicebatch.verify.settings import DEFAULT_ASR_MODEL
+from voicebatch.verify.settings import DEFAULT_ASR_MODEL, MODES
 
 if TYPE_CHECKING:
     from voicebatch.text.lexicon import Lexicon
@@ -28,18 +34,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("voicebatch")
 
 CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
+TRANSCRIPT_TYPES = ("srt", "vtt", "csv", "tsv", "txt")
+AUDIO_FORMATS = ("wav", "flac", "mp3")
+DEFAULT_MODEL = "F5TTS_v1_Base"
+# Commands whose INFO lines are progress a user waits for (the checks stay quiet unless -v).
+CHATTY = ("synth", "model tiny", "model resolve", "verify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    quiet = logging.INFO if getattr(args, "run", None) in (_synth, _model_tiny) else logging.WARNING
-    if getattr(args, "run", None) is _verify:
-        quiet = logging.WARNING if args.json else logging.INFO
-    logging.basicConfig(level=logging.DEBUG if args.verbose else quiet, format="%(levelname)s %(message)s")
-    if not hasattr(args, "run"):
-        parser.print_help()
+    if not hasattr(args, "run"):  # `voicebatch` or `voicebatch voices` alone: what there is to do
+        (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
         return 2
+    quiet = logging.INFO if args.command in CHATTY and not getattr(args, "json", False) else logging.WARNING
+    level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else quiet
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr, force=True)
     try:
         return args.run(args)
     except Exception as e:  # every error a user can meet is one line and exit code 2
@@ -55,134 +65,418 @@ def error_message(error: BaseException, args: argparse.Namespace) -> str:
     from voicebatch.synthesis.models import ModelError
 
     if isinstance(error, (InputError, ModelError)):
-        return " ".join(str(error).split())
+        return printable(str(error))
     if isinstance(error, OSError) and error.filename:
-        return describe_error(error)  # a local file: its name and what is wrong with it
+        return printable(describe_error(error))  # a local file: its name and what is wrong with it
     if is_transient(error) or is_permanent(error):
         location = next((u for u in _storage_locations(args) if u.startswith("s3://")), None)
-        return f"{location}: {describe_error(error)}" if location else describe_error(error)
-    text = " ".join(str(error).split())
-    return f"unexpected {type(error).__name__}: {text} (run with -v for the traceback)"
+        return printable(f"{location}: {describe_error(error)}" if location else describe_error(error))
+    return f"unexpected {type(error).__name__}: {printable(str(error))} (run with -v for the traceback)"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """One line a terminal shows as it is: whitespace runs become one space, other control
+    characters (escape sequences from a file name, say) are written as \\xNN, and a location
+    said twice in a row (``a.csv: a.csv: row 3``) is said once."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", " ".join(text.split()))
+    return re.sub(r"^([^:\s][^:]*): \1: ", r"\1: ", text)
 
 
 def _storage_locations(args: argparse.Namespace) -> list[str]:
     """The locations a command reads or writes, in the order an error most likely concerns them."""
-    return [str(getattr(args, name)) for name in ("out", "s3_prefix", "spec", "model") if getattr(args, name, None)]
+    names = ("out", "output", "s3_prefix", "spec", "model")
+    return [str(getattr(args, name)) for name in names if getattr(args, name, None)]
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help with every option's default (when it has one worth saying) and examples kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        flag = isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+        if flag or "%(default)" in text or "default" in text or action.default in (None, argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in ("?", "*"):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _common() -> argparse.ArgumentParser:
+    """-v / -q, accepted after the command too (``voicebatch voices check DIR -v``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logs")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only")
+    return common
+
+
+def _command(
+    groups: argparse._SubParsersAction, name: str, summary: str, examples: str, command: str, run: Callable
+) -> argparse.ArgumentParser:
+    sub = groups.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog="examples:\n" + examples,
+        formatter_class=_Help,
+        parents=[_common()],
+    )
+    sub.set_defaults(run=run, command=command)
+    return sub
+
+
+def _group(groups: argparse._SubParsersAction, name: str, summary: str) -> argparse._SubParsersAction:
+    group = groups.add_parser(name, help=summary, description=summary, formatter_class=_Help, parents=[_common()])
+    group.set_defaults(group_parser=group)
+    return group.add_subparsers(title="actions", metavar="ACTION")
+
+
+def ranged(name: str, kind: Callable[[str], float] = float) -> Callable[[str], float]:
+    """An argparse type: a number within ``voicebatch.limits.LIMITS[name]`` (the DAG Param's range)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if problem := LIMITS[name].problem(value):
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
+def _loudness(text: str) -> float | None:
+    if text.strip().lower() in ("off", "none"):
+        return None
+    return ranged("loudness_lufs")(text)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voicebatch", description="Batch voice cloning with F5-TTS.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    groups = parser.add_subparsers(title="commands")
+    from voicebatch import __version__
 
-    transcripts = groups.add_parser("transcripts", help="transcript files").add_subparsers(title="actions")
-    convert = transcripts.add_parser("convert", help="parse a transcript and print it in another format")
-    convert.add_argument("file", type=Path)
-    convert.add_argument("--to", choices=CONVERT_FORMATS, default="json")
-    convert.set_defaults(run=_convert)
+    parser = argparse.ArgumentParser(
+        prog="voicebatch",
+        description="Batch voice cloning with F5-TTS: check inputs, synthesize and verify without Airflow.",
+        epilog="examples:\n"
+        "  voicebatch voices check include/voices\n"
+        "  voicebatch synth --voice include/voices/nature --text 'Hello there.' --out out/\n"
+        "  voicebatch <command> --help",
+        formatter_class=_Help,
+    )
+    parser.add_argument("--version", action="version", version=f"voicebatch {__version__} ({_engine_versions()})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs (and tracebacks) on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only on stderr; results still on stdout")
+    parser.set_defaults(command=None)
+    groups = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    voices = groups.add_parser("voices", help="voice folders").add_subparsers(title="actions")
-    check = voices.add_parser("check", help="validate voices and choose each one's reference clip")
-    check.add_argument("directory", type=Path)
-    check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    check.add_argument("--out", type=Path, help="also write each prepared voice (reference.wav/.txt, voice.json)")
+    transcripts = _group(groups, "transcripts", "transcript files")
+    convert = _command(
+        transcripts,
+        "convert",
+        "parse a transcript and print it in another format",
+        "  voicebatch transcripts convert take3.srt --to vtt\n"
+        "  voicebatch transcripts convert captions.vtt            # JSON: [{start, end, text}, ...]\n"
+        "  curl -s https://example.org/talk.srt | voicebatch transcripts convert - --to txt",
+        "transcripts convert",
+        _convert,
+    )
+    convert.add_argument("file", help="a transcript (SRT, WebVTT, CSV, TSV, TXT), or - for standard input")
+    convert.add_argument("--to", choices=CONVERT_FORMATS, default="json", help="output format")
+    convert.add_argument("--json", action="store_true", help="the same as --to json (every command takes --json)")
+    convert.add_argument(
+        "--from",
+        dest="source_type",
+        choices=TRANSCRIPT_TYPES,
+        help="input type (default: the file's suffix; for - read from its content: WEBVTT, SRT cues, tabs, commas)",
+    )
+
+    voices = _group(groups, "voices", "voice folders")
+    check = _command(
+        voices,
+        "check",
+        "validate voices and choose each one's reference clip",
+        "  voicebatch voices check include/voices\n"
+        "  voicebatch voices check include/voices --json\n"
+        "  voicebatch voices check voices/ --out prepared/ --max-seconds 9",
+        "voices check",
+        _voices_check,
+    )
+    check.add_argument("directory", type=Path, help="a folder of voices (a folder per voice, or flat files)")
+    check.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    check.add_argument("--out", type=Path, help="also write each prepared voice (reference.wav/.txt, voice.json) here")
     _clip_options(check)
-    check.set_defaults(run=_voices_check)
 
-    scripts = groups.add_parser("scripts", help="scripts to synthesize").add_subparsers(title="actions")
-    scheck = scripts.add_parser("check", help="validate scripts against voices and show their chunks")
-    scheck.add_argument("directory", type=Path)
-    scheck.add_argument("--voices", type=Path, required=True, help="voices directory")
-    scheck.add_argument("--json", action="store_true", help="print each script's chunks with their spoken text")
-    scheck.add_argument("--lexicon", help="pronunciation lexicon (.csv or .pls, or a folder of them)")
+    scripts = _group(groups, "scripts", "scripts to synthesize")
+    scheck = _command(
+        scripts,
+        "check",
+        "validate scripts against voices and show their chunks",
+        "  voicebatch scripts check include/scripts --voices include/voices\n"
+        "  voicebatch scripts check scripts/ --voices voices/ --json\n"
+        "  voicebatch scripts check scripts/ --voices voices/ --lexicon lexicon.csv --json   # what F5 will say",
+        "scripts check",
+        _scripts_check,
+    )
+    scheck.add_argument("directory", type=Path, help="a folder of scripts (.txt, .md, .jsonl, .csv)")
+    scheck.add_argument("--voices", type=Path, required=True, help="the folder of voices the scripts speak with")
+    scheck.add_argument(
+        "--json", action="store_true", help="print JSON rows, each with its chunks' written and spoken text"
+    )
+    scheck.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
     _clip_options(scheck)
-    scheck.set_defaults(run=_scripts_check)
 
-    text = groups.add_parser("text", help="spoken form").add_subparsers(title="actions")
-    normalize = text.add_parser("normalize", help="print the spoken form F5-TTS is given for TEXT")
-    normalize.add_argument("text")
+    text = _group(groups, "text", "spoken form")
+    normalize = _command(
+        text,
+        "normalize",
+        "print the spoken form F5-TTS is given for TEXT (numbers, dates, abbreviations, lexicon)",
+        "  voicebatch text normalize 'Dr. Lee paid $3.50 on March 5, 2024.'\n"
+        "  voicebatch text normalize 'Das kostet 3,5 Euro.' --lang de\n"
+        "  voicebatch text normalize 'Nguyen knows SQL.' --lexicon lexicon.csv --voice anna --json",
+        "text normalize",
+        _text_normalize,
+    )
+    normalize.add_argument("text", help="the text, as written in a script")
     normalize.add_argument("--lang", default="en", help="language (a num2words code: en, de, fr, ...)")
-    normalize.add_argument("--lexicon", help="pronunciation lexicon (.csv or .pls, or a folder of them)")
-    normalize.add_argument("--voice", help="apply this voice's lexicon overrides")
-    normalize.set_defaults(run=_text_normalize)
+    normalize.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
+    normalize.add_argument("--voice", help="apply this voice's lexicon overrides (default: the project's entries)")
+    normalize.add_argument("--json", action="store_true", help="print a JSON row instead of the spoken text")
 
-    model = groups.add_parser("model", help="models").add_subparsers(title="actions")
-    tiny = model.add_parser("tiny", help="write a tiny randomly initialised F5 model (offline tests and demo)")
-    tiny.add_argument("directory", type=Path)
-    tiny.set_defaults(run=_model_tiny)
-    resolve = model.add_parser("resolve", help="resolve a model spec through the model store and verify it")
-    resolve.add_argument("spec", nargs="?", default="F5TTS_v1_Base")
+    model = _group(groups, "model", "models")
+    tiny = _command(
+        model,
+        "tiny",
+        "write a tiny randomly initialised F5 model (offline tests and demo)",
+        "  voicebatch model tiny /tmp/tiny   # its audio is noise, not a voice",
+        "model tiny",
+        _model_tiny,
+    )
+    tiny.add_argument("directory", type=Path, help="where to write the model (the model store's layout)")
+    tiny.add_argument("--json", action="store_true", help="print a JSON row instead of a line")
+    resolve = _command(
+        model,
+        "resolve",
+        "resolve a model spec through the model store and verify it",
+        "  voicebatch model resolve                       # F5TTS_v1_Base: cache, S3 prefix, then the hub\n"
+        "  voicebatch model resolve /models/tiny --json\n"
+        "  voicebatch model resolve F5TTS_v1_Base --s3-prefix s3://bucket/models",
+        "model resolve",
+        _model_resolve,
+    )
+    resolve.add_argument("spec", nargs="?", default=DEFAULT_MODEL, help="a model name, model folder or s3:// prefix")
     resolve.add_argument("--s3-prefix", help="s3://bucket/prefix holding models (warm starts)")
-    resolve.set_defaults(run=_model_resolve)
+    resolve.add_argument("--json", action="store_true", help="print a JSON row instead of a line")
 
-    synth = groups.add_parser("synth", help="synthesize one text or script with one voice (no Airflow)")
+    _synth_parser(groups)
+
+    verify = _command(
+        groups,
+        "verify",
+        "check a recording against its text and time every word",
+        "  voicebatch verify take.wav --text 'The birch canoe slid on the smooth planks.'\n"
+        "  voicebatch verify chapter1.flac --text-file chapter1.txt --json",
+        "verify",
+        _verify,
+    )
+    verify.add_argument("audio", type=Path, help="a recording (WAV, FLAC, OGG, MP3)")
+    said = verify.add_mutually_exclusive_group(required=True)
+    said.add_argument("--text", help="what the recording should say")
+    said.add_argument("--text-file", type=Path, help="a UTF-8 file holding what it should say")
+    verify.add_argument("--lang", default="en", help="language of the text")
+    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verify.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="pocketsphinx:en-us or whisper:<size>")
+    verify.add_argument(
+        "--max-cer",
+        type=ranged("max_cer"),
+        help=f"pass threshold, {LIMITS['max_cer'].span()} (default: the backend's calibrated one)",
+    )
+
+    report = _group(groups, "report", "run reports")
+    share = _command(
+        report,
+        "share",
+        "write a copy of a run's report with fresh presigned links, to share outside Airflow",
+        "  voicebatch report share s3://bucket/output --run-id manual__2026-11-25T10:00:00+00:00\n"
+        "  voicebatch report share s3://bucket/output --run-id scheduled__2026-11-25 --expires 86400 --json",
+        "report share",
+        _report_share,
+    )
+    share.add_argument("output", help="the run's output location (s3://bucket/prefix)")
+    share.add_argument("--run-id", required=True, help="the Airflow run id")
+    share.add_argument("--dag-id", default="voice_batch", help="the DAG")
+    share.add_argument("--expires", type=int, default=7 * 24 * 3600, help="seconds the links work, at most 7 days")
+    share.add_argument("--json", action="store_true", help="print a JSON row instead of the link")
+    return parser
+
+
+def _synth_parser(groups: argparse._SubParsersAction) -> None:
+    synth = _command(
+        groups,
+        "synth",
+        "synthesize texts or scripts with one or more voices (no Airflow)",
+        "  voicebatch synth --voice include/voices/nature --text 'Hello there.' --out out/\n"
+        "  voicebatch synth --voice include/voices/narrator --script include/scripts --out out/   # every script\n"
+        "  voicebatch synth --voice anna=voices/anna --voice ben=voices/ben --text '[anna] Hi. [ben] Hello.' \\\n"
+        "      --out out/\n"
+        "  voicebatch synth --config basic.toml --model /tmp/tiny          # F5-TTS infer-cli's TOML\n"
+        "  voicebatch synth --voice voices/anna --script book.md --out s3://bucket/output --format mp3\n"
+        "Already written outputs (same inputs and settings) are skipped: local --out and S3 alike.",
+        "synth",
+        _synth,
+    )
+    synth.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.toml",
+        help="an F5-TTS infer-cli TOML (ref_audio, ref_text, gen_text/gen_file, [voices.NAME], speed, nfe_step, "
+        "cfg_strength, cross_fade_duration, remove_silence, output_dir, output_file); flags override it",
+    )
     synth.add_argument(
         "--voice",
-        type=Path,
-        required=True,
-        help="a voice folder, a prepared voice, or a recording beside its transcript",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="a voice folder, prepared voice, or recording beside its transcript; repeat for several voices, "
+        "named NAME= for [NAME] tags (the first is the default voice)",
     )
-    what = synth.add_mutually_exclusive_group(required=True)
-    what.add_argument("--text")
-    what.add_argument("--script", type=Path, help="a .txt or .md script")
-    synth.add_argument("--model", default="F5TTS_v1_Base", help="model name, model directory or s3:// prefix")
-    synth.add_argument("--nfe", type=int, default=32, help="sampling steps (8-64)")
-    synth.add_argument("--cfg", type=float, default=2.0, help="classifier-free guidance strength")
-    synth.add_argument("--speed", type=float, help="speaking rate 0.5-2.0 (overrides the script's)")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--batch-frames", type=int, default=16_384, help="padded mel frames per forward pass")
+    synth.add_argument("--text", help="the text to speak ([voice] tags switch voices)")
+    synth.add_argument(
+        "--script",
+        action="append",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="a script file (.txt, .md, .jsonl, .csv) or a folder of them; repeat for several",
+    )
+    synth.add_argument(
+        "--out", help="output folder, or s3://bucket/prefix to publish (default: the config's output_dir)"
+    )
+    synth.add_argument("--model", help=f"model name, model folder or s3:// prefix (default: {DEFAULT_MODEL})")
+    synth.add_argument(
+        "--nfe", type=ranged("nfe_steps", int), help=f"sampling steps, {LIMITS['nfe_steps'].span()} (default: 32)"
+    )
+    synth.add_argument(
+        "--cfg", type=ranged("cfg_strength"), help=f"guidance strength, {LIMITS['cfg_strength'].span()} (default: 2.0)"
+    )
+    synth.add_argument(
+        "--speed",
+        type=ranged("speed"),
+        help=f"speaking rate, {LIMITS['speed'].span()}; replaces the scripts' own (default: each script's, else 1.0)",
+    )
+    synth.add_argument("--seed", type=ranged("seed", int), help="same seed and inputs, same audio (default: 0)")
+    synth.add_argument(
+        "--batch-frames",
+        type=ranged("batch_frames", int),
+        help=f"padded mel frames per forward pass, {LIMITS['batch_frames'].span()} (default: 16384)",
+    )
+    synth.add_argument(
+        "--cross-fade",
+        type=ranged("cross_fade"),
+        help=f"seconds of cross-fade between chunks, {LIMITS['cross_fade'].span()} (default: 0.15)",
+    )
+    synth.add_argument("--format", choices=AUDIO_FORMATS, help="audio format (default: wav, or the output_file's)")
+    synth.add_argument(
+        "--loudness",
+        type=_loudness,
+        default=-16.0,
+        help=f"integrated loudness target in LUFS, {LIMITS['loudness_lufs'].span()}, or off",
+    )
     synth.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
     synth.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
-    synth.add_argument("--out", required=True, help="output directory")
     _verify_options(synth)
     synth.add_argument(
         "--hold-unverified",
         dest="publish_unverified",
         action="store_false",
-        help="write nothing (exit 2) when a chunk never passed verification",
+        help="do not write a script with a chunk that never passed verification (exit code 1)",
     )
-    synth.set_defaults(run=_synth)
-
-    verify = groups.add_parser("verify", help="check a recording against its text and time every word")
-    verify.add_argument("audio", type=Path, help="a recording (WAV, FLAC, ...)")
-    said = verify.add_mutually_exclusive_group(required=True)
-    said.add_argument("--text", help="what the recording should say")
-    said.add_argument("--text-file", type=Path, help="a UTF-8 file holding what it should say")
-    verify.add_argument("--lang", default="en", help="language of the text (default en)")
-    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    verify.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="pocketsphinx:en-us or whisper:<size>")
-    verify.add_argument("--max-cer", type=float, help="pass threshold (default: the backend's calibrated one)")
-    verify.set_defaults(run=_verify)
-    return parser
+    synth.add_argument("--force", action="store_true", help="synthesize again even when the output is already there")
+    synth.add_argument("--json", action="store_true", help="print JSON rows (one per script) instead of file names")
 
 
 def _verify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verify", choices=MODES, default="asr", help="checks on every chunk")
     parser.add_argument(
-        "--verify", choices=("off", "signal", "asr"), default="asr", help="checks on every chunk (default asr)"
+        "--max-takes",
+        type=ranged("max_takes", int),
+        default=3,
+        help=f"takes per chunk, the first included, {LIMITS['max_takes'].span()}",
     )
-    parser.add_argument("--max-takes", type=int, default=3, help="takes per chunk, the first included (default 3)")
-    parser.add_argument("--max-cer", type=float, help="pass threshold (default: the backend's calibrated one)")
-    parser.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="pocketsphinx:en-us (default) or whisper:<size>")
+    parser.add_argument(
+        "--max-cer",
+        type=ranged("max_cer"),
+        help=f"pass threshold, {LIMITS['max_cer'].span()} (default: the backend's calibrated one)",
+    )
+    parser.add_argument(
+        "--asr-model", default=DEFAULT_ASR_MODEL, help="pocketsphinx:en-us or whisper:<size> (weights: model store)"
+    )
 
 
 def _clip_options(parser: argparse.ArgumentParser) -> None:
     defaults = ClipRules()
-    parser.add_argument("--min-seconds", type=float, default=defaults.min_seconds, help="shortest reference clip")
-    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="longest reference clip")
+    parser.add_argument(
+        "--min-seconds",
+        type=ranged("min_seconds"),
+        default=defaults.min_seconds,
+        help=f"shortest reference clip, {LIMITS['min_seconds'].span()} s",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=ranged("max_seconds"),
+        default=defaults.max_seconds,
+        help=f"longest reference clip, {LIMITS['max_seconds'].span()} s",
+    )
     parser.add_argument("--vocab", type=Path, help="model vocabulary (default: the one f5-tts ships)")
 
 
+def _engine_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("f5-tts", "torch"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package} not installed")
+    return ", ".join(found)
+
+
 def _rules(args: argparse.Namespace) -> ClipRules:
+    if args.min_seconds >= args.max_seconds:
+        raise InputError(
+            "--min-seconds", f"{args.min_seconds:g} s must be below --max-seconds ({args.max_seconds:g} s)"
+        )
     return ClipRules(min_seconds=args.min_seconds, max_seconds=args.max_seconds)
 
 
-def _convert(args: argparse.Namespace) -> int:
-    from voicebatch.transcripts import read_transcript, writers
+# --- the commands -------------------------------------------------------------------------------
 
-    transcript = read_transcript(args.file)
+
+def _convert(args: argparse.Namespace) -> int:
+    from voicebatch.transcripts import parse_transcript_text, read_transcript, writers
+    from voicebatch.transcripts.textio import decode_transcript_bytes
+
+    if args.json and args.to != "json":
+        raise InputError("--json", f"--json and --to {args.to} ask for different formats")
+    if args.file == "-":
+        text, encoding = decode_transcript_bytes(sys.stdin.buffer.read(), "<stdin>")
+        kind = args.source_type or _sniff(text)
+        transcript = parse_transcript_text(text, "<stdin>", suffix=f".{kind}", encoding=encoding)
+    elif args.source_type:
+        from voicebatch.transcripts.textio import read_transcript_text
+
+        text, encoding = read_transcript_text(args.file)
+        transcript = parse_transcript_text(text, args.file, suffix=f".{args.source_type}", encoding=encoding)
+    else:
+        transcript = read_transcript(Path(args.file))
     if not transcript.timed:
         if args.to in ("srt", "vtt", "csv"):
-            raise InputError(args.file, f"a plain-text transcript has no timings: cannot write {args.to}")
+            raise InputError(transcript.path, f"a plain-text transcript has no timings: cannot write {args.to}")
         if args.to == "json":
             sys.stdout.write(json.dumps([{"start": 0.0, "end": None, "text": transcript.text}], ensure_ascii=False))
             sys.stdout.write("\n")
@@ -198,6 +492,21 @@ def _convert(args: argparse.Namespace) -> int:
     }[args.to]
     sys.stdout.write(write(transcript.segments))
     return 0
+
+
+def _sniff(text: str) -> str:
+    """The type of a transcript read from standard input (no file name to go by)."""
+    head = text.lstrip("\ufeff").lstrip()
+    if head.startswith("WEBVTT"):
+        return "vtt"
+    if "-->" in head:
+        return "srt"
+    first = head.split("\n", 1)[0]
+    if "\t" in first:
+        return "tsv"
+    if re.search(r"[,;|]", first) and re.search(r"\d", head):
+        return "csv"
+    return "txt"
 
 
 def _vocabulary(path: Path | None) -> Vocabulary:
@@ -219,7 +528,7 @@ def _voices_check(args: argparse.Namespace) -> int:
         for voice in prepared.values():
             write_prepared_voice(voice, args.out / voice.name / voice.clip_hash[:16])
     if args.json:
-        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+        _print_json([r.as_json() for r in reports])
     else:
         rows = [
             (r.name, r.status, "" if r.start is None else f"{r.start:6.2f}–{r.end:6.2f} s", _reason(r)) for r in reports
@@ -230,9 +539,33 @@ def _voices_check(args: argparse.Namespace) -> int:
 
 def _reason(report: VoiceReport) -> str:
     if report.status != "ok":
-        return report.reason or ""
+        return printable(report.reason or "")
     text = report.text if len(report.text) <= 60 else report.text[:57] + "..."
     return text + "".join(f"  [warning: {w}]" for w in report.warnings)
+
+
+def script_row(
+    script: str,
+    status: str,
+    source: str | None,
+    *,
+    voices: Sequence[str] = (),
+    chunks: int | None = None,
+    characters: int | None = None,
+    chunk_list: Sequence[dict] = (),
+    reason: str | None = None,
+) -> dict:
+    """The one shape of a script row in ``scripts check --json`` (``chunk_list`` empty for an error)."""
+    return {
+        "script": script,
+        "status": status,
+        "source": source,
+        "voices": list(voices),
+        "chunks": chunks,
+        "characters": characters,
+        "chunk_list": list(chunk_list),
+        "reason": reason,
+    }
 
 
 def _scripts_check(args: argparse.Namespace) -> int:
@@ -246,23 +579,23 @@ def _scripts_check(args: argparse.Namespace) -> int:
     scripts, problems = load_scripts(args.directory, known, vocab)
     references = {name: (v.text, v.duration) for name, v in prepared.items()}
     spoken = SpokenForm(lexicon=_lexicon(args.lexicon, vocab))
-    rows, results = [], []
+    results = []
     for script in scripts:
         unusable = [v for v in script.voices if v not in prepared]
         if unusable:
             reason = f"voice(s) {', '.join(unusable)} unusable (see `voicebatch voices check`)"
-            results.append({"script": script.id, "status": "error", "reason": reason})
-            rows.append((script.id, "error", ", ".join(script.voices), "", reason))
+            results.append(script_row(script.id, "error", script.source, voices=script.voices, reason=reason))
             continue
         chunks = chunk_script(script, references, spoken=spoken)
         results.append(
-            {
-                "script": script.id,
-                "status": "ok",
-                "voices": list(script.voices),
-                "chunks": len(chunks),
-                "characters": sum(len(c.text) for c in chunks),
-                "chunk_list": [
+            script_row(
+                script.id,
+                "ok",
+                script.source,
+                voices=script.voices,
+                chunks=len(chunks),
+                characters=sum(len(c.text) for c in chunks),
+                chunk_list=[
                     {
                         "index": c.index,
                         "voice": c.voice,
@@ -273,21 +606,46 @@ def _scripts_check(args: argparse.Namespace) -> int:
                     }
                     for c in chunks
                 ],
-            }
+            )
         )
-        rows.append((script.id, "ok", ", ".join(script.voices), str(len(chunks)), script.source))
     for problem in problems:  # every bad item of a .jsonl / .csv is its own row
-        name = script_label(problem)
-        results.append({"script": name, "status": "error", "reason": str(problem)})
-        rows.append((name, "error", "", "", str(problem)))
+        results.append(script_row(script_label(problem), "error", problem.path, reason=printable(str(problem))))
     if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
+        _print_json(results)
     else:
+        rows = []
+        for r in results:
+            chunks = "" if r["chunks"] is None else str(r["chunks"])
+            said = (r["source"] or "") if r["status"] == "ok" else _without_location(r["reason"], r["source"])
+            rows.append((r["script"], r["status"], ", ".join(r["voices"]), chunks, said))
         _table(("script", "status", "voices", "chunks", "source / reason"), rows)
-        total = sum(r.get("chunks", 0) for r in results)
+        total = sum(r["chunks"] or 0 for r in results)
         failed = sum(r["status"] != "ok" for r in results)
-        print(f"\n{len(results)} script(s): {total} chunk(s) to synthesize, {failed} with problems")
+        print(f"\n{_plural(len(results), 'script')}: {_plural(total, 'chunk')} to synthesize, {failed} with problems")
     return 1 if any(r["status"] != "ok" for r in results) else 0
+
+
+def _without_location(reason: str | None, source: str | None) -> str:
+    """A reason in a table row that already names its file: the file is not said twice."""
+    reason = reason or ""
+    if source and reason.startswith(source + ": "):
+        return reason[len(source) + 2 :]
+    return reason
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def model_row(files: Any, fetched: Sequence[str] = ()) -> dict:
+    """The one shape of a model row (``model tiny --json``, ``model resolve --json``)."""
+    return {
+        "name": files.name,
+        "directory": str(files.directory),
+        "checksum": files.checksum,
+        "random_weights": files.random_weights,
+        "fetched": list(fetched),
+    }
 
 
 def _lexicon(location: str | None, vocab: Vocabulary | None = None) -> Lexicon | None:
@@ -312,7 +670,11 @@ def _text_normalize(args: argparse.Namespace) -> int:
 
     if problem := language_problem(args.lang):
         raise InputError("--lang", problem)
-    print(SpokenForm(args.lang, _lexicon(args.lexicon))(args.text, args.voice))
+    spoken = SpokenForm(args.lang, _lexicon(args.lexicon))(args.text, args.voice)
+    if args.json:
+        _print_json({"text": args.text, "spoken": spoken, "lang": args.lang, "voice": args.voice})
+    else:
+        print(spoken)
     return 0
 
 
@@ -320,7 +682,10 @@ def _model_tiny(args: argparse.Namespace) -> int:
     from voicebatch.synthesis.tiny import build_tiny_model
 
     files = build_tiny_model(args.directory)
-    print(f"{files.name}: {files.directory} (random weights: noise, not a voice)")
+    if args.json:
+        _print_json(model_row(files))
+    else:
+        print(f"{files.name}: {files.directory} (random weights: noise, not a voice)")
     return 0
 
 
@@ -330,18 +695,25 @@ def _model_resolve(args: argparse.Namespace) -> int:
 
     store = ModelStore(s3_prefix=open_storage(args.s3_prefix) if args.s3_prefix else None)
     files = store.resolve(args.spec)
-    print(
-        json.dumps(
-            {
-                "name": files.name,
-                "directory": str(files.directory),
-                "checksum": files.checksum,
-                "random_weights": files.random_weights,
-                "fetched": store.fetched,
-            },
-            indent=2,
-        )
-    )
+    if args.json:
+        _print_json(model_row(files, store.fetched))
+    else:
+        weights = " (random weights: noise, not a voice)" if files.random_weights else ""
+        print(f"{files.name}: {files.directory}, checksum {files.checksum[:16]}{weights}")
+    return 0
+
+
+def _report_share(args: argparse.Namespace) -> int:
+    from voicebatch.report import share_report
+    from voicebatch.storage import PRESIGN_SECONDS, open_storage
+
+    if not 1 <= args.expires <= PRESIGN_SECONDS:
+        raise InputError("--expires", f"{args.expires} s: links can live 1 s to 7 days ({PRESIGN_SECONDS} s)")
+    url = share_report(open_storage(args.output), args.dag_id, args.run_id, args.expires)
+    if args.json:
+        _print_json({"run_id": args.run_id, "url": url, "expires_seconds": args.expires})
+    else:
+        print(url)
     return 0
 
 
@@ -376,28 +748,62 @@ def _check_device(device: str | None) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from voicebatch.oneoff import synthesize_to_directory
+    from voicebatch.oneoff import synth_request, synthesize_scripts
 
-    _check_device(args.device)
+    request = synth_request(args, _verify_settings(args, publish_unverified=args.publish_unverified))
+    _check_device(request.device)
+    results = synthesize_scripts(request, progress=progress_reporter(args))
+    if args.json:
+        _print_json([r.as_json() for r in results])
+    else:
+        for result in results:
+            if result.status in ("failed", "held"):
+                print(f"{result.script}: {result.status}: {printable(result.reason or '')}", file=sys.stderr)
+            for uri in result.files:
+                print(uri)
+    return 1 if any(r.status in ("failed", "held") for r in results) else 0
 
-    written = synthesize_to_directory(
-        voice_dir=args.voice,
-        text=args.text,
-        script=args.script,
-        out=args.out,
-        model=args.model,
-        nfe=args.nfe,
-        cfg=args.cfg,
-        speed=args.speed,
-        seed=args.seed,
-        batch_frames=args.batch_frames,
-        device=args.device,
-        verify=_verify_settings(args, publish_unverified=args.publish_unverified),
-        lexicon=args.lexicon,
-    )
-    for uri in written:
-        print(uri)
-    return 0
+
+def progress_reporter(args: argparse.Namespace) -> Callable:
+    """A progress bar with an ETA on a terminal (tqdm, on stderr); plain log lines otherwise."""
+    from voicebatch.synthesis.jobs import log_progress
+
+    if getattr(args, "quiet", False):
+        return lambda progress: None
+    if not sys.stderr.isatty():
+        return log_progress
+    return _Bar()
+
+
+class _Bar:
+    """One tqdm bar per engine call (synthesis, then each round of re-takes)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, progress: Any) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None or self.bar.total != progress.total or progress.done < self.bar.n:
+            if self.bar is not None:
+                self.bar.close()
+            # A terminal that reports no size (a bare pty: 0 x 0) gets no bar at all from tqdm,
+            # which then thinks it has no row to draw on: 80 x 24 then.
+            size = shutil.get_terminal_size((80, 24))
+            self.bar = tqdm(
+                total=progress.total,
+                unit="chunk",
+                desc="synthesizing",
+                file=sys.stderr,
+                leave=True,
+                ncols=size.columns,
+                nrows=size.lines,
+            )
+        self.bar.update(progress.done - self.bar.n)
+        self.bar.set_postfix_str(f"{progress.audio_seconds:.0f} s of audio, RTF {progress.rtf:.2f}")
+        if progress.done >= progress.total:
+            self.bar.close()
+            self.bar = None
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -412,7 +818,7 @@ def _verify(args: argparse.Namespace) -> int:
         text = args.text
     result = verify_recording(args.audio, text, language=args.lang, settings=_verify_settings(args, language=args.lang))
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        _print_json(result)
     else:
         cer = "-" if result["cer"] is None else f"{result['cer']:.3f}"
         print(f"{'passed' if result['passed'] else 'FAILED'}: CER {cer}, WER {result['wer']}")
@@ -422,6 +828,10 @@ def _verify(args: argparse.Namespace) -> int:
         rows = [(s["text"][:60], _seconds(s["start"]), _seconds(s["end"])) for s in result["sentences"]]
         _table(("sentence", "start", "end"), rows)
     return 0 if result["passed"] else 1
+
+
+def _print_json(document: object) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2))
 
 
 def _seconds(value: float | None) -> str:

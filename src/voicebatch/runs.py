@@ -43,10 +43,10 @@ from voicebatch.publish import json_bytes, point_latest, publish_voice, voice_pr
 from voicebatch.report import ScriptOutcome, StageFailure, VoiceOutcome, build_report, publish_report, report_prefix
 from voicebatch.scripts import Script, ScriptError, ScriptPart, load_scripts, script_label
 from voicebatch.stages import StageNotReady, error_line, stage_outcomes
-from voicebatch.storage import Storage, is_s3_uri, local_path
+from voicebatch.storage import PRESIGN_SECONDS, Storage, is_s3_uri, local_path
 from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_batches, plan_tasks
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Reference, SynthesisParams
-from voicebatch.synthesis.jobs import log_progress
+from voicebatch.synthesis.jobs import format_eta, log_progress
 from voicebatch.synthesis.models import ModelFiles, ModelManifest
 from voicebatch.vocab import load_vocabulary
 from voicebatch.voices import PreparedVoice, discover_voices, prepare_voice, voice_source
@@ -165,6 +165,16 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
             "warnings": list(voice.warnings),
             "reused": published.skipped,
         }
+        log.info(
+            "voice %s: clip %.2f–%.2f s of %s (%s), text %r%s",
+            name,
+            window["start"],
+            window["end"],
+            voice.metadata["sources"]["audio"]["name"],
+            "already registered" if published.skipped else "registered",
+            voice.text,
+            "".join(f"; warning: {w}" for w in voice.warnings),
+        )
         return {k: record[k] for k in ("voice", "status", "clip_hash")}
     except InputError as e:
         error = found.relabel(e) if found else e  # name the input's own location, not a temporary copy
@@ -295,6 +305,17 @@ def plan_run(
     out.put_bytes(f"{staging}plan.json", json_bytes(document), "application/json")  # last: publish waits for it
     counts = {s: sum(e["status"] == s for e in entries) for s in ("pending", "skipped", "failed")}
     chunks = sum(len(b["requests"]) for b in batches)
+    for entry in entries:  # what was decided for each script, and why
+        if entry["status"] == "pending":
+            log.info(
+                "planned %s: %d chunk(s), output %s", entry["id"], len(entry["requests"]), entry["output_hash"][:12]
+            )
+        elif entry["status"] == "skipped":
+            log.info(
+                "skipped %s: already published (output %s; force re-does it)", entry["id"], entry["output_hash"][:12]
+            )
+        else:
+            log.warning("failed %s: %s", entry["id"], entry["error"])
     log.info("plan: %d scripts (%s), %d chunks in %d synthesize tasks", len(entries), counts, chunks, len(keys))
     return {"batches": keys, "scripts": len(entries), "chunks": chunks, **counts}
 
@@ -396,7 +417,17 @@ def synthesize_batch(
         done += len(group)
         seconds += sum(a.samples.shape[0] for a in audio) / 24_000
         elapsed = time.perf_counter() - started
-        log.info("chunks %d/%d staged: %.1f s of audio in %.1f s", done, len(todo), seconds, elapsed)
+        eta = format_eta(elapsed / done * (len(todo) - done)) if done < len(todo) else "done"
+        rtf = elapsed / seconds if seconds else 0.0
+        log.info(
+            "chunks %d/%d staged: %.1f s of audio in %.1f s (RTF %.2f), ETA %s",
+            done,
+            len(todo),
+            seconds,
+            elapsed,
+            rtf,
+            eta,
+        )
     wall = time.perf_counter() - started
     return {
         "chunks": len(todo),
@@ -633,7 +664,14 @@ def _quarantined(plan: ScriptPlan, qa: Sequence[dict | None]) -> list[dict]:
 
 
 def finish_run(
-    out: Storage, staging: str, *, dag_id: str, run_id: str, started_at: str | None, keep_staging: bool = False
+    out: Storage,
+    staging: str,
+    *,
+    dag_id: str,
+    run_id: str,
+    started_at: str | None,
+    keep_staging: bool = False,
+    expires: int = PRESIGN_SECONDS,
 ) -> dict:
     """Build and publish the run report, then remove the staging prefix. The report names
     every stage that failed (or never finished) with its error, and every input refused."""
@@ -646,6 +684,8 @@ def finish_run(
             r.get("start"),
             r.get("end"),
             tuple(r.get("warnings", ())),
+            r.get("text"),
+            f"{r['registry']}reference.wav" if r.get("registry") else None,
         )
         for r in sorted(_voice_records(out, staging).values(), key=lambda r: r["voice"])
     ]
@@ -688,6 +728,7 @@ def finish_run(
         started_at=started_at,
         stages=failed_stages,
         rejected=tuple(listing["rejected"]),
+        expires=expires,
     )
     json_key, html_key = publish_report(out, report, page)
     if not keep_staging:

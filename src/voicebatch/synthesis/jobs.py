@@ -53,4 +53,26 @@ def plan_requests(
 
 
 def log_progress(p: Progress) -> None:
-    log.info("chunks %d/%d, %.1f s of audio in %.1f s (RTF %.3f)", p.done, p.total, p.audio_seconds, p.elapsed, p.rtf)
+    # ETA from the pace so far (chunks are similar in length: the planner packs them by size).
+    left = p.elapsed / p.done * (p.total - p.done) if p.done else 0.0
+    log.info(
+        "chunks %d/%d, %.1f s of audio in %.1f s (RTF %.2f), ETA %s",
+        p.done,
+        p.total,
+        p.audio_seconds,
+        p.elapsed,
+        p.rtf,
+        format_eta(left) if p.done < p.total else "done",
+    )
+
+
+def format_eta(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MAX_PAUSE_SECONDS = 20.0
+from voicebatch.limits import MAX_PAUSE_SECONDS
+
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 STRENGTHS = ("none", "x-weak", "weak", "medium", "strong", "x-strong")
 
