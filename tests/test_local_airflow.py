@@ -200,7 +200,8 @@ def test_the_plugin_serves_only_the_reports_files_and_only_to_users(local: dict,
     assert get(port, "/voicebatch/runs/voice_batch/no-such-run/", bearer)[0] == 404
 
 
-def test_a_misspelt_conf_key_fails_the_run_at_once_naming_the_valid_keys(local: dict) -> None:
+def test_a_misspelt_conf_key_fails_the_run_at_once_naming_the_valid_keys(local: dict, scheduled_run: dict) -> None:
+    # ``scheduled_run`` unpauses the DAG: a triggered run of a paused DAG stays queued.
     airflow(local["cli"], "dags", "trigger", "voice_batch", "-r", "misspelt", "--conf", '{"nfe_step": 8}')
     run = wait_for_run(local, "misspelt")
     assert run["state"] == "failed"
