@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from voicebatch.loudness import measure, measure_lufs, normalize, true_peak_dbtp
@@ -63,6 +65,7 @@ def test_one_second_is_long_enough_to_normalise() -> None:
     quiet=st.floats(0.0, 0.9),
     cuts=st.lists(st.integers(1, 60_000), min_size=1, max_size=8),
 )
+@example(seconds=0.6171875, quiet=0.61328125, cuts=[1])  # found by CI: the float32 log10 of the expected peak
 def test_block_wise_measures_equal_whole_signal_measures(seconds: float, quiet: float, cuts: list[int]) -> None:
     """Fed in pieces of any size, the running loudness equals pyloudnorm's on the whole signal
     and the running true peak equals one soxr call over it (issue 11: a book is measured as it
@@ -76,7 +79,9 @@ def test_block_wise_measures_equal_whole_signal_measures(seconds: float, quiet: 
     signal[: round(quiet * signal.shape[0])] *= 0.0005  # a quiet stretch: the gates matter
     expected_lufs = pyloudnorm.Meter(RATE).integrated_loudness(signal.astype(np.float64))
     oversampled = soxr.resample(signal, RATE, 4 * RATE, quality="HQ")
-    expected_peak = 20 * np.log10(max(np.abs(oversampled).max(), np.abs(signal).max()))
+    # In float64 from the float32 peak, as the meter does: a float32 log10 alone is off by up to
+    # 2e-6 dB at -15 dBTP (its rounding, not the meter's).
+    expected_peak = 20 * math.log10(float(max(np.abs(oversampled).max(), np.abs(signal).max())))
     loudness, peak, both = LoudnessMeter(RATE), TruePeakMeter(RATE), SignalMeter(RATE)
     position, n = 0, 0
     while position < signal.shape[0]:
@@ -86,5 +91,5 @@ def test_block_wise_measures_equal_whole_signal_measures(seconds: float, quiet: 
         both.add(piece)
         position, n = position + piece.shape[0], n + 1
     assert abs(loudness.lufs() - expected_lufs) < 1e-6
-    assert abs(peak.dbtp() - expected_peak) < 1e-6
+    assert abs(peak.dbtp() - expected_peak) < 1e-5  # 1e-5 dB: a few float32 steps of the peak
     assert both.result() == measure(signal, RATE), "the figures never depend on how the signal was cut"
