@@ -138,103 +138,75 @@ def publish_script_outputs(
 ) -> Published:
     """Assemble, render and publish one script. ``chunk_audio``: each chunk's audio in order
     (a generator reads one at a time). The joined audio goes to a temporary file and is
-    rendered from there block by block: memory stays flat however long the script (issue 11)."""
-    with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp:
-        return _publish_script_outputs(
-            Path(tmp),
-            storage,
-            plan,
-            chunk_audio,
-            voices,
-            model,
-            settings,
-            synthesis_seconds=synthesis_seconds,
-            run=run,
-            qa=qa,
-            verification=verification,
-        )
-
-
-def _publish_script_outputs(
-    tmp: Path,
-    storage: Storage,
-    plan: ScriptPlan,
-    chunk_audio: Iterable[np.ndarray],
-    voices: Mapping[str, PreparedVoice],
-    model: Mapping[str, object],
-    settings: RunSettings,
-    *,
-    synthesis_seconds: float | None = None,
-    run: Mapping[str, object] | None = None,
-    qa: Sequence[Mapping | None] | None = None,
-    verification: Mapping[str, object] | None = None,
-) -> Published:
-    """``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
+    rendered from there block by block: memory stays flat however long the script (issue 11).
+    ``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
     ``verification``: the settings and models that checked them, for the manifest."""
     from voicebatch.verify.qa import script_qa, word_times
 
-    qa = list(qa) if qa is not None else [None] * len(plan.chunks)
-    joined = assemble_to_file(
-        chunk_audio,
-        [c.sentences for c in plan.chunks],
-        tmp / "joined.f32",
-        cross_fade=settings.cross_fade,
-        pauses=[c.pause_after for c in plan.chunks],
-        word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
-    )
-    rendered = render_files(joined, plan.script.id, tmp, settings.options, chunks=plan.chunks)
-    joined.path.unlink()  # the encoded file is what is published: half the disk
-    # The cues are in the files now; the manifest needs only where each chunk lies. Letting
-    # go of them here keeps a book's 100,000 word cues out of the manifest's memory peak.
-    spans, rate, duration = joined.timeline.chunks, joined.sample_rate, joined.timeline.duration
-    del joined
-    chunks = [
-        {
-            "index": c.index,
-            "voice": c.voice,
-            "text": " ".join(c.sentences),  # as written
-            "spoken": c.text,  # what F5 spoke
-            "speed": c.speed,
-            "pause_after": c.pause_after,
-            "key": r.key,
-            "seed": r.seed,
-            "start": round(s.start_sample / rate, 3),
-            "end": round(s.end_sample / rate, 3),
-            "qa": record,
-        }
-        for c, r, s, record in zip(plan.chunks, plan.requests, spans, qa, strict=True)
-    ]
-    summary = script_qa(qa, settings.verify, verification)
-    script_text = plan.script.text
-    manifest = build_manifest(
-        script_id=plan.script.id,
-        output_hash=plan.output_hash,
-        script={
-            "uri": plan.script.source,
-            "sha256": hashlib.sha256(script_text.encode("utf-8")).hexdigest(),
-            "speed": plan.script.speed,
-            "parts": [{"voice": p.voice, "speed": p.speed, "lang": p.lang} for p in plan.script.parts],
-            "voices": list(plan.script.voices),
-        },
-        voices={v: _voice_lineage(storage, voices[v]) for v in plan.script.voices},
-        model=dict(model),  # ModelFiles.lineage(): publishing never needs the weights themselves
-        parameters={**settings.hashed(), "python": platform.python_version()},
-        chunks=chunks,
-        durations={
-            "audio_seconds": round(duration, 3),
-            "synthesis_seconds": synthesis_seconds,
-            "rtf": round(synthesis_seconds / duration, 4) if synthesis_seconds else None,
-        },
-        loudness=asdict(rendered.loudness) if rendered.loudness else None,
-        run=run,
-        lexicon=lexicon_record(settings.lexicon, plan.chunks),
-        subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
-    )
-    manifest["qa"] = summary
-    latest = {"needs_review": summary["needs_review"]}
-    return publish_script(
-        storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest, latest=latest
-    )
+    with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp_name:
+        tmp = Path(tmp_name)
+        qa = list(qa) if qa is not None else [None] * len(plan.chunks)
+        joined = assemble_to_file(
+            chunk_audio,
+            [c.sentences for c in plan.chunks],
+            tmp / "joined.f32",
+            cross_fade=settings.cross_fade,
+            pauses=[c.pause_after for c in plan.chunks],
+            word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
+        )
+        rendered = render_files(joined, plan.script.id, tmp, settings.options, chunks=plan.chunks)
+        joined.path.unlink()  # the encoded file is what is published: half the disk
+        # The cues are in the files now; the manifest needs only where each chunk lies. Letting
+        # go of them here keeps a book's 100,000 word cues out of the manifest's memory peak.
+        spans, rate, duration = joined.timeline.chunks, joined.sample_rate, joined.timeline.duration
+        del joined
+        chunks = [
+            {
+                "index": c.index,
+                "voice": c.voice,
+                "text": " ".join(c.sentences),  # as written
+                "spoken": c.text,  # what F5 spoke
+                "speed": c.speed,
+                "pause_after": c.pause_after,
+                "key": r.key,
+                "seed": r.seed,
+                "start": round(s.start_sample / rate, 3),
+                "end": round(s.end_sample / rate, 3),
+                "qa": record,
+            }
+            for c, r, s, record in zip(plan.chunks, plan.requests, spans, qa, strict=True)
+        ]
+        summary = script_qa(qa, settings.verify, verification)
+        script_text = plan.script.text
+        manifest = build_manifest(
+            script_id=plan.script.id,
+            output_hash=plan.output_hash,
+            script={
+                "uri": plan.script.source,
+                "sha256": hashlib.sha256(script_text.encode("utf-8")).hexdigest(),
+                "speed": plan.script.speed,
+                "parts": [{"voice": p.voice, "speed": p.speed, "lang": p.lang} for p in plan.script.parts],
+                "voices": list(plan.script.voices),
+            },
+            voices={v: _voice_lineage(storage, voices[v]) for v in plan.script.voices},
+            model=dict(model),  # ModelFiles.lineage(): publishing never needs the weights themselves
+            parameters={**settings.hashed(), "python": platform.python_version()},
+            chunks=chunks,
+            durations={
+                "audio_seconds": round(duration, 3),
+                "synthesis_seconds": synthesis_seconds,
+                "rtf": round(synthesis_seconds / duration, 4) if synthesis_seconds else None,
+            },
+            loudness=asdict(rendered.loudness) if rendered.loudness else None,
+            run=run,
+            lexicon=lexicon_record(settings.lexicon, plan.chunks),
+            subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
+        )
+        manifest["qa"] = summary
+        latest = {"needs_review": summary["needs_review"]}
+        return publish_script(
+            storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest, latest=latest
+        )
 
 
 def assemble_chunks(
