@@ -228,7 +228,9 @@ def _parser() -> argparse.ArgumentParser:
         "scripts check",
         _scripts_check,
     )
-    scheck.add_argument("directory", type=Path, help="a folder of scripts (.txt, .md, .jsonl, .csv)")
+    scheck.add_argument(
+        "directory", type=Path, help="a folder of scripts (.txt, .md, .jsonl, .csv, .docx, .html, .ssml)"
+    )
     scheck.add_argument("--voices", type=Path, required=True, help="the folder of voices the scripts speak with")
     scheck.add_argument(
         "--json", action="store_true", help="print JSON rows, each with its chunks' written and spoken text"
@@ -355,7 +357,7 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
         action="append",
         type=Path,
         metavar="FILE_OR_DIR",
-        help="a script file (.txt, .md, .jsonl, .csv) or a folder of them; repeat for several",
+        help="a script file (.txt, .md, .jsonl, .csv, .docx, .html, .ssml) or a folder of them; repeat for several",
     )
     synth.add_argument(
         "--out", help="output folder, or s3://bucket/prefix to publish (default: the config's output_dir)"
