@@ -284,28 +284,26 @@ def timed_texts(draw: st.DrawFn, step_ms: int = 10) -> list[tuple[int, int, str]
     return cues
 
 
-@settings(max_examples=60, deadline=None)
-@given(timed_texts(step_ms=10))
-def test_ass_written_by_pysubs2_reads_back(cues_ms: list[tuple[int, int, str]]) -> None:
+def read_back_from_pysubs2(cues_ms: list[tuple[int, int, str]], fmt: str) -> None:
     import pysubs2
 
     subs = pysubs2.SSAFile()
     for start, end, text in cues_ms:
         subs.append(pysubs2.SSAEvent(start=start, end=end, text=text))
-    segments = parse_transcript_text(subs.to_string("ass"), "rt.ass", suffix=".ass").segments
+    segments = parse_transcript_text(subs.to_string(fmt), f"rt.{fmt}", suffix=f".{fmt}").segments
     assert [(s.start, s.end, s.text) for s in segments] == [(a / 1000, b / 1000, t) for a, b, t in cues_ms]
+
+
+@settings(max_examples=60, deadline=None)
+@given(timed_texts(step_ms=10))  # ASS keeps centiseconds
+def test_ass_written_by_pysubs2_reads_back(cues_ms: list[tuple[int, int, str]]) -> None:
+    read_back_from_pysubs2(cues_ms, "ass")
 
 
 @settings(max_examples=60, deadline=None)
 @given(timed_texts(step_ms=1))
 def test_ttml_written_by_pysubs2_reads_back(cues_ms: list[tuple[int, int, str]]) -> None:
-    import pysubs2
-
-    subs = pysubs2.SSAFile()
-    for start, end, text in cues_ms:
-        subs.append(pysubs2.SSAEvent(start=start, end=end, text=text))
-    segments = parse_transcript_text(subs.to_string("ttml"), "rt.ttml", suffix=".ttml").segments
-    assert [(s.start, s.end, s.text) for s in segments] == [(a / 1000, b / 1000, t) for a, b, t in cues_ms]
+    read_back_from_pysubs2(cues_ms, "ttml")
 
 
 @settings(max_examples=60, deadline=None)
