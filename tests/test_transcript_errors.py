@@ -29,6 +29,20 @@ BROKEN = Path(__file__).parent / "fixtures" / "transcripts" / "broken"
         ("end_before_start.csv", "row 3", "end (4.0) is before start (5.0)"),
         ("header_only.csv", None, "no row"),
         ("cues_without_text.srt", None, "no cue with text"),
+        ("garbled_begin_time.ttml", "line 6", "<p> begin is not a TTML time"),
+        ("p_without_end.ttml", "line 6", "<p> has no end or dur"),
+        ("entity_expansion.ttml", "line 2", "document type declaration"),
+        ("mismatched_tags.dfxp", "line 6", "not well-formed XML"),
+        ("not_ttml_root.xml", "line 2", "root element is <transcript>, expected <tt>"),
+        ("dialogue_cut_short.ass", "line 7", "Dialogue has 4 fields, the Format line names 10"),
+        ("garbled_start_time.ass", "line 7", "Dialogue Start is not a time"),
+        ("no_events_section.ass", None, "no [Events] section"),
+        ("garbled_timing.sbv", "line 4", "expected a cue timing"),
+        ("truncated.json", "line 3", "not valid JSON"),
+        ("segment_without_end.json", "segment 2", "no 'end' time"),
+        ("no_segments_list.json", None, "no 'segments' list"),
+        ("point_label.txt", "line 2", "a point label (start = end)"),
+        ("youtube_transcript_copy.txt", "line 1", "lines start with times, but in no layout"),
     ],
 )
 def test_broken_file_gives_one_line_naming_file_place_and_flaw(name: str, where: str | None, says: str) -> None:
@@ -50,3 +64,30 @@ def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
         read_transcript(odd)
     with pytest.raises(TranscriptError, match="cannot read"):
         read_transcript(tmp_path / "missing.srt")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "garbled_begin_time.ttml",
+        "garbled_start_time.ass",
+        "garbled_timing.sbv",
+        "truncated.json",
+        "segment_without_end.json",
+    ],
+)
+def test_errors_name_the_place_not_the_words_there(name: str) -> None:
+    # A transcript may hold what nobody else should read: the error says where, never what.
+    with pytest.raises(TranscriptError) as caught:
+        read_transcript(BROKEN / name)
+    assert "Secret" not in str(caught.value)
+
+
+def test_entities_are_never_expanded_nor_external_files_read(tmp_path: Path) -> None:
+    # No DOCTYPE at all: an undeclared entity is an error, not a lookup.
+    path = tmp_path / "sneaky.ttml"
+    path.write_text(
+        '<tt xmlns="http://www.w3.org/ns/ttml"><body><div><p begin="1s" end="2s">&passwd;</p></div></body></tt>'
+    )
+    with pytest.raises(TranscriptError, match="not well-formed XML"):
+        read_transcript(path)

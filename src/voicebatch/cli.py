@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from voicebatch.errors import InputError
 from voicebatch.limits import LIMITS
 from voicebatch.reference import ClipRules
+from voicebatch.transcripts.detect import TRANSCRIPT_TYPES
 from voicebatch.verify.settings import DEFAULT_ASR_MODEL, MODES
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("voicebatch")
 
 CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
-TRANSCRIPT_TYPES = ("srt", "vtt", "csv", "tsv", "txt")
 AUDIO_FORMATS = ("wav", "flac", "mp3")
 DEFAULT_MODEL = "F5TTS_v1_Base"
 # Commands whose INFO lines are progress a user waits for (the checks stay quiet unless -v).
@@ -187,14 +187,18 @@ def _parser() -> argparse.ArgumentParser:
         "transcripts convert",
         _convert,
     )
-    convert.add_argument("file", help="a transcript (SRT, WebVTT, CSV, TSV, TXT), or - for standard input")
+    convert.add_argument(
+        "file",
+        help="a transcript (SRT, WebVTT, CSV, TSV, TTML/DFXP, ASS/SSA, SBV, Whisper JSON, Audacity labels, TXT), "
+        "or - for standard input",
+    )
     convert.add_argument("--to", choices=CONVERT_FORMATS, default="json", help="output format")
     convert.add_argument("--json", action="store_true", help="the same as --to json (every command takes --json)")
     convert.add_argument(
         "--from",
         dest="source_type",
         choices=TRANSCRIPT_TYPES,
-        help="input type (default: the file's suffix; for - read from its content: WEBVTT, SRT cues, tabs, commas)",
+        help="input type (default: the file's suffix, and for .txt or - its content; labels: an Audacity label track)",
     )
 
     voices = _group(groups, "voices", "voice folders")
@@ -224,7 +228,9 @@ def _parser() -> argparse.ArgumentParser:
         "scripts check",
         _scripts_check,
     )
-    scheck.add_argument("directory", type=Path, help="a folder of scripts (.txt, .md, .jsonl, .csv)")
+    scheck.add_argument(
+        "directory", type=Path, help="a folder of scripts (.txt, .md, .jsonl, .csv, .docx, .html, .ssml)"
+    )
     scheck.add_argument("--voices", type=Path, required=True, help="the folder of voices the scripts speak with")
     scheck.add_argument(
         "--json", action="store_true", help="print JSON rows, each with its chunks' written and spoken text"
@@ -351,7 +357,7 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
         action="append",
         type=Path,
         metavar="FILE_OR_DIR",
-        help="a script file (.txt, .md, .jsonl, .csv) or a folder of them; repeat for several",
+        help="a script file (.txt, .md, .jsonl, .csv, .docx, .html, .ssml) or a folder of them; repeat for several",
     )
     synth.add_argument(
         "--out", help="output folder, or s3://bucket/prefix to publish (default: the config's output_dir)"
@@ -496,11 +502,12 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _sniff(text: str) -> str:
     """The type of a transcript read from standard input (no file name to go by)."""
+    from voicebatch.transcripts.detect import detect_text_format
+
+    kind = detect_text_format(text, "<stdin>")
+    if kind != "txt":
+        return kind
     head = text.lstrip("\ufeff").lstrip()
-    if head.startswith("WEBVTT"):
-        return "vtt"
-    if "-->" in head:
-        return "srt"
     first = head.split("\n", 1)[0]
     if "\t" in first:
         return "tsv"

@@ -3,7 +3,9 @@
 - ``.txt`` / ``.md``: one script per file, id = file stem, optional YAML front matter
   (``voice:``, ``speed:``) between ``---`` lines;
 - ``.jsonl``: one script per line: ``{"id", "voice", "text", "speed"?}``;
-- ``.csv``: one script per row, columns ``id, voice, text[, speed]``.
+- ``.csv``: one script per row, columns ``id, voice, text[, speed]``;
+- ``.docx`` / ``.html`` / ``.htm`` / ``.ssml``: one script per document, id = file stem, turned
+  into the same text and markup (``voicebatch.documents``); their errors name the paragraph.
 
 ``[voice]`` tags switch voice mid-script, as F5-TTS's own CLI does; ``[voice speed=0.9
 lang=de]`` also sets that part's speed and language. Pause and speed markup and paragraph
@@ -28,6 +30,7 @@ from voicebatch.chunking import (
     part_pieces,
     split_long_pieces,
 )
+from voicebatch.documents import DOCUMENT_SUFFIXES
 from voicebatch.errors import ScriptError
 from voicebatch.names import key_name_problem
 from voicebatch.text.markup import DEFAULT_PAUSES, PauseRules, find_markup_problem, strip_markup
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 
 _Fail = Callable[..., ScriptError]  # builds the one-line error for the script at hand
 
-SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv")
+SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", *DOCUMENT_SUFFIXES)
 # A whole book is one script (issue 11): about 90 hours of narration. The cap only stops a
 # runaway input (a mis-saved binary, a concatenated corpus) before it is chunked.
 MAX_SCRIPT_CHARS = 5_000_000
@@ -64,6 +67,7 @@ class Script:
     source: str  # file it came from (and item / row)
     parts: tuple[ScriptPart, ...]
     speed: float = 1.0
+    warnings: tuple[str, ...] = ()  # what a document asked for and could not get (SSML)
 
     @property
     def voices(self) -> tuple[str, ...]:
@@ -88,6 +92,8 @@ class _Raw:
     voice: str | None
     speed: object
     line_offset: int = 0  # line of the file where ``text`` starts, minus one
+    paragraphs: bool = False  # a document's text (one line per paragraph): errors name the paragraph
+    warnings: tuple[str, ...] = ()
 
 
 def load_scripts(
@@ -225,6 +231,8 @@ def normalise_text(text: str) -> str:
 def _read_file(path: Path) -> list[_Raw | ScriptError]:
     """The raw scripts of a file; a bad line or row is its own ``ScriptError`` in the list,
     a problem with the whole file (encoding, header) raises."""
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+        return [_document_raw(path)]
     try:
         data = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -236,6 +244,22 @@ def _read_file(path: Path) -> list[_Raw | ScriptError]:
     if suffix == ".csv":
         return _csv_scripts(path, data)
     return [_text_script(path, data)]
+
+
+def _document_raw(path: Path) -> _Raw:
+    from voicebatch.documents import read_document
+
+    document = read_document(path)
+    return _Raw(
+        path.stem,
+        str(path),
+        None,
+        document.text,
+        document.voice,
+        document.speed,
+        paragraphs=True,
+        warnings=document.warnings,
+    )
 
 
 def _text_script(path: Path, data: str) -> _Raw:
@@ -341,6 +365,8 @@ def _row_raw(path: Path, row: dict, where: str) -> _Raw:
 def _validate(raw: _Raw, known: set[str] | None, vocab: Vocabulary | None, max_chars: int) -> Script:
     def fail(message: str, line: int | None = None) -> ScriptError:
         where = raw.where or (f"line {line + raw.line_offset}" if line else None)
+        if line and raw.paragraphs:  # paragraphs are separated by one blank line: line 2n-1 is paragraph n
+            where = f"paragraph {(line + 1) // 2}"
         return ScriptError(raw.source, message, where=where)
 
     if problem := key_name_problem(raw.id):
@@ -361,7 +387,7 @@ def _validate(raw: _Raw, known: set[str] | None, vocab: Vocabulary | None, max_c
     parts = _parts(raw, known, fail)
     if not parts:
         raise fail("no text to speak")
-    return Script(raw.id, raw.source + (f" {raw.where}" if raw.where else ""), tuple(parts), speed)
+    return Script(raw.id, raw.source + (f" {raw.where}" if raw.where else ""), tuple(parts), speed, raw.warnings)
 
 
 def _parts(raw: _Raw, known: set[str] | None, fail: _Fail) -> list[ScriptPart]:

@@ -1,27 +1,44 @@
-"""Transcripts: SRT, WebVTT, CSV/TSV and plain text in; SRT, WebVTT, CSV, JSON, text out.
+"""Transcripts in: SRT, WebVTT, CSV/TSV, TTML/DFXP, ASS/SSA, SBV, Whisper JSON, Audacity labels,
+plain text. Out: SRT, WebVTT, CSV, JSON, text.
 
-``read_transcript(path)`` picks the reader from the file extension and returns a
-``Transcript``; every broken file raises ``TranscriptError`` whose message is one line
-naming the file, the line or row, and what is wrong.
+``read_transcript(path)`` picks the reader from the file extension (and, for ``.txt``, from
+the content: ``detect``) and returns a ``Transcript``; every broken file raises
+``TranscriptError`` whose message is one line naming the file, the line, row, element or
+segment, and what is wrong.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from voicebatch.errors import TranscriptError
-from voicebatch.transcripts.segment import Segment, Transcript
+from voicebatch.transcripts.segment import Segment, Transcript, Word
 
 __all__ = [
     "TRANSCRIPT_SUFFIXES",
     "Segment",
     "Transcript",
     "TranscriptError",
+    "Word",
     "parse_transcript_text",
     "read_transcript",
 ]
 
-TRANSCRIPT_SUFFIXES = (".srt", ".vtt", ".csv", ".tsv", ".txt")
+TRANSCRIPT_SUFFIXES = (
+    ".srt",
+    ".vtt",
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".ttml",
+    ".dfxp",
+    ".xml",
+    ".ass",
+    ".ssa",
+    ".sbv",
+    ".json",
+)
 
 
 def read_transcript(path: str | Path) -> Transcript:
@@ -37,23 +54,44 @@ def read_transcript(path: str | Path) -> Transcript:
 
 
 def parse_transcript_text(text: str, path: str, *, suffix: str, encoding: str = "utf-8") -> Transcript:
-    """Parse already-decoded text (``\\n`` line ends) of the given file type."""
-    from voicebatch.transcripts.cues import parse_srt, parse_vtt
-    from voicebatch.transcripts.tables import parse_table
+    """Parse already-decoded text (``\\n`` line ends) of the given file type (a suffix, or a
+    reader's name such as ``.labels``)."""
+    from voicebatch.transcripts.detect import detect_text_format, reader_for
 
-    fmt = suffix.lstrip(".").lower()
     text = text.lstrip("\ufeff")
+    fmt = reader_for(suffix)
+    if fmt is None:
+        raise TranscriptError(path, f"unknown transcript type {suffix!r}")
+    if fmt == "txt":
+        fmt = detect_text_format(text, path)
     if fmt == "txt":
         spoken = " ".join(text.split())
         if not spoken:
             raise TranscriptError(path, "the file is empty")
         return Transcript(path, fmt, encoding, (), timed=False, untimed_text=spoken)
-    if fmt == "srt":
-        segments = parse_srt(text, path)
-    elif fmt == "vtt":
-        segments = parse_vtt(text, path)
-    elif fmt in ("csv", "tsv"):
-        segments = parse_table(text, path, tsv=fmt == "tsv")
-    else:
-        raise TranscriptError(path, f"unknown transcript type {suffix!r}")
-    return Transcript(path, fmt, encoding, tuple(segments))
+    return Transcript(path, fmt, encoding, tuple(_readers()[fmt](text, path)))
+
+
+def _readers() -> dict[str, Callable[[str, str], list[Segment]]]:
+    from functools import partial
+
+    from voicebatch.transcripts.ass import parse_ass
+    from voicebatch.transcripts.cues import parse_srt, parse_vtt
+    from voicebatch.transcripts.labels import parse_labels
+    from voicebatch.transcripts.sbv import parse_sbv
+    from voicebatch.transcripts.tables import parse_table
+    from voicebatch.transcripts.ttml import parse_ttml
+    from voicebatch.transcripts.whisper import parse_whisper_json
+
+    return {
+        "srt": parse_srt,
+        "vtt": parse_vtt,
+        "csv": partial(parse_table, tsv=False),
+        "tsv": partial(parse_table, tsv=True),
+        "ttml": parse_ttml,
+        "ass": parse_ass,
+        "ssa": partial(parse_ass, flavour="ssa"),
+        "sbv": parse_sbv,
+        "json": parse_whisper_json,
+        "labels": parse_labels,
+    }

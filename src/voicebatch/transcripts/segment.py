@@ -6,13 +6,27 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    """One word of a segment as a speech recogniser timed it (Whisper's ``words``); a word
+    the aligner could not place (WhisperX leaves numbers untimed) has no times."""
+
+    start: float | None
+    end: float | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
-    """One stretch of speech: seconds from the start of the recording, and its text."""
+    """One stretch of speech: seconds from the start of the recording, and its text.
+
+    ``words`` holds the segment's word times when the file has them (Whisper's JSON); every
+    other format leaves it empty."""
 
     start: float
     end: float
     text: str
     speaker: str | None = None
+    words: tuple[Word, ...] = ()
 
     @property
     def duration(self) -> float:

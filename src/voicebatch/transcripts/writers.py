@@ -99,6 +99,8 @@ def to_json(segments: Sequence[Segment]) -> str:
         row: dict[str, object] = {"start": s.start, "end": s.end, "text": s.text}
         if s.speaker:
             row["speaker"] = s.speaker
+        if s.words:  # a recogniser's word times (Whisper JSON) pass through
+            row["words"] = [{"start": w.start, "end": w.end, "text": w.text} for w in s.words]
         rows.append(row)
     return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
 
