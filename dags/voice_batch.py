@@ -294,12 +294,13 @@ def voice_batch() -> None:
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AUDIO, VOICE_REGISTRY])
     def publish(params: dict | None = None, run_id: str | None = None) -> dict:
-        from voicebatch.runs import publish_run
+        from voicebatch.runs import planned, publish_run
 
         from voicebatch_airflow import run_context
 
         context = get_current_context()
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "publish") as stage:
+            planned(stage.out, stage.staging)  # skipped, not failed, when plan (or list_voices) did not finish
             counts = publish_run(stage.out, stage.staging, run_config(params).settings, run_context(context))
         # Events only for what this run published, naming the run's own output location.
         extra = {"run_id": run_id, "output_uri": params["output_uri"]}

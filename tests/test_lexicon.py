@@ -57,11 +57,11 @@ def test_a_folder_holds_the_project_lexicon_and_per_voice_files(tmp_path: Path) 
     [
         ("no_columns.csv", b"a,b\nx,y\n", "row 1: needs columns word, respelling"),
         ("empty_respelling.csv", b"word,respelling\nSQL,\n", "row 2: empty word or respelling"),
-        ("duplicate.csv", b"word,respelling\nsql,a\nSQL ,b\nsql,c\n", "row 4: 'sql' is already defined"),
+        ("duplicate.csv", b"word,respelling\nsql,a\nSQL ,b\nsql,c\n", "row 4: the same word as row 2"),
         (
             "phoneme_only.pls",
             PLS.replace("<alias>win</alias>", "<phoneme>wɪn</phoneme>").encode(),
-            "lexeme 2: 'Nguyen' has only a <phoneme>",
+            "lexeme 2: the lexeme has only a <phoneme>",
         ),
         ("broken.pls", b"<lexicon><lexeme>", "not valid XML"),
         ("lexicon.txt", b"x", "a lexicon is a .csv or a .pls"),

@@ -128,9 +128,13 @@ class AllowList:
         if not self.enforced:
             return
         if is_model_location(spec):
-            self._check("model", model_location(spec), self.models, MODEL_ROOTS_ENV, "models")
+            self.check_model_location("model", model_location(spec))
         elif problem := key_name_problem(spec):
             raise LocationRefused("model", f"model name {spec!r} {problem}")
+
+    def check_model_location(self, name: str, uri: str) -> None:
+        """A folder or s3:// prefix under a model root. Raises ``LocationRefused``."""
+        self._check(name, uri, self.models, MODEL_ROOTS_ENV, "models")
 
     def _check(self, name: str, uri: str, allowed: tuple[Place, ...], setting: str, what: str) -> None:
         if not self.enforced:

@@ -252,6 +252,11 @@ def voices_listed(out: Storage, staging: str) -> dict:
     return _staged_json(out, f"{staging}voices.json", "list_voices did not finish: no voices to plan with")
 
 
+def planned(out: Storage, staging: str) -> dict:
+    """The staged plan; raises ``StageNotReady`` when plan did not finish."""
+    return _staged_json(out, f"{staging}plan.json", "plan did not finish: nothing to publish")
+
+
 def plan_run(
     config: RunConfig,
     out: Storage,
@@ -567,7 +572,7 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
     scripts and of voices newly registered in this run (what downstream consumers care about)."""
     import soundfile as sf
 
-    document = _staged_json(out, f"{staging}plan.json", "plan did not finish: nothing to publish")
+    document = planned(out, staging)
     voices = {n: load_registered_voice(out, n, h) for n, h in document["voices"].items()}
     verification = _verification(out, staging)
     outcomes = []

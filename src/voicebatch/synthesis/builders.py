@@ -20,6 +20,7 @@ so nothing reaches a constructor unchecked.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,7 +178,10 @@ def load_f5_weights(model: torch.nn.Module, checkpoint: Path, device: str, dtype
 
     if checkpoint.suffix != ".safetensors":
         raise ModelConfigError(f"{checkpoint}: F5 weights are read from safetensors only")
-    state = load_file(str(checkpoint), device=device)
+    try:
+        state = load_file(str(checkpoint), device=device)
+    except Exception as e:  # SafetensorError: not a safetensors file (a pickle, say); nothing was run
+        raise ModelConfigError(f"{checkpoint}: not a safetensors file ({_first_line(e)}): refused") from None
     state = {k.replace("ema_model.", ""): v for k, v in state.items() if k not in ("initted", "step")}
     for key in ("mel_spec.mel_stft.mel_scale.fb", "mel_spec.mel_stft.spectrogram.window"):
         state.pop(key, None)  # older checkpoints carry the mel filters; F5 drops them too
@@ -206,7 +210,13 @@ def load_vocos(directory: Path, device: str) -> torch.nn.Module:
     import torch
 
     vocoder = build_vocos(read_yaml(directory / "config.yaml"))
-    state = torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # it holds more than tensors: never unpickled
+        raise ModelConfigError(
+            f"{directory / 'pytorch_model.bin'}: holds more than tensors (objects that would run code when "
+            "unpickled): refused"
+        ) from None
     vocoder.load_state_dict(state)
     return vocoder.eval().to(device)
 
@@ -230,6 +240,10 @@ def _check(values: dict, rules: Mapping[str, _Rule], where: str, *, required: tu
                 raise ModelConfigError(f"{where}: {key}: {value[:40]!r} is not one of {', '.join(allowed)}")
         elif not allowed[0] <= value <= allowed[1]:
             raise ModelConfigError(f"{where}: {key}: {value} is outside {allowed[0]}–{allowed[1]}")
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _names(types: tuple[type, ...]) -> str:

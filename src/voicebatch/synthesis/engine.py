@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, f5_reference_text, plan_batches
-from voicebatch.synthesis.models import ModelFiles
+from voicebatch.synthesis.models import ModelError, ModelFiles
 
 if TYPE_CHECKING:
     import numpy as np
@@ -144,7 +144,7 @@ class Engine:
         import torch
 
         from voicebatch.synthesis import attention
-        from voicebatch.synthesis.builders import build_f5, load_f5_weights, load_vocos
+        from voicebatch.synthesis.builders import ModelConfigError, build_f5, load_f5_weights, load_vocos
 
         self.device = choose_device(self.device)
         self.dtype = self.dtype or choose_dtype(self.device)
@@ -155,13 +155,16 @@ class Engine:
         # padding-aware ones (attention.py), so its warning about expanded masks is moot.
         arch = {**config["arch"], "attn_backend": "torch", "attn_mask_enabled": True}
         # Built from the checked model.yaml (builders.py): a model folder never names code to run.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="attn_mask_enabled=True", category=UserWarning)
-            model = build_f5(config, self.files.vocab, self.device, arch=arch)
-        attention.install(model.transformer, self.backend)
-        # eval(): the DiT has dropout layers; inference must not drop anything.
-        self.model = load_f5_weights(model, self.files.checkpoint, self.device, self.dtype).eval()
-        self.vocoder = load_vocos(self.files.vocoder_dir, self.device)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="attn_mask_enabled=True", category=UserWarning)
+                model = build_f5(config, self.files.vocab, self.device, arch=arch)
+            attention.install(model.transformer, self.backend)
+            # eval(): the DiT has dropout layers; inference must not drop anything.
+            self.model = load_f5_weights(model, self.files.checkpoint, self.device, self.dtype).eval()
+            self.vocoder = load_vocos(self.files.vocoder_dir, self.device)
+        except ModelConfigError as e:  # permanent: the task fails at once, naming the file
+            raise ModelError(str(e)) from None
         torch.set_grad_enabled(False)
         self.max_frames = getattr(self.model.transformer.text_embed, "precompute_max_pos", None)
         if self.compile:
