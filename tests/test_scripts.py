@@ -163,3 +163,37 @@ def test_chunks_never_split_a_word_and_respect_the_limit(sentences: list, limit:
 def test_unknown_vocab_tokens_mean_unspeakable() -> None:
     vocab = Vocabulary("v", frozenset("abc"))
     assert vocab.unsupported_characters("abcd e") == ["d", "e"]
+
+
+@pytest.mark.parametrize(
+    ("markdown", "spoken"),
+    [
+        ("See [Mercury](https://en.wikipedia.org/wiki/Mercury_(planet)) tonight.", "See Mercury tonight."),
+        ('A [link](http://x.org/a_(b)_(c) "its title") and ![a chart](chart.png).', "A link and a chart."),
+        ("Ask [us](<https://x.org/a b>) (politely).", "Ask us (politely)."),
+        ("Plain (parentheses) stay (as written).", "Plain (parentheses) stay (as written)."),
+    ],
+)
+def test_markdown_links_with_parentheses_leave_only_their_text(tmp_path: Path, markdown: str, spoken: str) -> None:
+    write(tmp_path, "page.md", f"---\nvoice: anna\n---\n{markdown}\n")
+    (script,), problems = load_scripts(tmp_path, VOICES)
+    assert problems == [] and script.parts[0].text == spoken
+
+
+SECRET = "hunter2-secret"
+LEAKY = [  # files that are not what they claim, each line holding the secret
+    ("a.csv", f"{SECRET},{SECRET}\n{SECRET},x\n"),
+    ("b.jsonl", f'{{"id": "x", "voice": "anna", "text": "Hi."}}\n{SECRET}\n'),
+    ("c.txt", f"---\nvoice: anna\n{SECRET}: 1\n---\nHi."),
+    ("d.txt", f"---\nvoice: anna\nspeed: {SECRET}\n---\nHi."),
+    ("e.txt", f"---\nvoice: [{SECRET}\n---\nHi."),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), LEAKY)
+def test_a_script_error_names_the_place_never_the_content(tmp_path: Path, name: str, text: str) -> None:
+    write(tmp_path, name, text)
+    _, problems = load_scripts(tmp_path, VOICES)
+    assert problems, "the file is refused"
+    for problem in problems:
+        assert SECRET not in str(problem) and str(problem).startswith(str(tmp_path / name)), problem

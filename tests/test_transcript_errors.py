@@ -50,3 +50,24 @@ def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
         read_transcript(odd)
     with pytest.raises(TranscriptError, match="cannot read"):
         read_transcript(tmp_path / "missing.srt")
+
+
+SECRET = "hunter2-secret"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("a.vtt", f"{SECRET}\n\n00:00:01.000 --> 00:00:02.000\nHi.\n"),
+        ("b.srt", f"1\n{SECRET} --> 00:00:02,000\nHi.\n"),
+        ("c.srt", f"{SECRET}\n{SECRET}\n"),
+        ("d.srt", f"1\n00:00:01,000 -->{SECRET}\nHi.\n"),
+        ("e.csv", f"{SECRET},{SECRET}\n1,2\n"),
+        ("f.csv", f"start,end,text\n{SECRET},2,Hi.\n"),
+    ],
+)
+def test_a_transcript_error_names_the_place_never_the_content(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(TranscriptError) as caught:
+        read_transcript(tmp_path / name)
+    assert SECRET not in str(caught.value) and str(caught.value).startswith(str(tmp_path / name))

@@ -62,6 +62,19 @@ def secret() -> str:
     return f"SECRET-{uuid.uuid4().hex}"
 
 
+def forged_token(subject: str = "admin") -> str:
+    """A JWT signed with no algorithm (``alg: none``): what a forger sends."""
+    import base64
+    import json
+    import time
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {"sub": subject, "exp": int(time.time()) + 3600, "iat": int(time.time()), "aud": "apache-airflow"}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
 def files_containing(root: Path, needle: str) -> list[str]:
     """Every file under ``root`` whose bytes hold ``needle`` (text or binary, e.g. a SQLite DB)."""
     found = []

@@ -189,30 +189,44 @@ def _mirror(
         raise InputError(source, "no such directory")
     base = source.resolve()
     seen = {base}
-    folders = deque([(source, "")])  # breadth first, in name order: "the first" link is the same every time
+    wanted: list[tuple[str, Path]] = []  # (key, the file's real path)
+    # Breadth first, in name order ("the first" link is the same every time); each folder with
+    # its real path, so a file's real path needs no resolving of its own.
+    folders = deque([(base, "")])
     while folders:
         folder, parent = folders.popleft()
         with os.scandir(folder) as entries:
-            names = sorted(entries, key=lambda e: e.name)
-        for entry in names:
+            found = sorted(entries, key=lambda e: e.name)
+        for entry in found:
             key = parent + entry.name
             if not (key.startswith(prefix) or prefix.startswith(key + "/")):
                 continue  # outside the prefix: not looked at
             budget.look()
-            real = _inside(Path(entry.path), base) if entry.is_symlink() else Path(entry.path)
-            if real is None:
-                budget.links.append(key)
-                continue
-            if real.is_dir():
+            if entry.is_symlink():
+                real = _inside(Path(entry.path), base)
+                if real is None:
+                    budget.links.append(key)
+                    continue
+                is_dir, is_file = real.is_dir(), real.is_file()
+            else:  # the kind scandir read with the name: no system call per entry
+                real = folder / entry.name
+                is_dir, is_file = entry.is_dir(follow_symlinks=False), entry.is_file(follow_symlinks=False)
+            if is_dir:
                 if real not in seen and not budget.too_deep(key + "/x"):  # a link back up is walked once
                     seen.add(real)
-                    folders.append((Path(entry.path), key + "/"))
-            elif real.is_file() and only(key) and not budget.too_deep(key):  # no FIFOs or devices
+                    folders.append((real, key + "/"))
+            elif is_file and only(key) and not budget.too_deep(key):  # no FIFOs or devices
                 if fetch(key):
                     budget.read(real.stat().st_size)
-                target = root / key
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(real.resolve())
+                wanted.append((key, real))
+    # Linked only once the whole walk is within the limits: a tree past them costs no writes.
+    made: set[Path] = set()
+    for key, real in wanted:
+        target = root / key
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.symlink_to(real)
     if not budget.links:
         return []
     count = len(budget.links)
