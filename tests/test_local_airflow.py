@@ -88,9 +88,15 @@ def task_log(home: Path, run_id: str, task_id: str) -> str:
     for path in sorted(folder.rglob("*.log")):
         for line in path.read_text().splitlines():
             try:
-                events.append(str(json.loads(line).get("event", "")))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 events.append(line)
+                continue
+            events.append(str(record.get("event", "")))
+            # A task's exception is logged as structured detail: its type and message, one line each.
+            for detail in record.get("error_detail") or record.get("exception") or []:
+                if isinstance(detail, dict) and "exc_value" in detail:
+                    events.append(f"{detail.get('exc_type')}: {detail['exc_value']}")
     return "\n".join(events)
 
 
@@ -151,7 +157,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         wait_until("the dag-processor to serialize voice_batch", listed, 180, logs)
         yield local
     finally:
-        stop([process])
+        # make passes the SIGTERM on; Airflow's processes, in a session of their own, get it from
+        # deploy/process_group.py, which kills what is left after its 30 s grace.
+        stop([process], timeout=90)
 
 
 @pytest.fixture(scope="module")
