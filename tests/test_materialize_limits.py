@@ -150,3 +150,17 @@ def test_limits_come_from_the_deployment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert InputLimits.from_env(env) == InputLimits(files=1000, bytes=5, depth=3)
     with pytest.raises(InputError, match="VOICEBATCH_INPUT_MAX_DEPTH: 'deep': expected a whole number"):
         InputLimits.from_env({"VOICEBATCH_INPUT_MAX_DEPTH": "deep"})
+
+
+def test_a_work_folder_planted_by_someone_else_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "work").symlink_to(elsewhere)  # a link where the work folder should be
+    monkeypatch.setenv("VOICEBATCH_WORK_DIR", str(tmp_path / "work"))
+    (tmp_path / "voices").mkdir()
+    with (
+        pytest.raises(PermissionError, match="not a folder of this user's"),
+        materialize(str(tmp_path / "voices"), open_storage),
+    ):
+        pass
+    assert list(elsewhere.iterdir()) == []

@@ -112,7 +112,8 @@ def test_materialize_writes_only_inside_its_folder(tmp_path_factory: pytest.Temp
     finally:
         tempfile.tempdir = saved
     left = sorted(p.relative_to(base).as_posix() for p in base.rglob("*"))
-    assert left == ["tmp", "tmp/voicebatch-work"], "nothing left anywhere but the (empty) known work folder"
+    work = f"tmp/voicebatch-work-{os.getuid()}"
+    assert left == ["tmp", work], "nothing left anywhere but the (empty) known work folder"
     assert written == set(storage.fetched), "every fetched key landed at exactly root/key"
     assert not [k for k in storage.fetched if not inside(Path("/srv/x"), k)], "no escaping key was fetched"
     markers = [k for k in keys if k.endswith("/") and k not in storage.fetched]

@@ -1,7 +1,8 @@
 """Temporary folders under one known parent, so that what a killed process leaves behind is
 removed by the next one.
 
-``VOICEBATCH_WORK_DIR`` (default: ``<system temp>/voicebatch-work``) holds one folder per use,
+``VOICEBATCH_WORK_DIR`` (default: ``<system temp>/voicebatch-work-<uid>``, the user's own, refused
+when it is a link or someone else's) holds one folder per use,
 named ``<purpose>-<host>-<pid>-<random>``. A folder is removed when its use ends, however it
 ends (an error, a SIGTERM that Airflow turns into an exception). A process killed outright
 (SIGKILL, the OOM killer, a lost machine) cannot clean up: the next use on the same host
@@ -15,6 +16,7 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,8 +27,9 @@ WORK_DIR_ENV = "VOICEBATCH_WORK_DIR"
 
 
 def work_root(env: Mapping[str, str] | None = None) -> Path:
+    """``VOICEBATCH_WORK_DIR``, else one folder per user under the system's temporary folder."""
     env = os.environ if env is None else env
-    return Path(env.get(WORK_DIR_ENV) or Path(tempfile.gettempdir()) / "voicebatch-work")
+    return Path(env.get(WORK_DIR_ENV) or Path(tempfile.gettempdir()) / f"voicebatch-work-{os.getuid()}")
 
 
 @contextlib.contextmanager
@@ -34,7 +37,10 @@ def work_folder(purpose: str) -> Iterator[Path]:
     """A fresh folder under ``work_root()``, removed when the block ends; stale folders of
     dead processes on this host are removed first."""
     root = work_root()
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = os.lstat(root)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():  # a link or another user's, planted
+        raise PermissionError(f"{root}: not a folder of this user's; set {WORK_DIR_ENV} to one")
     remove_stale(root)
     folder = Path(tempfile.mkdtemp(prefix=f"{purpose}-{_host()}-{os.getpid()}-", dir=root))
     try:
