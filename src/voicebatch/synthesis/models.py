@@ -15,7 +15,10 @@ prefix holding one. Names are looked up in order: the local cache
 (``$VOICEBATCH_MODEL_DIR``), the S3 models prefix when configured, then the Hugging Face
 hub. Fetches hold an inter-process file lock, land under a temporary name and are
 renamed into place; a hub download is published to the S3 prefix so the next worker
-starts warm. Every file is checked against its sha256 before use.
+starts warm. Every file is checked against its sha256 before use, and both configs against
+their schemas (``builders.py``: a model folder is data, never code). Given the deployment's
+allow-list (``allowed``), the store resolves folders and ``s3://`` prefixes under its model roots
+only.
 """
 
 from __future__ import annotations
