@@ -64,7 +64,7 @@ PARAMS = {
     "voices_uri": _param(
         ENV("VOICEBATCH_VOICES_URI", str(PROJECT / "include" / "voices")),
         "Voices",
-        "Voice folders: a local path or s3://bucket/prefix.",
+        "Voice folders: a local path or s3://bucket/prefix, among the inputs this deployment allows.",
         INPUTS,
         type="string",
         minLength=1,
@@ -72,7 +72,8 @@ PARAMS = {
     "scripts_uri": _param(
         ENV("VOICEBATCH_SCRIPTS_URI", str(PROJECT / "include" / "scripts")),
         "Scripts",
-        "Scripts; a YYYY-MM-DD sub-folder for the run's date is used when it exists.",
+        "Scripts, among the inputs this deployment allows; a YYYY-MM-DD sub-folder for the run's date is used "
+        "when it exists.",
         INPUTS,
         type="string",
         minLength=1,
@@ -80,7 +81,7 @@ PARAMS = {
     "output_uri": _param(
         ENV("VOICEBATCH_OUTPUT_URI", str(PROJECT / "output")),
         "Output",
-        "Where outputs are published: a local path or s3://bucket/prefix.",
+        "Where outputs are published: a local path or s3://bucket/prefix this deployment allows.",
         INPUTS,
         type="string",
         minLength=1,
@@ -104,7 +105,7 @@ PARAMS = {
     "model": _param(
         ENV("VOICEBATCH_MODEL", "F5TTS_v1_Base"),
         "Model",
-        "A model name, a model directory or an s3:// prefix.",
+        "A model name, or a model directory or s3:// prefix under this deployment's model roots.",
         MODEL,
         type="string",
         minLength=1,
@@ -294,12 +295,13 @@ def voice_batch() -> None:
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AUDIO, VOICE_REGISTRY])
     def publish(params: dict | None = None, run_id: str | None = None) -> dict:
-        from voicebatch.runs import publish_run
+        from voicebatch.runs import planned, publish_run
 
         from voicebatch_airflow import run_context
 
         context = get_current_context()
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "publish") as stage:
+            planned(stage.out, stage.staging)  # skipped, not failed, when plan (or list_voices) did not finish
             counts = publish_run(stage.out, stage.staging, run_config(params).settings, run_context(context))
         # Events only for what this run published, naming the run's own output location.
         extra = {"run_id": run_id, "output_uri": params["output_uri"]}

@@ -2,9 +2,12 @@
 
     python deploy/airflow_env.py --home DIR [--set KEY=VALUE ...] [--local-model] -- COMMAND [ARGS ...]
 
-runs COMMAND with it: AIRFLOW_HOME, this repository's dags/ and plugins/ (plugins also on
+runs COMMAND with it, in a session of its own that a SIGTERM, SIGINT or SIGHUP to this process
+stops whole (deploy/process_group.py): AIRFLOW_HOME, this repository's dags/ and plugins/ (plugins also on
 PYTHONPATH, so DAG files import the operator), no example DAGs, a low parallelism for small
-machines, and the virtual environment's bin/ first on PATH. ``--local-model`` sets
+machines, the virtual environment's bin/ first on PATH, and an allow-list of this project's own
+folders (``project_locations``) unless VOICEBATCH_ALLOWED_INPUTS, VOICEBATCH_ALLOWED_OUTPUTS or
+VOICEBATCH_MODEL_ROOTS is already set. ``--local-model`` sets
 VOICEBATCH_MODEL to the tiny model, announced, when the default model cannot be had offline
 (deploy/local_model.py: `make airflow`).
 """
@@ -31,6 +34,10 @@ def airflow_env(
     """
     base = os.environ if base is None else base
     env = {k: v for k, v in base.items() if not (clean and k.startswith("AIRFLOW"))}
+    # The allow-list (README, "Security"): this project's own folders, unless the caller names its own.
+    for name, default in project_locations(home).items():
+        if name not in env and name not in extra:
+            env[name] = default
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -45,6 +52,16 @@ def airflow_env(
         }
     )
     return env
+
+
+def project_locations(home: Path) -> dict[str, str]:
+    """What `make demo` and `make airflow` allow: the demo inputs under include/ (voices, scripts,
+    lexicons), outputs under output/, models under the Airflow home's models/ (the tiny model)."""
+    return {
+        "VOICEBATCH_ALLOWED_INPUTS": str(ROOT / "include"),
+        "VOICEBATCH_ALLOWED_OUTPUTS": str(ROOT / "output"),
+        "VOICEBATCH_MODEL_ROOTS": str(home / "models"),
+    }
 
 
 def main() -> None:
@@ -62,7 +79,10 @@ def main() -> None:
         from local_model import local_model  # deploy/ is on sys.path: this file runs as a script
 
         extra["VOICEBATCH_MODEL"] = local_model(args.home)[0]
-    os.execvpe(command[0], command, airflow_env(args.home, **extra))
+    from process_group import run_in_session  # deploy/ is on sys.path: this file runs as a script
+
+    # Not exec: a SIGTERM to `make airflow` must stop every process airflow starts (process_group.py).
+    sys.exit(run_in_session(command, airflow_env(args.home, **extra)))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ class RunReportOperator(BaseOperator):
         from voicebatch.runs import finish_run, staging_prefix
         from voicebatch.storage import PRESIGN_SECONDS, is_s3_uri, local_path
 
-        from voicebatch_airflow import airflow_errors, storage_opener
+        from voicebatch_airflow import airflow_errors, output_allowed, storage_opener
         from voicebatch_reports import XCOM_KEY
 
         run_id = context["run_id"]
@@ -62,6 +62,7 @@ class RunReportOperator(BaseOperator):
         started = dag_run.start_date.isoformat() if dag_run and dag_run.start_date else None
         expires = int(os.environ.get(SHARE_SECONDS_ENV) or PRESIGN_SECONDS)
         with airflow_errors():
+            output_allowed(self.output_uri, first=False)  # refused: nowhere to write; list_voices said why
             out = storage_opener(self.aws_conn_id)(self.output_uri)
             summary = finish_run(
                 out, staging_prefix(run_id), dag_id=self.dag_id, run_id=run_id, started_at=started, expires=expires

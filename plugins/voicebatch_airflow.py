@@ -6,6 +6,11 @@ Errors: the library raises its own types; ``airflow_errors`` translates them. Ba
 bad configuration (a missing model, an unknown connection or bucket, invalid Params) fail
 the task at once (``AirflowFailException``); an upstream stage that did not finish skips
 it; transient trouble (throttling, 5xx, resets, timeouts) is left to Airflow's retries.
+
+Locations: every location a run's Params name must be on the deployment's allow-list
+(``voicebatch.allowlist``, read here from the environment or Airflow's ``[voicebatch]``
+config): the first task refuses the run otherwise, with one line naming the setting, before
+anything is read or written; every opener and model store checks again.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from voicebatch.allowlist import AllowList
     from voicebatch.runs import RunConfig
     from voicebatch.storage import Storage
     from voicebatch.synthesis.models import ModelStore
@@ -26,14 +32,44 @@ if TYPE_CHECKING:
 MODELS_URI_ENV = "VOICEBATCH_MODELS_URI"
 
 
+def allow_list() -> AllowList:
+    """The deployment's allow-list (``voicebatch.allowlist``): from the environment, else from
+    Airflow's config (``[voicebatch] allowed_inputs``, ``allowed_outputs``, ``model_roots``).
+    Enforced in every task: a deployment that names nothing allows nothing."""
+    from airflow.sdk.configuration import conf
+
+    from voicebatch.allowlist import SETTINGS, AllowList
+
+    env = dict(os.environ)
+    for name in SETTINGS:
+        key = name.removeprefix("VOICEBATCH_").lower()
+        if name not in env and (value := conf.get("voicebatch", key, fallback=None)):
+            env[name] = value
+    return AllowList.from_env(env, required=True)
+
+
+def check_locations(params: Mapping[str, Any]) -> None:
+    """Every location the run's Params name, against the allow-list, before anything is read
+    or written. Raises ``LocationRefused`` (an ``InputError``: the task fails at once)."""
+    allowed = allow_list()
+    for name in ("voices_uri", "scripts_uri", "lexicon_uri"):
+        if params.get(name):
+            allowed.check_input(name, params[name])
+    allowed.check_output("output_uri", params["output_uri"])
+    allowed.check_model(params["model"])
+
+
 def storage_opener(aws_conn_id: str | None) -> Callable[[str], Storage]:
-    """URI -> Storage; S3 clients come from the Airflow AWS connection (endpoint URL in its extra)."""
+    """URI -> Storage; S3 clients come from the Airflow AWS connection (endpoint URL in its extra).
+    Only locations the deployment named open (a second guard behind ``check_locations``)."""
     from voicebatch.storage import open_storage
 
     client = None
+    allowed = allow_list()
 
     def open_uri(uri: str) -> Storage:
         nonlocal client
+        allowed.check_readable("location", uri)
         if uri.startswith("s3://") and client is None:
             client = s3_client(aws_conn_id)
         return open_storage(uri, client=client)
@@ -73,7 +109,7 @@ def model_store(open_uri: Callable[[str], Storage]) -> ModelStore:
     from voicebatch.synthesis.models import ModelStore
 
     models_uri = os.environ.get(MODELS_URI_ENV)
-    return ModelStore(s3_prefix=open_uri(models_uri) if models_uri else None)
+    return ModelStore(s3_prefix=open_uri(models_uri) if models_uri else None, allowed=allow_list())
 
 
 def model_manifest(spec: str, open_uri: Callable[[str], Storage]) -> Any:
@@ -114,6 +150,7 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
     from voicebatch.text.markup import PauseRules
     from voicebatch.verify.settings import VerifySettings
 
+    check_locations(params)  # before the lexicon (or anything else) is read
     defaults = RunConfig("", "")
     verify, pauses = VerifySettings(), PauseRules()
 
@@ -252,11 +289,27 @@ def run_stage(
     from voicebatch.stages import record_stage
 
     with airflow_errors():
+        output_allowed(output_uri, first=name == "list_voices")
         open_uri = storage_opener(aws_conn_id)
         out = open_uri(output_uri)
         staging = staging_prefix(run_id)
         with record_stage(out, staging, name, part):
             yield Stage(open_uri, out, staging)
+
+
+def output_allowed(output_uri: str, *, first: bool) -> None:
+    """The output location must be allowed before a stage writes its outcome there. The run's
+    first stage fails on it, once (``LocationRefused``); the later ones (plan, publish, the
+    report) skip, naming it: there is nowhere to write, and the cause is already reported."""
+    from voicebatch.allowlist import LocationRefused
+    from voicebatch.stages import StageNotReady
+
+    try:
+        allow_list().check_output("output_uri", output_uri)
+    except LocationRefused as e:
+        if first:
+            raise
+        raise StageNotReady(f"not run: {e}") from None
 
 
 def preflight(params: Mapping[str, Any], open_uri: Callable[[str], Storage]) -> None:
@@ -268,6 +321,7 @@ def preflight(params: Mapping[str, Any], open_uri: Callable[[str], Storage]) -> 
     from voicebatch.errors import InputError
     from voicebatch.runs import check_run_config
 
+    check_locations(params)  # outside the allow-list: one line naming the setting, nothing read
     check_run_config(run_config(params), params["output_uri"])
     for name in ("voices_uri", "scripts_uri", "output_uri"):
         if not params[name].startswith("s3://"):

@@ -12,10 +12,12 @@ id, report prefix); only the files that report names are served (``files`` in re
 so the app cannot be used to read anything else in the bucket.
 
 Auth: Airflow does not authenticate plugin apps (a mounted app inherits none of the core API's
-dependencies), so every route checks the caller itself, with Airflow's own security functions:
-the JWT from the ``Authorization: Bearer`` header or the UI's ``_token`` cookie, then the auth
-manager's permission to read the DAG's runs. Anonymous callers get 401, others without the
-permission 403.
+dependencies), so the app checks the caller itself, with Airflow's own security functions: a
+middleware authenticates every request before it is routed (the JWT from the ``Authorization:
+Bearer`` header or the UI's ``_token`` cookie), so a caller without a valid token gets nothing,
+not even a 404; each route then asks the auth manager for the permission to read the DAG's runs.
+Anonymous callers get 401, forged tokens 403, users without the permission 403. The app has no
+interactive docs and no OpenAPI schema (FastAPI's defaults, served to anyone, from a CDN).
 
 Deliberately light to import (FastAPI only): plugins are loaded by every Airflow component,
 and the control image has no voicebatch library, so this module does not use it.
@@ -33,7 +35,14 @@ from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 URL_PREFIX = "/voicebatch"
 XCOM_KEY = "voicebatch_report"  # pushed by RunReportOperator: where the run's report lives
@@ -54,16 +63,43 @@ CONTENT_TYPES = {
 }
 CHUNK = 256 * 1024
 
-app = FastAPI(title="voicebatch reports", description="Run reports and outputs of voicebatch runs")
+# No interactive docs, no schema: FastAPI's /docs, /redoc and /openapi.json would be served to
+# anyone (a mounted app inherits no auth) and /docs loads Swagger from a CDN.
+app = FastAPI(
+    title="voicebatch reports",
+    description="Run reports and outputs of voicebatch runs",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+    swagger_ui_oauth2_redirect_url=None,
+)
+
+
+@app.middleware("http")
+async def authenticated_only(request: Request, call_next: Any) -> Response:
+    """Nothing at all for a caller without a valid token (not even a 404): every request is
+    authenticated before it is routed; each route then checks the caller's permission."""
+    try:
+        await _user(request)
+    except HTTPException as e:
+        return JSONResponse({"detail": e.detail}, status_code=e.status_code, headers=e.headers)
+    return await call_next(request)
+
+
+async def _user(request: Request) -> Any:
+    """The caller from the ``Authorization: Bearer`` JWT or the UI's cookie; else 401/403."""
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+
+    return await get_user(request, None, await bearer_scheme(request))
 
 
 async def authorize(request: Request, dag_id: str | None) -> Any:
     """The caller, if allowed to read ``dag_id``'s runs (any DAG's when None); else 401/403."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user, requires_access_dag
+    from airflow.api_fastapi.core_api.security import requires_access_dag
     from fastapi.concurrency import run_in_threadpool
 
-    user = await get_user(request, None, await bearer_scheme(request))
+    user = await _user(request)
     if dag_id is not None:
         await run_in_threadpool(requires_access_dag("GET", DagAccessEntity.RUN, dag_id), request, user)
     return user

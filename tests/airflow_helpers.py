@@ -27,8 +27,8 @@ def start(command: list[str], log: Path, env: dict | None = None, user: str | No
         )
 
 
-def stop(processes: list[subprocess.Popen]) -> None:
-    """Stop every process group by PID: SIGTERM, then SIGKILL after 30 s."""
+def stop(processes: list[subprocess.Popen], timeout: float = 30) -> None:
+    """Stop every process group by PID: SIGTERM, then SIGKILL after ``timeout`` seconds."""
     import signal
 
     for process in reversed(processes):
@@ -38,7 +38,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
             continue
     for process in processes:
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
 

@@ -69,8 +69,13 @@ print(json.dumps(found))
 
 
 def test_errors_are_translated_for_airflow(tmp_path: Path) -> None:
+    # The allow-list, as a deployer sets it: the locations the Params below name.
+    allowed = {
+        "VOICEBATCH_ALLOWED_INPUTS": str(ROOT / "in"),
+        "VOICEBATCH_ALLOWED_OUTPUTS": f"s3://nob,{ROOT}/in/voices",
+    }
     result = subprocess.run(
-        [sys.executable, "-c", CHECK], env=airflow_env(tmp_path), capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", CHECK], env=airflow_env(tmp_path, **allowed), capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])

@@ -38,7 +38,7 @@ def test_convert_bad_input_exits_2_with_one_line_on_stderr() -> None:
     result = run("transcripts", "convert", BROKEN / "garbled_timestamp.srt")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1
-    assert "garbled_timestamp.srt: line 6: garbled timestamp" in result.stderr
+    assert "garbled_timestamp.srt: line 6: garbled end timestamp" in result.stderr
 
 
 def test_voices_check_json_and_exit_code(tmp_path: Path) -> None:

@@ -31,7 +31,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_model
 
     root = tmp_path_factory.mktemp("dagrun")
     voices, scripts = demo_inputs(root)
-    env = init_airflow(root / "airflow", AIRFLOW_CONN_TEST_S3=s3_connection(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY))
+    env = init_airflow(
+        root / "airflow",
+        AIRFLOW_CONN_TEST_S3=s3_connection(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY),
+        # The allow-list, as a deployer sets it: this session's temporary folders and the test bucket.
+        VOICEBATCH_ALLOWED_INPUTS=f"{tmp_path_factory.getbasetemp()},s3://dagrun/hostile",
+        VOICEBATCH_ALLOWED_OUTPUTS="s3://dagrun",
+        VOICEBATCH_MODEL_ROOTS=str(tiny_model_dir),
+    )
     client = s3_client(s3_endpoint, "us-east-1", aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY)
     client.create_bucket(Bucket="dagrun")
     conf = {
@@ -223,7 +230,8 @@ def failed_tasks(run: dict) -> set[str]:
 
 def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> None:
     # Its own output root: its voices registered here must not be "reused" by the first run.
-    conf = {**setup["conf"], "model": "/no/such/dir", "strict": True, "output_uri": "s3://dagrun/missing-model"}
+    missing = f"{setup['model']}/no-such-model"  # under the allowed model root, so plan is where it fails
+    conf = {**setup["conf"], "model": missing, "strict": True, "output_uri": "s3://dagrun/missing-model"}
     run = dag_test(setup["env"], conf)
     storage = open_storage("s3://dagrun/missing-model", client=setup["storage"].client)
     assert run["state"] == "failed"
@@ -232,13 +240,40 @@ def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> 
     report = report_of(storage, run["run_id"])
     assert report["status"] == "failed" and report["scripts"] == []
     (failure,) = report["failed_stages"]
-    assert failure["stage"] == "plan" and failure["error"] == "model '/no/such/dir': no such directory"
+    assert failure["stage"] == "plan" and failure["error"] == f"model {missing!r}: no such directory"
     assert run["events"] == []
     # The failed run's "Run report" link is on the report task (no synthesize task ran): the API
     # server's plugin serves that report from this location (tests/test_local_airflow.py opens it).
     assert run["links"]["report[-1]"] == f"/voicebatch/runs/voice_batch/{urllib.parse.quote(run['run_id'], safe='')}/"
     page = storage.get_bytes(report_prefix("voice_batch", run["run_id"]) + "report.html").decode()
     assert "Run failed: stage <code>plan</code>" in page and "no such directory" in page
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "setting"),
+    [
+        ("lexicon_uri", "/etc/hostname", "VOICEBATCH_ALLOWED_INPUTS"),
+        ("model", "/no/such/dir", "VOICEBATCH_MODEL_ROOTS"),
+    ],
+)
+def test_a_location_outside_the_allow_list_fails_list_voices_once_and_the_rest_skips(
+    setup: dict, name: str, value: str, setting: str
+) -> None:
+    """The first task refuses the run with one line naming the setting; plan and publish skip
+    (publish used to build the run's settings, reading the lexicon, before asking whether plan
+    had finished, and failed a second time); the report says why, once."""
+    output = f"s3://dagrun/refused-{name}"
+    run = dag_test(setup["env"], {**setup["conf"], name: value, "output_uri": output})
+    assert run["state"] == "failed"
+    assert failed_tasks(run) == {"list_voices[-1]"} and run["tries"]["list_voices[-1]"] == 1, "at once, no retry"
+    assert run["tasks"]["plan[-1]"] == "skipped" and run["tasks"]["publish[-1]"] == "skipped"
+    assert run["tasks"]["report[-1]"] == "success" and run["tasks"]["final_check[-1]"] == "upstream_failed"
+    storage = open_storage(output, client=setup["storage"].client)
+    (failure,) = report_of(storage, run["run_id"])["failed_stages"]
+    assert failure["stage"] == "list_voices" and "\n" not in failure["error"]
+    assert failure["error"].startswith(f"{name}: {value} is outside the locations this deployment allows")
+    assert failure["error"].endswith(f"add it to {setting} where voicebatch runs")
+    assert not [k for k in storage.list("") if not k.startswith("runs/")], "nothing but the run's report"
 
 
 def test_a_scheduled_run_with_default_params_offline_is_red(setup: dict, tmp_path: Path) -> None:

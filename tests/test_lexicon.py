@@ -57,11 +57,11 @@ def test_a_folder_holds_the_project_lexicon_and_per_voice_files(tmp_path: Path) 
     [
         ("no_columns.csv", b"a,b\nx,y\n", "row 1: needs columns word, respelling"),
         ("empty_respelling.csv", b"word,respelling\nSQL,\n", "row 2: empty word or respelling"),
-        ("duplicate.csv", b"word,respelling\nsql,a\nSQL ,b\nsql,c\n", "row 4: 'sql' is already defined"),
+        ("duplicate.csv", b"word,respelling\nsql,a\nSQL ,b\nsql,c\n", "row 4: the same word as row 2"),
         (
             "phoneme_only.pls",
             PLS.replace("<alias>win</alias>", "<phoneme>wɪn</phoneme>").encode(),
-            "lexeme 2: 'Nguyen' has only a <phoneme>",
+            "lexeme 2: the lexeme has only a <phoneme>",
         ),
         ("broken.pls", b"<lexicon><lexeme>", "not valid XML"),
         ("lexicon.txt", b"x", "a lexicon is a .csv or a .pls"),
@@ -147,3 +147,18 @@ def test_cli_applies_a_lexicon_to_the_spoken_form(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.stdout == "win has five dollars.\n", result.stderr
     assert SpokenForm()("Nguyen has $5.") == "Nguyen has five dollars."
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("creds.csv", b"user,hunter2-secret\nroot,x\n"),
+        ("dup.csv", b"word,respelling\nhunter2-secret,a\nhunter2-secret,b\n"),
+        ("only.pls", PLS.replace("<alias>win</alias>", "<phoneme>hunter2-secret</phoneme>").encode()),
+        ("words.pls", PLS.replace("Nguyen", "hunter2-secret").replace("<alias>win</alias>", "").encode()),
+    ],
+)
+def test_a_lexicon_error_names_the_place_never_the_content(name: str, data: bytes) -> None:
+    with pytest.raises(LexiconError) as error:
+        parse_lexicon(name, data)
+    assert "hunter2-secret" not in str(error.value) and str(error.value).startswith(name)

@@ -10,7 +10,10 @@ here; it is stopped by its process group when the module ends. What it shows:
   run, a valid trigger; its run's "Run report" (tab and link) opens the report through the API
   server's plugin, whose players load their audio and captions;
 - mapped synthesize tasks are labelled with their scripts; a misspelt conf key fails the run at
-  once, naming the valid keys; the plugin refuses anonymous callers and files outside the report.
+  once, naming the valid keys; the plugin serves nothing without a valid token (its docs routes
+  included) and no file outside the report;
+- an untrusted triggerer's probes through the REST API (hostile locations, a crafted model) fail
+  at once with one line, and nothing ran, nothing was read, nothing was written outside.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pytest
 from airflow_helpers import ROOT, airflow, api_token, demo_inputs, stop, wait_until
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, sign_in
 from conftest import free_port, wait_for_port
+from trust_helpers import crafted_model, files_containing, forged_token, secret
 
 PASSWORD = "voicebatch-local-test"
 
@@ -45,6 +49,18 @@ def get(port: int, path: str, bearer: str | None = None) -> tuple[int, bytes, di
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read(), dict(e.headers)
+
+
+def post(port: int, path: str, body: dict, bearer: str) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"}
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
 
 
 def api(port: int, path: str) -> dict:
@@ -72,9 +88,15 @@ def task_log(home: Path, run_id: str, task_id: str) -> str:
     for path in sorted(folder.rglob("*.log")):
         for line in path.read_text().splitlines():
             try:
-                events.append(str(json.loads(line).get("event", "")))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 events.append(line)
+                continue
+            events.append(str(record.get("event", "")))
+            # A task's exception is logged as structured detail: its type and message, one line each.
+            for detail in record.get("error_detail") or record.get("exception") or []:
+                if isinstance(detail, dict) and "exc_value" in detail:
+                    events.append(f"{detail.get('exc_type')}: {detail['exc_value']}")
     return "\n".join(events)
 
 
@@ -135,7 +157,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         wait_until("the dag-processor to serialize voice_batch", listed, 180, logs)
         yield local
     finally:
-        stop([process])
+        # make passes the SIGTERM on; Airflow's processes, in a session of their own, get it from
+        # deploy/process_group.py, which kills what is left after its 30 s grace.
+        stop([process], timeout=90)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +222,110 @@ def test_the_plugin_serves_only_the_reports_files_and_only_to_users(local: dict,
     for outside in ("_staging/x.json", "voices/../../../passwords.json", "audio/nope.wav"):
         assert get(port, f"/voicebatch/runs/voice_batch/{run}/files/{outside}", bearer)[0] == 404, outside
     assert get(port, "/voicebatch/runs/voice_batch/no-such-run/", bearer)[0] == 404
+
+
+def test_the_plugin_serves_nothing_without_a_valid_token_docs_routes_included(local: dict, scheduled_run: dict) -> None:
+    port, run = local["port"], urllib.parse.quote(scheduled_run["dag_run_id"], safe="")
+    report = report_of(local, scheduled_run["dag_run_id"])
+    wav = next(k for k in report["files"] if k.endswith(".wav"))
+    docs = ("/voicebatch/docs", "/voicebatch/redoc", "/voicebatch/openapi.json", "/voicebatch/docs/oauth2-redirect")
+    pages = (f"/voicebatch/runs/voice_batch/{run}/", f"/voicebatch/runs/voice_batch/{run}/files/{wav}")
+    routes = (*docs, "/voicebatch/", *pages)
+    for path in (*routes, "/voicebatch/no-such-page"):
+        for bearer, refused in ((None, 401), (forged_token(), 403), ("not.a.token", 403)):
+            status, body, _ = get(port, path, bearer)
+            assert status == refused, (path, bearer, status)
+            assert b"swagger" not in body.lower() and b"cdn" not in body.lower() and b"RIFF" not in body
+    bearer = token(port)
+    for path in docs:  # not there at all, even for a signed-in user: no schema, no Swagger from a CDN
+        assert get(port, path, bearer)[0] == 404, path
+    assert get(port, f"/voicebatch/runs/voice_batch/{run}/files/{wav}", bearer)[0] == 200
+
+
+@pytest.fixture(scope="module")
+def probes(local: dict, scheduled_run: dict, tiny_model_dir: Path) -> dict:
+    """What an untrusted triggerer sends through the REST API: locations outside the allow-list
+    (planted private files, the worker's own folders, somewhere to write) and a crafted model whose
+    vocoder config runs code (outside the model roots, and inside them). All triggered at once."""
+    root = local["home"].parent
+    planted = secret()
+    private = root / "private"
+    (private / "voices" / "spy").mkdir(parents=True)
+    (private / "creds.txt").write_text(f"---\nvoice: nature\n---\nThe password is {planted}.")
+    (private / "creds.csv").write_text(f"word,respelling\nhello,{planted}\n")
+    for path in (root / "voices" / "nature").iterdir():
+        if path.suffix == ".wav":
+            (private / "voices" / "spy" / path.name).write_bytes(path.read_bytes())
+    (private / "voices" / "spy" / "take.srt").write_text(f"1\n00:00:00,000 --> 00:00:05,000\n{planted}\n")
+    marker = root / "PWNED"
+    outside_model = crafted_model(tiny_model_dir, root / "crafted-model", marker)
+    inside_model = crafted_model(tiny_model_dir, local["home"] / "models" / "crafted", marker)  # an allowed root
+    conf = {
+        "probe-scripts": ("scripts_uri", f"file://{private}", "VOICEBATCH_ALLOWED_INPUTS"),
+        "probe-lexicon": ("lexicon_uri", f"file://{private}/creds.csv", "VOICEBATCH_ALLOWED_INPUTS"),
+        "probe-voices": ("voices_uri", str(private / "voices"), "VOICEBATCH_ALLOWED_INPUTS"),
+        "probe-etc": ("scripts_uri", "file:///etc", "VOICEBATCH_ALLOWED_INPUTS"),
+        "probe-root": ("voices_uri", "file:///root", "VOICEBATCH_ALLOWED_INPUTS"),
+        "probe-output": ("output_uri", str(root / "elsewhere"), "VOICEBATCH_ALLOWED_OUTPUTS"),
+        "probe-model": ("model", str(outside_model), "VOICEBATCH_MODEL_ROOTS"),
+        "probe-crafted-inside": ("model", str(inside_model), None),
+    }
+    before = sorted(p.relative_to(private).as_posix() for p in private.rglob("*"))
+    bearer = token(local["port"])
+    for run_id, (name, value, _) in conf.items():
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": {name: value}}
+        status, answer = post(local["port"], "/api/v2/dags/voice_batch/dagRuns", body, bearer)
+        assert status == 200, answer
+    runs = {run_id: wait_for_run(local, run_id) for run_id in conf}
+    return {"conf": conf, "runs": runs, "secret": planted, "marker": marker, "private": private, "before": before}
+
+
+def task_states(local: dict, run_id: str) -> dict[str, tuple[str, int]]:
+    found = api(local["port"], f"/api/v2/dags/voice_batch/dagRuns/{run_id}/taskInstances")["task_instances"]
+    return {t["task_id"]: (t["state"], t["try_number"]) for t in found if t["map_index"] in (-1, 0)}
+
+
+REFUSED = ["probe-scripts", "probe-lexicon", "probe-voices", "probe-etc", "probe-root", "probe-output", "probe-model"]
+
+
+@pytest.mark.parametrize("run_id", REFUSED)
+def test_a_rest_trigger_outside_the_allow_list_fails_at_once_with_one_line(
+    local: dict, probes: dict, run_id: str
+) -> None:
+    name, value, setting = probes["conf"][run_id]
+    assert probes["runs"][run_id]["state"] == "failed"
+    states = task_states(local, run_id)
+    assert states["list_voices"] == ("failed", 1), "at once: no retry"
+    assert states["plan"][0] == states["publish"][0] == "skipped"
+    assert states.get("synthesize", ("skipped",))[0] in ("skipped", "upstream_failed"), "nothing synthesized"
+    logged = task_log(local["home"], run_id, "list_voices")
+    line = next(line for line in logged.splitlines() if "is outside the locations this deployment allows" in line)
+    assert f"{name}: {value} is outside" in line and line.endswith(f"add it to {setting} where voicebatch runs")
+    if name == "output_uri":  # nowhere to write: no report, nothing created there
+        assert states["report"][0] == "skipped" and not Path(value).exists()
+    else:
+        (failure,) = report_of(local, run_id)["failed_stages"]
+        assert failure["stage"] == "list_voices" and failure["error"] == line[line.index(f"{name}: ") :]
+
+
+def test_the_probes_ran_nothing_read_nothing_and_wrote_nothing_outside(local: dict, probes: dict) -> None:
+    root = local["home"].parent
+    assert not probes["marker"].exists(), "no code from a model folder ran"
+    leaks = [f for f in files_containing(root, probes["secret"]) if not Path(f).is_relative_to(probes["private"])]
+    assert leaks == [], "a planted file's content is in outputs, logs, reports or Airflow's database"
+    assert sorted(p.relative_to(probes["private"]).as_posix() for p in probes["private"].rglob("*")) == probes["before"]
+    assert not (root / "elsewhere").exists()
+    etc = report_of(local, "probe-etc")
+    assert not [name for name in ("passwd", "shadow", "fstab") if name in json.dumps(etc)], "no file of /etc listed"
+
+
+def test_a_crafted_model_inside_a_model_root_is_refused_by_plan_before_any_code_runs(local: dict, probes: dict) -> None:
+    states = task_states(local, "probe-crafted-inside")
+    assert states["list_voices"][0] == "success" and states["plan"] == ("failed", 1)
+    assert states.get("synthesize", ("upstream_failed",))[0] in ("skipped", "upstream_failed"), "no model loaded"
+    (failure,) = report_of(local, "probe-crafted-inside")["failed_stages"]
+    assert failure["stage"] == "plan" and "class_path 'subprocess.run' refused" in failure["error"]
+    assert not probes["marker"].exists()
 
 
 def test_a_misspelt_conf_key_fails_the_run_at_once_naming_the_valid_keys(local: dict, scheduled_run: dict) -> None:

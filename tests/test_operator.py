@@ -53,7 +53,7 @@ def test_operator_constructor_link_and_lineage_from_a_real_plan(tmp_path: Path) 
     keys = plan_run(config, out, staging, fake_model(), open_storage, None)["batches"]
     assert len(keys) >= 2
 
-    env = airflow_env(tmp_path / "airflow")
+    env = airflow_env(tmp_path / "airflow", VOICEBATCH_ALLOWED_OUTPUTS=out_dir)  # as a deployer sets it
     result = subprocess.run(
         [sys.executable, "-c", CHECK, out_dir, json.dumps(keys)], env=env, capture_output=True, text=True, cwd=ROOT
     )

@@ -179,13 +179,15 @@ def test_planning_with_an_s3_model_downloads_no_weight_file(
 
     gets.clear()
     manifest = ModelStore(cache, hub=False).manifest(exact)
-    assert dict(gets) == {"exact/tiny/manifest.json": 1, "exact/tiny/model.yaml": 1}
+    # The small files only: the manifest and both configs (checked against their schemas), no weights.
+    configs = ("manifest.json", "model.yaml", "vocoder/config.yaml")
+    assert dict(gets) == {f"exact/tiny/{name}": 1 for name in configs}
     assert manifest.lineage() == full.lineage() and manifest.checksum == full.checksum
 
     gets.clear()
     prefix = open_storage(f"s3://{s3_bucket}/models")
     by_name = ModelStore(cache, prefix, hub=False).manifest("tiny")
-    assert dict(gets) == {"models/tiny/manifest.json": 1, "models/tiny/model.yaml": 1}
+    assert dict(gets) == {f"models/tiny/{name}": 1 for name in configs}
     assert by_name.checksum == full.checksum
     assert not cache.exists() or not [p for p in cache.rglob("*") if p.name in {Path(w).name for w in WEIGHTS}]
 

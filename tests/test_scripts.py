@@ -70,8 +70,8 @@ def test_multi_voice_tags_switch_voice(tmp_path: Path) -> None:
             "---\nvoice: anna\n---\nFine.\nSnow ☃ and ❤ here.",
             "d.txt: line 5: characters the model cannot speak: ☃ ❤",
         ),
-        ("e.txt", "---\nvoice: anna\nspeed: 9\n---\nHi.", "e.txt: speed 9 must be a number from 0.5 to 2.0"),
-        ("f.txt", "---\nvoice: anna\npitch: 2\n---\nHi.", "f.txt: line 2: unknown front matter key(s) pitch"),
+        ("e.txt", "---\nvoice: anna\nspeed: 9\n---\nHi.", "e.txt: speed must be a number from 0.5 to 2.0"),
+        ("f.txt", "---\nvoice: anna\npitch: 2\n---\nHi.", "f.txt: line 3: unknown front matter key"),
         ("g.txt", "---\nvoice: anna\nHi.", "g.txt: line 1: front matter opened with '---' is never closed"),
         ("h.jsonl", '{"id": "ok", "voice": "anna", "text": "Hi."}\n{"id": "x"', "h.jsonl: item 2: not valid JSON"),
         (
@@ -80,7 +80,7 @@ def test_multi_voice_tags_switch_voice(tmp_path: Path) -> None:
             "i.jsonl: item 1: script id '../up' contains a slash",
         ),
         ("j.jsonl", '{"id": "a\\u0007b", "voice": "anna", "text": "Hi."}', "contains control characters"),
-        ("k.csv", "name,words\nx,y\n", "k.csv: row 1: a scripts CSV needs columns id, voice, text"),
+        ("k.csv", "name,words\nx,y\n", "k.csv: row 1: a scripts CSV needs a header row naming id, voice, text"),
         ("l.csv", "id,voice,text\nl1,anna,\n", "l.csv: row 2: missing 'text'"),
         ("m.txt", b"caf\xe9".decode("latin-1"), None),
     ],
@@ -163,3 +163,37 @@ def test_chunks_never_split_a_word_and_respect_the_limit(sentences: list, limit:
 def test_unknown_vocab_tokens_mean_unspeakable() -> None:
     vocab = Vocabulary("v", frozenset("abc"))
     assert vocab.unsupported_characters("abcd e") == ["d", "e"]
+
+
+@pytest.mark.parametrize(
+    ("markdown", "spoken"),
+    [
+        ("See [Mercury](https://en.wikipedia.org/wiki/Mercury_(planet)) tonight.", "See Mercury tonight."),
+        ('A [link](http://x.org/a_(b)_(c) "its title") and ![a chart](chart.png).', "A link and a chart."),
+        ("Ask [us](<https://x.org/a b>) (politely).", "Ask us (politely)."),
+        ("Plain (parentheses) stay (as written).", "Plain (parentheses) stay (as written)."),
+    ],
+)
+def test_markdown_links_with_parentheses_leave_only_their_text(tmp_path: Path, markdown: str, spoken: str) -> None:
+    write(tmp_path, "page.md", f"---\nvoice: anna\n---\n{markdown}\n")
+    (script,), problems = load_scripts(tmp_path, VOICES)
+    assert problems == [] and script.parts[0].text == spoken
+
+
+SECRET = "hunter2-secret"
+LEAKY = [  # files that are not what they claim, each line holding the secret
+    ("a.csv", f"{SECRET},{SECRET}\n{SECRET},x\n"),
+    ("b.jsonl", f'{{"id": "x", "voice": "anna", "text": "Hi."}}\n{SECRET}\n'),
+    ("c.txt", f"---\nvoice: anna\n{SECRET}: 1\n---\nHi."),
+    ("d.txt", f"---\nvoice: anna\nspeed: {SECRET}\n---\nHi."),
+    ("e.txt", f"---\nvoice: [{SECRET}\n---\nHi."),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), LEAKY)
+def test_a_script_error_names_the_place_never_the_content(tmp_path: Path, name: str, text: str) -> None:
+    write(tmp_path, name, text)
+    _, problems = load_scripts(tmp_path, VOICES)
+    assert problems, "the file is refused"
+    for problem in problems:
+        assert SECRET not in str(problem) and str(problem).startswith(str(tmp_path / name)), problem

@@ -111,7 +111,9 @@ def test_materialize_writes_only_inside_its_folder(tmp_path_factory: pytest.Temp
             written = {p.relative_to(found.root).as_posix() for p in found.root.rglob("*") if p.is_file()}
     finally:
         tempfile.tempdir = saved
-    assert [p.name for p in base.iterdir()] == ["tmp"] and not any((base / "tmp").iterdir()), "nothing left anywhere"
+    left = sorted(p.relative_to(base).as_posix() for p in base.rglob("*"))
+    work = f"tmp/voicebatch-work-{os.getuid()}"
+    assert left == ["tmp", work], "nothing left anywhere but the (empty) known work folder"
     assert written == set(storage.fetched), "every fetched key landed at exactly root/key"
     assert not [k for k in storage.fetched if not inside(Path("/srv/x"), k)], "no escaping key was fetched"
     markers = [k for k in keys if k.endswith("/") and k not in storage.fetched]

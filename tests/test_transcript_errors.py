@@ -18,14 +18,14 @@ BROKEN = Path(__file__).parent / "fixtures" / "transcripts" / "broken"
         ("whitespace_only.vtt", None, "empty"),
         ("binary_data.srt", None, "binary"),
         ("end_before_start.srt", "line 6", "before it starts"),
-        ("garbled_timestamp.srt", "line 6", "garbled timestamp '00:0O:04,000'"),
-        ("seconds_over_59.srt", "line 2", "garbled timestamp"),
+        ("garbled_timestamp.srt", "line 6", "garbled end timestamp (expected HH:MM:SS,mmm)"),
+        ("seconds_over_59.srt", "line 2", "garbled start timestamp"),
         ("missing_timing_line.srt", "line 1", "expected a cue timing"),
         ("missing_webvtt_header.vtt", "line 1", "starts with 'WEBVTT'"),
-        ("garbled_timestamp.vtt", "line 6", "garbled timestamp 'soon'"),
+        ("garbled_timestamp.vtt", "line 6", "garbled end timestamp"),
         ("no_text_column.csv", "row 1", "no text column"),
         ("no_start_column.csv", "row 1", "no start column"),
-        ("garbled_time.csv", "row 3", "garbled start time '3.o'"),
+        ("garbled_time.csv", "row 3", "garbled start time"),
         ("end_before_start.csv", "row 3", "end (4.0) is before start (5.0)"),
         ("header_only.csv", None, "no row"),
         ("cues_without_text.srt", None, "no cue with text"),
@@ -91,3 +91,24 @@ def test_entities_are_never_expanded_nor_external_files_read(tmp_path: Path) -> 
     )
     with pytest.raises(TranscriptError, match="not well-formed XML"):
         read_transcript(path)
+
+
+SECRET = "hunter2-secret"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("a.vtt", f"{SECRET}\n\n00:00:01.000 --> 00:00:02.000\nHi.\n"),
+        ("b.srt", f"1\n{SECRET} --> 00:00:02,000\nHi.\n"),
+        ("c.srt", f"{SECRET}\n{SECRET}\n"),
+        ("d.srt", f"1\n00:00:01,000 -->{SECRET}\nHi.\n"),
+        ("e.csv", f"{SECRET},{SECRET}\n1,2\n"),
+        ("f.csv", f"start,end,text\n{SECRET},2,Hi.\n"),
+    ],
+)
+def test_a_transcript_error_names_the_place_never_the_content(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(TranscriptError) as caught:
+        read_transcript(tmp_path / name)
+    assert SECRET not in str(caught.value) and str(caught.value).startswith(str(tmp_path / name))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicebatch.cli_locations import check_command_locations, check_synth_request
 from voicebatch.errors import InputError
 from voicebatch.limits import LIMITS
 from voicebatch.reference import ClipRules
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else quiet
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr, force=True)
     try:
+        check_command_locations(args.command, args)  # the deployment's allow-list, where one is set
         return args.run(args)
     except Exception as e:  # every error a user can meet is one line and exit code 2
         print(f"error: {error_message(e, args)}", file=sys.stderr)
@@ -663,11 +665,9 @@ def _lexicon(location: str | None, vocab: Vocabulary | None = None) -> Lexicon |
     from voicebatch.text.lexicon import LexiconError, read_lexicon
 
     lexicon = read_lexicon(location, open_storage)
-    for entry in lexicon.entries if vocab is not None else ():
-        if missing := vocab.unsupported_characters(entry.respelling):
-            raise LexiconError(
-                location, f"{entry.word!r}: the respelling has characters the model cannot speak: {' '.join(missing)}"
-            )
+    for number, entry in enumerate(lexicon.entries if vocab is not None else (), start=1):
+        if vocab.unsupported_characters(entry.respelling):
+            raise LexiconError(location, f"entry {number}: the respelling has characters the model cannot speak")
     return lexicon
 
 
@@ -758,6 +758,7 @@ def _synth(args: argparse.Namespace) -> int:
     from voicebatch.oneoff import synth_request, synthesize_scripts
 
     request = synth_request(args, _verify_settings(args, publish_unverified=args.publish_unverified))
+    check_synth_request(request)
     _check_device(request.device)
     results = synthesize_scripts(request, progress=progress_reporter(args))
     if args.json:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicebatch.cli_locations import check_input_path
 from voicebatch.errors import InputError, ScriptError
 from voicebatch.f5_output import f5_output_to_log
 from voicebatch.limits import LIMITS
@@ -262,6 +263,7 @@ def _read_config(path: Path) -> dict:
     config["voices"] = voices
     if document.get("gen_file"):  # F5: a gen_file replaces gen_text
         gen_file = _config_path(path, document["gen_file"])
+        check_input_path("gen_file", gen_file)  # the deployment's allow-list, where one is set
         try:
             config["text"] = gen_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:

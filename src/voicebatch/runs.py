@@ -61,6 +61,7 @@ T = TypeVar("T")
 # Tasks are sized by estimated GPU seconds (``task_gpu_seconds``); this only caps their count.
 DEFAULT_CHUNKS_PER_TASK = 1024
 DEFAULT_MAX_TASKS = 1024  # Airflow's default [core] max_map_length
+VOICE_DEPTH = 2  # <voice>/<file>, or <voice>.<suffix>: nothing deeper is a voice's
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def list_voice_names(config: RunConfig, out: Storage, staging: str, open_uri: Op
     for ``plan_run`` (which runs only after a listing) and the report. Only keys are listed:
     no recording or transcript is downloaded here (a prepared voice's small ``voice.json``
     is, as it names the voice)."""
-    with materialize(config.voices_uri, open_uri, fetch=_names_a_voice) as found:
+    with materialize(config.voices_uri, open_uri, fetch=_names_a_voice, depth=VOICE_DEPTH) as found:
         names = [s.name for s in discover_voices(found.root)]
     refused = [str(e) for e in found.rejected]
     for line in refused:
@@ -150,7 +151,7 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
     found = None
     try:
         # Only this voice's keys are listed and downloaded (a folder or a flat stem share the prefix).
-        with materialize(config.voices_uri, open_uri, belongs, prefix=name) as found:
+        with materialize(config.voices_uri, open_uri, belongs, prefix=name, depth=VOICE_DEPTH) as found:
             voice = prepare_voice(voice_source(found.root / name), vocab=load_vocabulary())
         published = publish_voice(out, voice)
         window = voice.metadata["window"]
@@ -251,6 +252,11 @@ def voices_listed(out: Storage, staging: str) -> dict:
     return _staged_json(out, f"{staging}voices.json", "list_voices did not finish: no voices to plan with")
 
 
+def planned(out: Storage, staging: str) -> dict:
+    """The staged plan; raises ``StageNotReady`` when plan did not finish."""
+    return _staged_json(out, f"{staging}plan.json", "plan did not finish: nothing to publish")
+
+
 def plan_run(
     config: RunConfig,
     out: Storage,
@@ -267,7 +273,7 @@ def plan_run(
     location = scripts_location(config.scripts_uri, day, open_uri)
     log.info("scripts from %s; voices ready: %s", location, ", ".join(sorted(voices)) or "none")
     # Only the folder's own files are scripts (dated sub-folders are other days' scripts).
-    with materialize(location, open_uri, only=lambda key: "/" not in key) as found:
+    with materialize(location, open_uri, only=lambda key: "/" not in key, depth=1) as found:
         scripts, problems = load_scripts(found.root, set(listing["voices"]), load_vocabulary())
     scripts = [replace(s, source=found.label(s.source)) for s in scripts]
     entries = [_failed_entry(found.relabel(p)) for p in problems]
@@ -566,7 +572,7 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
     scripts and of voices newly registered in this run (what downstream consumers care about)."""
     import soundfile as sf
 
-    document = _staged_json(out, f"{staging}plan.json", "plan did not finish: nothing to publish")
+    document = planned(out, staging)
     voices = {n: load_registered_voice(out, n, h) for n, h in document["voices"].items()}
     verification = _verification(out, staging)
     outcomes = []

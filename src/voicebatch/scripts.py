@@ -50,6 +50,9 @@ MIN_SPEED, MAX_SPEED = 0.5, 2.0
 # [voice] or [voice speed=0.9 lang=de]; [pause ...] and [speed ...] are markup, not voices.
 _TAG = re.compile(r"\[(?!(?:pause|speed)[\s\]])([A-Za-z0-9][A-Za-z0-9._-]*)((?:\s+[A-Za-z]+=[^\s\]]*)*)\s*\]")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
+# A Markdown link or image: [text](url "title"); a URL may hold balanced parentheses
+# (https://en.wikipedia.org/wiki/Mercury_(planet)) and may sit in angle brackets.
+_LINK = re.compile(r"!?\[([^\]]*)\]\((?:<[^>]*>|[^()\s]|\([^()\s]*\))*(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
 
 
@@ -283,16 +286,16 @@ def _front_matter(path: Path, block: str) -> dict:
         meta = yaml.safe_load(block) or {}
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", 0) + 2
-        raise ScriptError(
-            path, f"front matter is not valid YAML: {getattr(e, 'problem', e)}", where=f"line {line}"
-        ) from None
+        # PyYAML's own message quotes the line; its short "problem" does not.
+        problem = getattr(e, "problem", None) or "unreadable"
+        raise ScriptError(path, f"front matter is not valid YAML: {problem}", where=f"line {line}") from None
     if not isinstance(meta, dict):
         raise ScriptError(path, "front matter must be 'key: value' lines", where="line 2")
-    unknown = sorted(set(meta) - {"voice", "speed", "title"})
+    unknown = set(meta) - {"voice", "speed", "title"}
     if unknown:
-        raise ScriptError(
-            path, f"unknown front matter key(s) {', '.join(unknown)}; use voice, speed, title", where="line 2"
-        )
+        lines = block.split("\n")
+        line = next((n for n, text in enumerate(lines, start=2) if text.split(":", 1)[0].strip() in unknown), 2)
+        raise ScriptError(path, "unknown front matter key: use voice, speed, title", where=f"line {line}")
     return meta
 
 
@@ -302,7 +305,7 @@ def _markdown_to_text(data: str) -> str:
         stripped = line.strip()
         heading = re.match(r"^#{1,6}\s+(.*)$", stripped)
         stripped = re.sub(r"^(?:>\s*|[-*+]\s+|\d+[.)]\s+)", "", heading.group(1) if heading else stripped)
-        stripped = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", stripped)  # links and images: their text
+        stripped = _LINK.sub(r"\1", stripped)  # links and images: their text
         stripped = re.sub(r"(\*\*|__|\*|`)", "", stripped)
         if heading and stripped and stripped[-1] not in ".!?:":
             stripped += "."  # a heading is a sentence of its own
@@ -338,8 +341,11 @@ def _csv_scripts(path: Path, data: str) -> list[_Raw | ScriptError]:
     except csv.Error as e:
         raise ScriptError(path, f"not a readable CSV: {e}", where="row 1") from None
     if "text" not in header or "id" not in header:
+        # The header's own cells are not quoted: a message never carries a file's content.
         raise ScriptError(
-            path, f"a scripts CSV needs columns id, voice, text[, speed]; found {', '.join(header)}", where="row 1"
+            path,
+            f"a scripts CSV needs a header row naming id, voice, text[, speed]; its {len(header)} columns do not",
+            where="row 1",
         )
     rows: list[_Raw | ScriptError] = []
     number = 1
@@ -375,7 +381,7 @@ def _validate(raw: _Raw, known: set[str] | None, vocab: Vocabulary | None, max_c
         raise fail(f"{len(raw.text):,} characters, over the limit of {max_chars:,}; split the script")
     speed = _speed_value(raw.speed)
     if speed is None:
-        raise fail(f"speed {raw.speed!r} must be a number from {MIN_SPEED} to {MAX_SPEED}")
+        raise fail(f"speed must be a number from {MIN_SPEED} to {MAX_SPEED}")
     if problem := find_markup_problem(_TAG.sub(lambda m: " " * len(m.group()), raw.text)):
         raise fail(str(problem), raw.text.count("\n", 0, problem.offset) + 1)
     if vocab is not None:

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
@@ -232,6 +232,7 @@ class Storage(Protocol):
     def get_file(self, key: str, path: str | Path) -> None: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, int]]: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def uri_for(self, key: str) -> str: ...
     def presign(self, key: str, expires: int = PRESIGN_SECONDS) -> str: ...
@@ -325,6 +326,11 @@ class LocalStorage:
             p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file() and not p.name.endswith(".part")
         )
 
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """(key, size) of every file under ``prefix``, as found (a caller may stop early)."""
+        for key in self.list(prefix):
+            yield key, self._path(key).stat().st_size
+
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
         for key in keys:
@@ -402,6 +408,14 @@ class S3Storage:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
             keys += [item["Key"][strip:] for item in page.get("Contents", [])]
         return sorted(keys)
+
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """(key, size) of every object under ``prefix``, page by page: a caller that stops
+        early (a listing past its limit) has asked for no more pages than it read."""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for item in page.get("Contents", []):
+                yield item["Key"][strip:], item["Size"]
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)

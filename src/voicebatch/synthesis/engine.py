@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, f5_reference_text, plan_batches
-from voicebatch.synthesis.models import ModelFiles
+from voicebatch.synthesis.models import ModelError, ModelFiles
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 24_000
 HOP_LENGTH = 256
 TARGET_RMS = 0.1
-_MEL_KEYS = ("n_fft", "hop_length", "win_length", "n_mel_channels", "target_sample_rate", "mel_spec_type")
 DEFAULT_BATCH_FRAMES = 16_384  # padded mel frames per forward pass (about 175 s of audio)
 
 
@@ -143,37 +142,29 @@ class Engine:
         if self.model is not None:
             return self
         import torch
-        from f5_tts.infer.utils_infer import load_checkpoint, load_vocoder
-        from f5_tts.model import CFM, DiT
-        from f5_tts.model.utils import get_tokenizer
 
         from voicebatch.synthesis import attention
+        from voicebatch.synthesis.builders import ModelConfigError, build_f5, load_f5_weights, load_vocos
 
         self.device = choose_device(self.device)
         self.dtype = self.dtype or choose_dtype(self.device)
         self.backend = attention.choose_backend(self.device, self.dtype, self.attention)
         config = self.files.config
-        if config["backbone"] != "DiT":
-            raise ValueError(f"{self.files.directory}: backbone {config['backbone']!r} is not supported (DiT only)")
-        mel = config["mel_spec"]
         # Masks on: packaged configs ship attn_mask_enabled False, and then padded batch
         # items leak into each other through attention. F5's processors are replaced by
         # padding-aware ones (attention.py), so its warning about expanded masks is moot.
         arch = {**config["arch"], "attn_backend": "torch", "attn_mask_enabled": True}
-        vocab_char_map, vocab_size = get_tokenizer(str(self.files.vocab), "custom")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="attn_mask_enabled=True", category=UserWarning)
-            transformer = DiT(**arch, text_num_embeds=vocab_size, mel_dim=mel["n_mel_channels"])
-        attention.install(transformer, self.backend)
-        model = CFM(
-            transformer=transformer,
-            mel_spec_kwargs={k: mel[k] for k in _MEL_KEYS},
-            odeint_kwargs={"method": "euler"},
-            vocab_char_map=vocab_char_map,
-        ).to(self.device)
-        # eval(): the DiT has dropout layers; inference must not drop anything.
-        self.model = load_checkpoint(model, str(self.files.checkpoint), self.device, dtype=self.dtype).eval()
-        self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(self.files.vocoder_dir), device=self.device)
+        # Built from the checked model.yaml (builders.py): a model folder never names code to run.
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="attn_mask_enabled=True", category=UserWarning)
+                model = build_f5(config, self.files.vocab, self.device, arch=arch)
+            attention.install(model.transformer, self.backend)
+            # eval(): the DiT has dropout layers; inference must not drop anything.
+            self.model = load_f5_weights(model, self.files.checkpoint, self.device, self.dtype).eval()
+            self.vocoder = load_vocos(self.files.vocoder_dir, self.device)
+        except ModelConfigError as e:  # permanent: the task fails at once, naming the file
+            raise ModelError(str(e)) from None
         torch.set_grad_enabled(False)
         self.max_frames = getattr(self.model.transformer.text_embed, "precompute_max_pos", None)
         if self.compile:

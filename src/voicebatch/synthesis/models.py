@@ -15,7 +15,10 @@ prefix holding one. Names are looked up in order: the local cache
 (``$VOICEBATCH_MODEL_DIR``), the S3 models prefix when configured, then the Hugging Face
 hub. Fetches hold an inter-process file lock, land under a temporary name and are
 renamed into place; a hub download is published to the S3 prefix so the next worker
-starts warm. Every file is checked against its sha256 before use.
+starts warm. Every file is checked against its sha256 before use, and both configs against
+their schemas (``builders.py``: a model folder is data, never code). Given the deployment's
+allow-list (``allowed``), the store resolves folders and ``s3://`` prefixes under its model roots
+only.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from voicebatch.audio import file_sha256
 from voicebatch.storage import Storage, is_s3_uri, open_storage
+from voicebatch.synthesis.builders import ModelConfigError, check_model_config, check_vocoder_config, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,12 @@ HUB_HOST = "huggingface.co"
 
 class ModelError(RuntimeError):
     """A model that cannot be resolved or fails verification (one-line message)."""
+
+
+class ModelRoots(Protocol):
+    """What the store asks of the deployment's allow-list (``voicebatch.allowlist.AllowList``)."""
+
+    def check_model(self, spec: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +98,9 @@ class ModelFiles:
         return ModelManifest.of(self).lineage()
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("VOICEBATCH_MODEL_DIR") or Path.home() / ".cache" / "voicebatch" / "models")
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("VOICEBATCH_MODEL_DIR") or Path.home() / ".cache" / "voicebatch" / "models")
 
 
 def write_manifest(directory: Path) -> dict:
@@ -112,8 +124,24 @@ def load_model_files(directory: Path, *, verify: bool = True) -> ModelFiles:
         raise ModelError(f"{directory}: model files missing: {', '.join(missing)}")
     if verify:
         _verify_files(directory, files)
-    config = yaml.safe_load((directory / "model.yaml").read_text())
+    config = checked_configs(
+        yaml.safe_load((directory / "model.yaml").read_text()),
+        lambda: read_yaml(directory / "vocoder" / "config.yaml"),
+        str(directory),
+    )
     return ModelFiles(config.get("name", directory.name), directory, config, weights_checksum(files), files)
+
+
+def checked_configs(config: object, vocoder: Callable[[], object], where: str) -> dict:
+    """``model.yaml`` and the vocoder's config checked against their schemas (builders.py):
+    a model folder that names code, or settings voicebatch does not know, is refused here,
+    before any task goes on with it. Returns ``model.yaml``. Raises ``ModelError``."""
+    try:
+        checked = check_model_config(config, f"{where}/model.yaml")
+        check_vocoder_config(vocoder(), f"{where}/vocoder/config.yaml")
+    except ModelConfigError as e:
+        raise ModelError(str(e)) from None
+    return checked
 
 
 def weights_checksum(files: dict) -> str:
@@ -154,14 +182,23 @@ def _verify_files(directory: Path, files: dict) -> None:
 class ModelStore:
     """Resolves model specs; owns the cache directory, the lock files and the S3 prefix."""
 
-    def __init__(self, cache_dir: Path | None = None, s3_prefix: Storage | None = None, *, hub: bool = True) -> None:
+    def __init__(
+        self,
+        cache_dir: Path | None = None,
+        s3_prefix: Storage | None = None,
+        *,
+        hub: bool = True,
+        allowed: ModelRoots | None = None,
+    ) -> None:
         self.cache_dir = cache_dir or default_cache_dir()
         self.s3_prefix = s3_prefix
         self.hub = hub
+        self.allowed = allowed  # the deployment's model roots (voicebatch.allowlist); None: any
         self.fetched: list[str] = []  # what this store downloaded (for logs and tests)
         self._verified: dict[Path, ModelFiles] = {}
 
     def resolve(self, spec: str = DEFAULT_MODEL) -> ModelFiles:
+        self._allowed(spec)
         if is_s3_uri(spec):
             return self._cached(_s3_cache_name(spec), [("S3", spec, self._from_s3_uri)])
         local = Path(spec).expanduser()
@@ -181,8 +218,16 @@ class ModelStore:
         spec (``manifest.json`` and ``model.yaml``, two small objects). Only a model that
         must come from the hub, which holds no manifest of ours, is resolved in full (then
         cached, and published to the S3 prefix, for the tasks that need the weights)."""
+        self._allowed(spec)
         found = self._manifest_only(spec)
         return found if found is not None else ModelManifest.of(self.resolve(spec))
+
+    def _allowed(self, spec: str) -> None:
+        if self.allowed is not None:
+            try:
+                self.allowed.check_model(spec)
+            except ValueError as e:  # LocationRefused: one line naming the setting
+                raise ModelError(str(e)) from None
 
     def _manifest_only(self, spec: str) -> ModelManifest | None:
         if is_s3_uri(spec):
@@ -330,10 +375,15 @@ def _remote_manifest(source: Storage, cache_name: str) -> ModelManifest:
     missing = [f for f in MODEL_FILES if f not in files]
     if missing:
         raise ModelError(f"{source.uri}/manifest.json: model files missing: {', '.join(missing)}")
-    data = source.get_bytes("model.yaml")
-    if hashlib.sha256(data).hexdigest() != files["model.yaml"]["sha256"]:
-        raise ModelError(f"{source.uri}/model.yaml: sha256 does not match the manifest")
-    config = yaml.safe_load(data)
+    configs = {}
+    for name in ("model.yaml", "vocoder/config.yaml"):
+        data = source.get_bytes(name)
+        if hashlib.sha256(data).hexdigest() != files[name]["sha256"]:
+            raise ModelError(f"{source.uri}/{name}: sha256 does not match the manifest")
+        configs[name] = data
+    config = checked_configs(
+        yaml.safe_load(configs["model.yaml"]), lambda: yaml.safe_load(configs["vocoder/config.yaml"]), source.uri
+    )
     return ModelManifest(config.get("name", cache_name), config, weights_checksum(files), files)
 
 

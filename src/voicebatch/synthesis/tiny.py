@@ -79,7 +79,8 @@ def build_random_model(directory: str | Path, arch: dict, vocos: dict, name: str
     from f5_tts.model import CFM, DiT
     from f5_tts.model.utils import get_tokenizer
     from safetensors.torch import save_file
-    from vocos import Vocos
+
+    from voicebatch.synthesis.builders import build_vocos
 
     out = Path(directory)
     (out / "vocoder").mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def build_random_model(directory: str | Path, arch: dict, vocos: dict, name: str
     save_file(state, str(out / "model.safetensors"))
 
     (out / "vocoder" / "config.yaml").write_text(VOCOS_CONFIG.format(**vocos))
-    vocoder = Vocos.from_hparams(str(out / "vocoder" / "config.yaml"))
+    vocoder = build_vocos(yaml.safe_load((out / "vocoder" / "config.yaml").read_text()))
     torch.save(vocoder.state_dict(), out / "vocoder" / "pytorch_model.bin")
 
     config = {

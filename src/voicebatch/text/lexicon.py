@@ -177,8 +177,11 @@ def _csv(path: Path, data: bytes) -> list[LexiconEntry]:
     word = _column(header, _WORD_COLUMNS)
     spoken = _column(header, _SPOKEN_COLUMNS)
     if word is None or spoken is None:
+        # The header's own cells are not quoted: a message never carries a file's content.
         raise LexiconError(
-            path, f"needs columns word, respelling[, voice]; found {', '.join(header) or 'nothing'}", where="row 1"
+            path,
+            f"needs columns word, respelling[, voice] in a header row; its {len(header)} columns do not name both",
+            where="row 1",
         )
     voice = header.index("voice") if "voice" in header else None
     entries: list[LexiconEntry] = []
@@ -204,7 +207,8 @@ def _column(header: list[str], names: Iterable[str]) -> int | None:
 def _no_duplicate(path: Path, entry: LexiconEntry, seen: Mapping[tuple[str, str | None], int], where: str) -> None:
     if (_key(entry), entry.voice) in seen:
         first = seen[(_key(entry), entry.voice)]
-        raise LexiconError(path, f"{entry.word!r} is already defined (entry {first})", where=where)
+        unit = where.split(" ", 1)[0]  # row (CSV) or lexeme (PLS)
+        raise LexiconError(path, f"the same word as {unit} {first}: keep one", where=where)
 
 
 def _pls(path: Path, data: bytes) -> list[LexiconEntry]:
@@ -230,9 +234,7 @@ def _pls(path: Path, data: bytes) -> list[LexiconEntry]:
         if not any(aliases):
             kind = "only a <phoneme>" if lexeme.find(f"{prefix}phoneme", ns) is not None else "no <alias>"
             raise LexiconError(
-                path,
-                f"{graphemes[0]!r} has {kind}: F5-TTS reads letters, so give an <alias> respelling",
-                where=where,
+                path, f"the lexeme has {kind}: F5-TTS reads letters, so give an <alias> respelling", where=where
             )
         for grapheme in filter(None, graphemes):
             entry = LexiconEntry(grapheme, aliases[0])

@@ -50,7 +50,7 @@ def parse_srt(text: str, path: str) -> list[Segment]:
                 continue
             raise TranscriptError(
                 path,
-                f"expected a cue timing 'HH:MM:SS,mmm --> HH:MM:SS,mmm', found {block.lines[0][:60]!r}",
+                "expected a cue timing 'HH:MM:SS,mmm --> HH:MM:SS,mmm' (a cue number may come first)",
                 where=f"line {block.first_line}",
             )
         cues.append(_read_cue(block, timing_at, path))
@@ -60,7 +60,7 @@ def parse_srt(text: str, path: str) -> list[Segment]:
 def parse_vtt(text: str, path: str) -> list[Segment]:
     lines = text.split("\n")
     if not lines[0].lstrip("\ufeff").startswith("WEBVTT"):
-        raise TranscriptError(path, f"a WebVTT file starts with 'WEBVTT', found {lines[0][:40]!r}", where="line 1")
+        raise TranscriptError(path, "a WebVTT file starts with 'WEBVTT'; this one does not", where="line 1")
     blocks = list(_blocks(lines, first_line=1))
     cues: list[_Cue] = []
     for block in blocks[1:]:  # the first block is the WEBVTT header (and its metadata)
@@ -70,7 +70,7 @@ def parse_vtt(text: str, path: str) -> list[Segment]:
         if timing_at is None:
             raise TranscriptError(
                 path,
-                f"expected a cue timing 'HH:MM:SS.mmm --> HH:MM:SS.mmm', found {block.lines[0][:60]!r}",
+                "expected a cue timing 'HH:MM:SS.mmm --> HH:MM:SS.mmm' (a cue number may come first)",
                 where=f"line {block.first_line}",
             )
         cues.append(_read_cue(block, timing_at, path))
@@ -112,13 +112,13 @@ def _read_cue(block: _Block, timing_at: int, path: str) -> _Cue:
     timing = block.lines[timing_at]
     m = _ARROW.match(timing)
     if not m:
-        raise TranscriptError(path, f"garbled cue timing {timing.strip()[:60]!r}", where=where)
+        raise TranscriptError(path, "garbled cue timing (expected 'start --> end')", where=where)
     times = []
-    for raw in m.groups():
+    for side, raw in zip(("start", "end"), m.groups(), strict=True):
         try:
             times.append(parse_timestamp(raw))
-        except ValueError:
-            raise TranscriptError(path, f"garbled timestamp {raw!r}", where=where) from None
+        except ValueError:  # the timestamp is not quoted: a message never carries a file's content
+            raise TranscriptError(path, f"garbled {side} timestamp (expected HH:MM:SS,mmm)", where=where) from None
     start, end = times
     if end < start:
         raise TranscriptError(path, f"cue ends ({m.group(2)}) before it starts ({m.group(1)})", where=where)

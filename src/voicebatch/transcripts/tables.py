@@ -113,10 +113,11 @@ def _find_columns(header: list[str] | None, path: str) -> dict[str, int]:
                 break
     for key, accepted in (("text", _TEXT), ("start", _START), ("end", _END)):
         if key not in columns:
-            found = ", ".join(repr(h) for h in header[:8])
+            # The header's own cells are not quoted: a message never carries a file's content.
             raise TranscriptError(
                 path,
-                f"no {key} column (expected a header such as {', '.join(sorted(accepted)[:4])}; found {found})",
+                f"no {key} column (expected a header such as {', '.join(sorted(accepted)[:4])}; "
+                f"none of the {len(header)} columns is named so)",
                 where="row 1",
             )
     return columns
@@ -140,7 +141,9 @@ def _row_segment(
         try:
             times[key] = parse_milliseconds(cell) if in_ms[key] else parse_timestamp(cell)
         except ValueError:
-            raise TranscriptError(path, f"garbled {key} time {cell!r}", where=where) from None
+            raise TranscriptError(
+                path, f"garbled {key} time (expected seconds, HH:MM:SS.mmm or milliseconds)", where=where
+            ) from None
     if times["end"] < times["start"]:
         raise TranscriptError(
             path, f"end ({row[columns['end']]}) is before start ({row[columns['start']]})", where=where
