@@ -297,10 +297,13 @@ def run_stage(
             yield Stage(open_uri, out, staging)
 
 
-def output_allowed(output_uri: str, *, first: bool) -> None:
+def output_allowed(output_uri: str, *, first: bool, listed: Callable[[], bool] | None = None) -> None:
     """The output location must be allowed before a stage writes its outcome there. The run's
-    first stage fails on it, once (``LocationRefused``); the later ones (plan, publish, the
-    report) skip, naming it: there is nowhere to write, and the cause is already reported."""
+    first stage fails on it, once (``LocationRefused``). A later stage (plan, publish, the
+    report) skips, naming it, when the listing was refused too: there is nowhere to write, and
+    the cause is already reported. When the listing went through, the worker running this
+    stage has another allow-list than the first one's: that fails too, or the run would end
+    green having published nothing. ``listed``: whether list_voices finished (its XCom)."""
     from voicebatch.allowlist import LocationRefused
     from voicebatch.stages import StageNotReady
 
@@ -309,7 +312,17 @@ def output_allowed(output_uri: str, *, first: bool) -> None:
     except LocationRefused as e:
         if first:
             raise
+        if (listed or _listing_finished)():
+            inconsistent = f"{e.message} (list_voices, on another worker, was allowed it: one allow-list for all)"
+            raise LocationRefused(e.path, inconsistent) from None
         raise StageNotReady(f"not run: {e}") from None
+
+
+def _listing_finished() -> bool:
+    """list_voices returned its voice groups (an XCom only a finished task leaves)."""
+    from airflow.sdk import get_current_context
+
+    return get_current_context()["ti"].xcom_pull(task_ids="list_voices") is not None
 
 
 def preflight(params: Mapping[str, Any], open_uri: Callable[[str], Storage]) -> None:

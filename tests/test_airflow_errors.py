@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from voicebatch.errors import InputError
 from voicebatch.stages import StageNotReady
 from voicebatch.synthesis.models import ModelError
-from voicebatch_airflow import airflow_errors, preflight, s3_client
+from voicebatch_airflow import airflow_errors, output_allowed, preflight, s3_client
 
 def outcome(error):
     try:
@@ -64,6 +64,19 @@ for name, changes in {"missing_bucket": {}, "overlap": {"output_uri": "in/voices
         found[name] = None
     except InputError as e:
         found[name] = outcome(e)
+def stage_outcome(first, listed):
+    try:
+        with airflow_errors():
+            output_allowed("s3://elsewhere/out", first=first, listed=lambda: listed)
+        return None
+    except BaseException as e:
+        return [type(e).__name__, str(e)]
+
+# A refused output: the first stage fails; a later one skips when the listing was refused too,
+# and fails when the listing went through (a worker with another allow-list than the first's).
+found["refused_first"] = stage_outcome(True, False)
+found["refused_after_refusal"] = stage_outcome(False, False)
+found["refused_after_listing"] = stage_outcome(False, True)
 print(json.dumps(found))
 """
 
@@ -98,3 +111,9 @@ def test_errors_are_translated_for_airflow(tmp_path: Path) -> None:
     assert "Airflow connection 'no_such_connection' is not defined" in found["unknown_connection"][1]
     assert found["missing_bucket"] == [fail, "output_uri: s3://nob/out: bucket 'nob' does not exist"]
     assert found["overlap"][0] == fail and "overlaps voices_uri" in found["overlap"][1]
+    refused = "output_uri: s3://elsewhere/out is outside the locations this deployment allows"
+    assert found["refused_first"][0] == fail and found["refused_first"][1].startswith(refused)
+    assert found["refused_after_refusal"][0] == skip and refused in found["refused_after_refusal"][1]
+    inconsistent = found["refused_after_listing"]
+    assert inconsistent[0] == fail and inconsistent[1].startswith(refused), "green with nothing published otherwise"
+    assert "one allow-list for all" in inconsistent[1] and "\n" not in inconsistent[1]
