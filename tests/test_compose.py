@@ -255,6 +255,9 @@ def test_compose_test_overrides_change_only_what_they_say() -> None:
         "s3": {"image"},
         "s3-init": {"image"},
         "airflow-scheduler": {"environment"},
+        "airflow-dag-processor": {"healthcheck"},
+        "airflow-triggerer": {"healthcheck"},
+        "airflow-worker": {"healthcheck"},
         "airflow-gpu-worker": {"command", "environment", "healthcheck"},
     }
     for name, service in override["services"].items():
@@ -263,6 +266,8 @@ def test_compose_test_overrides_change_only_what_they_say() -> None:
         assert not str(service.get("image", "voicebatch-standin/")).startswith("voicebatch:")
     assert all(s["image"].startswith("voicebatch-standin/") for s in override["services"].values() if "image" in s)
     assert override["services"]["airflow-gpu-worker"]["environment"] == {"VOICEBATCH_REQUIRE_GPU": "0"}
+    for name in ("airflow-dag-processor", "airflow-triggerer", "airflow-worker"):
+        assert override["services"][name]["healthcheck"] == {"timeout": "120s"}, name
     worker = yaml.safe_load((ROOT / "tests" / "compose" / "docker-compose.worker.standins.yaml").read_text())
     assert set(worker["services"]) == {"airflow-gpu-worker"}
     assert set(worker["services"]["airflow-gpu-worker"]) == {"command", "environment", "healthcheck"}

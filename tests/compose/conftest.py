@@ -23,10 +23,17 @@ from stack import HERE, ROOT, TAG, Airflow, Network, Project, dotenv, run, wait_
 
 STATE = Path(os.environ.get("VOICEBATCH_COMPOSE_STATE", ROOT / "out" / "compose-test"))
 BUCKET = "voicebatch"
-# Every run of the tests: the demo scripts, a few chunks per synthesize task (several tasks, so a
-# kill lands mid-synthesis and the f5_gpu pool has work to order), NFE 8 to keep CPU time short,
-# no ASR verification (the tiny model speaks noise: every take would fail and be re-taken).
-CONF = {"nfe_steps": 8, "verify": "off", "chunks_per_task": 6, "scripts_uri": f"s3://{BUCKET}/scripts/demo"}
+# The first run: the demo voices and scripts. The drills: two short scripts, two chunks per
+# synthesize task (several tasks, so a kill lands mid-synthesis and the f5_gpu pool has work to
+# order). Both: NFE 4 (the Param's minimum) to keep CPU time short, no ASR verification (the tiny
+# model speaks noise: every take would fail and be re-taken).
+CONF = {"nfe_steps": 4, "verify": "off", "chunks_per_task": 16, "scripts_uri": f"s3://{BUCKET}/scripts/demo"}
+DRILL = {"nfe_steps": 4, "verify": "off", "chunks_per_task": 2, "scripts_uri": f"s3://{BUCKET}/scripts/drill"}
+DRILL_SCRIPTS = {
+    "morning.txt": "---\nvoice: nature\n---\nGood morning. The train leaves at nine.\n\n"
+    "Bring a coat, it is cold outside. We will be back before dinner.",
+    "duet.txt": "[nature] Hello there! Are you ready? [narrator] Ready as ever. Let us go.",
+}
 
 
 def output_uri(name: str) -> str:
@@ -56,6 +63,10 @@ def build_inputs(state: Path) -> tuple[Path, Path, dict]:
     if not (voices / ".built").exists():
         run([sys.executable, str(ROOT / "include" / "build_demo_voices.py"), "--out", str(voices)])
         (voices / ".built").touch()
+    drill = state / "drill-scripts"
+    drill.mkdir(exist_ok=True)
+    for name, text in DRILL_SCRIPTS.items():
+        (drill / name).write_text(text)
     model = state / "tiny-model"
     row = json.loads(run([str(Path(sys.executable).parent / "voicebatch"), "model", "tiny", str(model), "--json"]))
     return voices, model, row
@@ -111,6 +122,7 @@ def stack(figures: Figures) -> Iterator[dict]:
         uploaded = upload(s3, model, f"models/{row['name']}")
         uploaded += upload(s3, voices, "voices")
         uploaded += upload(s3, ROOT / "include" / "scripts", "scripts/demo")
+        uploaded += upload(s3, STATE / "drill-scripts", "scripts/drill")
         figures.set("inputs_uploaded", uploaded)
         airflow = Airflow(f"http://{gateway}:8080", dot["VOICEBATCH_ADMIN_USER"], dot["VOICEBATCH_ADMIN_PASSWORD"])
         wait_until(
@@ -141,12 +153,12 @@ def _dag_parsed(airflow: Airflow) -> bool:
         return False
 
 
-def timed_run(stack: dict, figures: Figures, name: str, **conf: object) -> dict:
+def timed_run(stack: dict, figures: Figures, name: str, base: dict = DRILL, **conf: object) -> dict:
     """Trigger voice_batch through the REST API with output under output/<name>; wait for it."""
     airflow: Airflow = stack["airflow"]
     run_id = f"{name}-{uuid.uuid4().hex[:6]}"
     start = time.monotonic()
-    airflow.trigger("voice_batch", run_id, {**CONF, "output_uri": output_uri(name), **conf})
+    airflow.trigger("voice_batch", run_id, {**base, "output_uri": output_uri(name), **conf})
     finished = airflow.wait_finished("voice_batch", run_id)
     figures.set(f"run_{name}_s", round(time.monotonic() - start))
     return finished | {"run_id": run_id, "output": f"output/{name}"}
@@ -156,7 +168,7 @@ def timed_run(stack: dict, figures: Figures, name: str, **conf: object) -> dict:
 def main_run(stack: dict, figures: Figures) -> dict:
     """The first run on the fresh stack: every task from scratch, the reference output."""
     stack["project"].compose("start", "airflow-gpu-worker")
-    found = timed_run(stack, figures, "main")
+    found = timed_run(stack, figures, "main", CONF)
     tis = stack["airflow"].task_instances("voice_batch", found["run_id"])
     keys = [o["Key"] for o in _objects(stack["s3"], "output/main/")]
     figures.set("main_run_state", found["state"])
@@ -182,3 +194,13 @@ def container_ids(project: Project, service: str) -> list[str]:
 
 def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="session")
+def drill_run(stack: dict, figures: Figures, main_run: dict) -> dict:
+    """One undisturbed run of the drill scripts on the stack's own GPU worker: the single run the
+    drills' outputs must equal."""
+    stack["project"].compose("start", "airflow-gpu-worker")
+    found = timed_run(stack, figures, "drill")
+    assert found["state"] == "success", found
+    return found

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stack import HERE, ROOT, Network, Project, gather, set_env_values, wait_until
 
-from conftest import BUCKET, CONF, STATE, Figures, _objects, container_ids, docker, output_uri, timed_run
+from conftest import BUCKET, DRILL, STATE, Figures, _objects, container_ids, docker, output_uri, timed_run
 
 GPU_WORKER = "airflow-gpu-worker"
 
@@ -116,7 +116,7 @@ def test_without_a_gpu_worker_the_run_fails_within_minutes_naming_it(
 
 
 def test_a_second_host_runs_synthesize_through_the_published_ports(
-    stack: dict, figures: Figures, main_run: dict
+    stack: dict, figures: Figures, drill_run: dict
 ) -> None:
     """docker-compose.worker.yaml as its own compose project on its own network (another machine's
     stand-in): it reaches PostgreSQL, Redis, the execution API and S3 only through the ports the
@@ -156,21 +156,21 @@ def test_a_second_host_runs_synthesize_through_the_published_ports(
         # The name the worker records (VOICEBATCH_WORKER_ADDRESS): this host ran every synthesize task.
         assert synth and all(t["hostname"] == worker_address and t["state"] == "success" for t in synth), synth
         assert "synthesize" in host2.compose("logs", "--no-color", GPU_WORKER)
-        assert _same_outputs(published(stack["s3"], "output/host2"), published(stack["s3"], "output/main"))
+        assert _same_outputs(published(stack["s3"], "output/host2"), published(stack["s3"], "output/drill"))
     finally:
         host2.down()
         network.remove()
 
 
 def test_killing_the_gpu_worker_mid_synthesize_loses_and_repeats_no_chunk(
-    stack: dict, figures: Figures, main_run: dict
+    stack: dict, figures: Figures, drill_run: dict
 ) -> None:
     project, airflow, s3 = stack["project"], stack["airflow"], stack["s3"]
     project.compose("start", GPU_WORKER)
     wait_until("the gpu worker to be healthy", lambda: project.health().get(GPU_WORKER) == "healthy", 300)
     run_id = f"kill-{stack['ident']}"
     start = time.monotonic()
-    airflow.trigger("voice_batch", run_id, {**CONF, "output_uri": output_uri("kill")})
+    airflow.trigger("voice_batch", run_id, {**DRILL, "output_uri": output_uri("kill")})
 
     def running_synthesize() -> dict | None:
         running = [t for t in synthesize_tis(airflow.task_instances("voice_batch", run_id)) if t["state"] == "running"]
@@ -192,9 +192,9 @@ def test_killing_the_gpu_worker_mid_synthesize_loses_and_repeats_no_chunk(
     assert retried, f"no synthesize task was retried after the kill (seen running: {victim['map_index']}): {tis}"
     figures.set("kill_retried_tasks", [t["map_index"] for t in retried])
     kill = published(s3, "output/kill")
-    main = published(s3, "output/main")
-    check_chunks_complete_and_unique(kill, main)
-    assert _same_outputs(kill, main)
+    single = published(s3, "output/drill")
+    check_chunks_complete_and_unique(kill, single)
+    assert _same_outputs(kill, single)
     # One output per script: nothing half-published beside it.
     for script_id in kill:
         hashes = {
@@ -224,7 +224,7 @@ def scripts_chunks() -> dict[str, list[str]]:
             str(Path(sys.executable).parent / "voicebatch"),
             "scripts",
             "check",
-            str(ROOT / "include" / "scripts"),
+            str(STATE / "drill-scripts"),
             "--voices",
             str(voices),
             "--json",
@@ -248,11 +248,11 @@ def _same_outputs(a: dict[str, dict], b: dict[str, dict]) -> bool:
     return True
 
 
-def test_restarting_postgres_and_the_scheduler_mid_run(stack: dict, figures: Figures, main_run: dict) -> None:
+def test_restarting_postgres_and_the_scheduler_mid_run(stack: dict, figures: Figures, drill_run: dict) -> None:
     project, airflow = stack["project"], stack["airflow"]
     project.compose("start", GPU_WORKER)
     run_id = f"restart-{stack['ident']}"
-    airflow.trigger("voice_batch", run_id, {**CONF, "output_uri": output_uri("restart")})
+    airflow.trigger("voice_batch", run_id, {**DRILL, "output_uri": output_uri("restart")})
     wait_until(
         "synthesis to start",
         lambda: any(
@@ -267,20 +267,20 @@ def test_restarting_postgres_and_the_scheduler_mid_run(stack: dict, figures: Fig
     if found["state"] == "failed":  # red is acceptable with a reason: a failed task the UI shows
         tis = airflow.task_instances("voice_batch", run_id)
         assert any(t["state"] in ("failed", "upstream_failed") for t in tis), tis
-    again = timed_run(stack, figures, "restart", **{})
+    again = timed_run(stack, figures, "restart")
     assert again["state"] == "success"
-    assert _same_outputs(published(stack["s3"], "output/restart"), published(stack["s3"], "output/main"))
+    assert _same_outputs(published(stack["s3"], "output/restart"), published(stack["s3"], "output/drill"))
 
 
-def test_three_runs_at_once_match_a_single_run(stack: dict, figures: Figures, main_run: dict) -> None:
+def test_three_runs_at_once_match_a_single_run(stack: dict, figures: Figures, drill_run: dict) -> None:
     stack["project"].compose("start", GPU_WORKER)
     start = time.monotonic()
     runs = list(gather([lambda n=n: timed_run(stack, figures, f"parallel-{n}") for n in (1, 2, 3)]))
     figures.set("three_runs_at_once_s", round(time.monotonic() - start))
     assert [r["state"] for r in runs] == ["success"] * 3, runs
-    main = published(stack["s3"], "output/main")
+    single = published(stack["s3"], "output/drill")
     for n in (1, 2, 3):
-        assert _same_outputs(published(stack["s3"], f"output/parallel-{n}"), main)
+        assert _same_outputs(published(stack["s3"], f"output/parallel-{n}"), single)
 
 
 def test_containers_run_the_images_built_here(stack: dict) -> None:
