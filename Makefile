@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_VOICES := include/voices/.built
 
-.PHONY: install system-deps demo check-inputs airflow env test test-each mutate lint format clean gpu-wheels gpu-check
+.PHONY: install system-deps demo check-inputs airflow env test test-each compose-test mutate lint format clean gpu-wheels gpu-check
 
 install: $(STAMP)
 
@@ -72,7 +72,7 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile tests/compose/standins/*/Dockerfile
 	$(BIN)/python -m pytest
 
 # Each test file in a pytest process of its own: no file relies on another's fixtures or outputs.
@@ -80,6 +80,13 @@ test-each: $(STAMP) system-deps
 	@failed=""; for f in tests/test_*.py; do \
 	  echo "== $$f"; $(BIN)/python -m pytest -q -p no:randomly "$$f" || failed="$$failed $$f"; \
 	done; if [ -n "$$failed" ]; then echo "failed alone:$$failed"; exit 1; fi
+
+# The compose stack for real (README, "compose-test"): installs docker.io and starts dockerd when
+# needed (stopping only what it started), builds the images from the Dockerfile on stand-in bases,
+# runs voice_batch and the fault drills in containers, then `down -v`. Needs root and about 25 GB
+# of disk; not part of `make test` (which stays free of Docker). Its last line gives the figures.
+compose-test: $(STAMP)
+	bash tests/compose/run.sh
 
 # Mutation testing of the core modules ([tool.mutmut] in pyproject.toml); slow, so not in CI.
 # Survivors and the decision about each: tests/MUTATION.md.
@@ -94,7 +101,7 @@ mutate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile tests/compose/standins/*/Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

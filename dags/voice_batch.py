@@ -41,6 +41,7 @@ except ImportError:  # the control image has no voicebatch library, only this on
 PROJECT = Path(__file__).resolve().parent.parent
 ENV = os.environ.get
 INPUTS, MODEL, SOUND, CONTROL = "Inputs", "Model", "Sound", "Run control"  # the trigger form's sections
+GPU_QUEUE = "gpu"  # synthesize's Celery queue: only GPU workers consume it (deploy/worker.sh gpu)
 
 
 def _param(default: object, title: str, description: str, section: str, **schema: object) -> Param:
@@ -284,13 +285,15 @@ def voice_batch() -> None:
     def plan(params: dict | None = None, run_id: str | None = None) -> list[str]:
         from voicebatch.runs import plan_run, voices_listed
 
-        from voicebatch_airflow import model_manifest, run_day
+        from voicebatch_airflow import model_manifest, require_queue_worker, run_day
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "plan") as stage:
             voices_listed(stage.out, stage.staging)  # skipped, not failed, when list_voices did not finish
             model = model_manifest(params["model"], stage.open_uri)  # no weights; a missing model fails here, once
             day = run_day(get_current_context())
             counts = plan_run(run_config(params), stage.out, stage.staging, model, stage.open_uri, day)
+            if counts["batches"]:  # fail now, not wait forever, when no worker takes synthesize's queue
+                require_queue_worker(GPU_QUEUE, len(counts["batches"]))
         return counts["batches"]  # one synthesize task per batch spec key
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AUDIO, VOICE_REGISTRY])
@@ -328,7 +331,7 @@ def voice_batch() -> None:
     synthesized = F5SynthesizeOperator.partial(
         task_id="synthesize",
         pool="f5_gpu",
-        queue="gpu",
+        queue=GPU_QUEUE,
         output_uri="{{ params.output_uri }}",
         aws_conn_id="{{ params.aws_conn_id or '' }}",  # optional Params are None when left empty
         model="{{ params.model }}",

@@ -244,6 +244,46 @@ def worker_hostname() -> str:
     return os.environ.get("VOICEBATCH_WORKER_HOSTNAME") or socket.getfqdn()
 
 
+# How long plan waits for a worker on the GPU queue before failing the run (a worker may be starting).
+QUEUE_WAIT_ENV = "VOICEBATCH_QUEUE_WAIT_SECONDS"
+
+
+def require_queue_worker(queue: str, tasks: int, *, wait_seconds: float | None = None) -> None:
+    """With the CeleryExecutor, fail unless a Celery worker consumes ``queue``: tasks sent to a
+    queue nobody consumes wait in the broker forever and no log says why (docker compose without
+    ``--profile gpu`` and no GPU host). Waits up to ``wait_seconds`` (``$VOICEBATCH_QUEUE_WAIT_SECONDS``,
+    default 120) for one to come up, then raises one line naming the missing worker."""
+    import logging
+    import time
+
+    from airflow.configuration import conf
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if "CeleryExecutor" not in conf.get("core", "executor"):
+        return  # other executors run every queue's tasks themselves
+    from airflow.providers.celery.executors.celery_executor import app
+
+    log = logging.getLogger(__name__)
+    wait = float(os.environ.get(QUEUE_WAIT_ENV, "120")) if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    while True:
+        replies = app.control.inspect(timeout=5).active_queues() or {}
+        nodes = sorted(node for node, queues in replies.items() if any(q.get("name") == queue for q in queues or ()))
+        if nodes:
+            log.info("queue %s: consumed by %s", queue, ", ".join(nodes))
+            return
+        if time.monotonic() >= deadline:
+            raise AirflowFailException(
+                f"no Celery worker consumes queue '{queue}' (waited {wait:.0f} s), so this run's {tasks} "
+                "synthesize task(s) would wait forever: start the GPU worker (docker compose --profile gpu up -d, "
+                "docker-compose.worker.yaml on a GPU host, or the Helm chart's gpu worker set)"
+            )
+        log.warning(
+            "no Celery worker consumes queue %s yet; waiting up to %.0f s more", queue, deadline - time.monotonic()
+        )
+        time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))  # polling the workers, not timing
+
+
 def run_context(context: Mapping[str, Any]) -> dict:
     ti = context["ti"]
     return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "try_number": ti.try_number}

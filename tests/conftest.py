@@ -18,6 +18,8 @@ settings.register_profile("voicebatch", deadline=None)
 settings.load_profile("voicebatch")
 
 ROOT = Path(__file__).resolve().parent.parent
+# tests/compose drives Docker (`make compose-test` sets this); `make test` stays free of Docker.
+collect_ignore = [] if os.environ.get("VOICEBATCH_COMPOSE_TEST") else ["compose"]
 SRC = ROOT / "src"
 FIXTURES = Path(__file__).parent / "fixtures"
 

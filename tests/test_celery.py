@@ -375,3 +375,22 @@ def test_login_from_env_and_task_logs_from_s3(cluster: dict, services: dict, cel
     assert f"s3://{BUCKET}/logs/" in text, text[:2000]  # the source the api-server names
     assert "plan" in text and "voice_batch" in text, text[:2000]
     assert not list((cluster["logs"].parent / "api" / "logs").rglob("*plan*")), "the api-server read a local copy"
+
+
+def test_plan_fails_at_once_naming_the_missing_gpu_worker(services: dict) -> None:
+    """No worker consumes queue gpu (compose without --profile gpu and no GPU host): the check plan
+    runs before synthesis fails with one line, instead of the run waiting forever. Here against the
+    real broker, on a Redis database no worker listens on; with a worker (celery_run) it passes."""
+    import sys
+
+    password, port = services["dotenv"]["REDIS_PASSWORD"], services["ports"]["redis"]
+    env = airflow_env(
+        services["root"] / "queue-check",
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__CELERY__BROKER_URL=f"redis://:{password}@127.0.0.1:{port}/7",
+    )
+    code = "from voicebatch_airflow import require_queue_worker; require_queue_worker('gpu', 3, wait_seconds=0)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("airflow.sdk.exceptions.AirflowFailException")]
+    assert "queue 'gpu'" in line and "3 synthesize task(s)" in line and "start the GPU worker" in line, line

@@ -231,3 +231,57 @@ def test_control_image_has_no_torch_and_every_requirement_is_locked() -> None:
 @pytest.mark.parametrize("script", ["worker.sh", "compose-init.sh", "airflow-init.sh"])
 def test_deploy_scripts_parse(script: str) -> None:
     assert subprocess.run(["bash", "-n", str(ROOT / "deploy" / script)]).returncode == 0
+
+
+def test_env_example_says_what_the_stack_starts() -> None:
+    """airflow-init waits for s3-init (and so for the local S3 server): .env.example must not tell
+    a user of AWS or B2 to start without it."""
+    depends = raw()["services"]["airflow-init"]["depends_on"]
+    assert depends["s3-init"] == {"condition": "service_completed_successfully"}
+    text = " ".join((ROOT / ".env.example").read_text().split())
+    assert "start without the local S3 server" not in text
+    assert "The local S3 server (`s3`, `s3-init`) starts all the same" in text
+
+
+def test_compose_test_overrides_change_only_what_they_say() -> None:
+    """The stand-ins come in through the override files and image variables only: the override
+    sets images of the Docker Hub services, the GPU worker's CPU command, the network, and the
+    scheduler's heartbeat timeout; nothing else of a production service."""
+    override = yaml.safe_load((ROOT / "tests" / "compose" / "docker-compose.standins.yaml").read_text())
+    services = raw()["services"]
+    allowed = {
+        "postgres": {"image"},
+        "redis": {"image"},
+        "s3": {"image"},
+        "s3-init": {"image"},
+        "airflow-scheduler": {"environment"},
+        "airflow-dag-processor": {"healthcheck"},
+        "airflow-triggerer": {"healthcheck"},
+        "airflow-worker": {"healthcheck"},
+        "airflow-gpu-worker": {"command", "environment", "healthcheck"},
+    }
+    for name, service in override["services"].items():
+        assert name in services, f"the override adds a service: {name}"
+        assert set(service) <= allowed[name], (name, set(service))
+        assert not str(service.get("image", "voicebatch-standin/")).startswith("voicebatch:")
+    assert all(s["image"].startswith("voicebatch-standin/") for s in override["services"].values() if "image" in s)
+    assert override["services"]["airflow-gpu-worker"]["environment"] == {"VOICEBATCH_REQUIRE_GPU": "0"}
+    for name in ("airflow-dag-processor", "airflow-triggerer", "airflow-worker"):
+        assert override["services"][name]["healthcheck"] == {"timeout": "120s"}, name
+    worker = yaml.safe_load((ROOT / "tests" / "compose" / "docker-compose.worker.standins.yaml").read_text())
+    assert set(worker["services"]) == {"airflow-gpu-worker"}
+    assert set(worker["services"]["airflow-gpu-worker"]) == {"command", "environment", "healthcheck"}
+
+
+def test_compose_test_is_not_collected_by_make_test() -> None:
+    """`make test` stays free of Docker: tests/compose is collected only under `make compose-test`."""
+    import conftest
+
+    if not os.environ.get("VOICEBATCH_COMPOSE_TEST"):
+        assert conftest.collect_ignore == ["compose"]
+    assert "VOICEBATCH_COMPOSE_TEST=1" in (ROOT / "tests" / "compose" / "run.sh").read_text()
+
+
+@pytest.mark.parametrize("script", ["run.sh", "build.sh", "docker.sh"])
+def test_compose_test_scripts_parse(script: str) -> None:
+    assert subprocess.run(["bash", "-n", str(ROOT / "tests" / "compose" / script)]).returncode == 0

@@ -7,7 +7,13 @@ the chart's values.schema.json declares them (read from the packaged chart airfl
 sha256 1f7d1dfe3d58e2c54899950aba907a43625a18c8b6fb3c54760c21592129a5b6; "free-form": the chart
 accepts any keys below). A worker set (`workers.celery.sets[]`) may override any
 `workers.celery` parameter, plus `name`. Adding a key to values.yaml means looking it up in that
-schema and adding it here.
+schema and adding it here. (`postgresql.enabled`, `data.*SecretName` and `workers.persistence.enabled`
+were added from the chart's documented parameters as its repository has them, not re-read from
+the 1.22.0 tarball, which cannot be fetched here.)
+
+What the chart does with the values (it renders `workers.extraInitContainers` through `tpl`, so
+an init container's image can name the `airflow_image` template) is read from its templates, not
+rendered: no helm binary here.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ CHART_1_22_0: dict[str, tuple[str, ...]] = {
     "images.airflow.repository": ("string", "null"),
     "images.airflow.tag": ("string", "null"),
     "images.airflow.pullPolicy": ("string",),
+    "postgresql": ("object",),
+    "postgresql.enabled": ("boolean",),
+    "data": ("object",),
+    "data.metadataSecretName": ("string", "null"),
+    "data.resultBackendSecretName": ("string", "null"),
     "fernetKeySecretName": ("string", "null"),
     "jwtSecretName": ("string", "null"),
     "apiSecretKeySecretName": ("string", "null"),
@@ -46,6 +57,8 @@ CHART_1_22_0: dict[str, tuple[str, ...]] = {
     "createUserJob.args": ("array", "null"),
     "createUserJob.env": ("array",),
     "workers": ("object",),
+    "workers.persistence": ("object",),
+    "workers.persistence.enabled": ("boolean",),
     "workers.celery": ("object",),
     "workers.celery.enableDefault": ("boolean",),
     "workers.celery.queue": ("string",),
@@ -112,7 +125,7 @@ def test_celery_with_a_gpu_worker_set_on_queue_gpu() -> None:
     (gpu,) = celery["sets"]
     assert gpu["queue"] == "gpu" and gpu["args"] == ["bash", "/opt/voicebatch/deploy/worker.sh", "gpu"]
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == 1, "one GPU per pod: concurrency 1 per pod"
-    assert gpu["nodeSelector"] and any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"])
+    assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"])
     env = {e["name"]: e.get("value") for e in gpu["env"]}
     assert env["VOICEBATCH_REQUIRE_GPU"] == "1"
     # The chart's liveness probe pings celery@<host>: worker.sh must name the node so.
@@ -136,3 +149,43 @@ def test_no_known_password_and_shared_secrets_from_one_secret() -> None:
     assert v["fernetKeySecretName"] == v["jwtSecretName"] == v["apiSecretKeySecretName"] == secret
     assert v["config"]["logging"]["remote_logging"] == "True"
     assert v["config"]["logging"]["remote_log_conn_id"] == "voicebatch_s3"
+
+
+def test_the_warm_model_init_container_runs_the_chart_s_airflow_image() -> None:
+    """Not a fixed tag: `--set images.airflow.repository=<registry>/voicebatch` must move it too."""
+    v = values()
+    (warm,) = v["workers"]["celery"]["sets"][0]["extraInitContainers"]
+    assert warm["image"] == '{{ template "airflow_image" . }}'
+    assert "voicebatch:" not in VALUES.read_text().split("extraInitContainers")[1]
+
+
+def test_no_database_login_is_known() -> None:
+    """The bundled PostgreSQL (login postgres/postgres) is off; the metadata database and the Celery
+    result backend come from Secrets the installer creates (their commands are in the header)."""
+    v = values()
+    assert v["postgresql"]["enabled"] is False
+    assert v["data"]["metadataSecretName"] and v["data"]["resultBackendSecretName"]
+    assert "metadataConnection" not in v["data"] and "resultBackendConnection" not in v["data"]
+    header = VALUES.read_text().split("airflowVersion:")[0]
+    for secret in (v["data"]["metadataSecretName"], v["data"]["resultBackendSecretName"]):
+        assert f"create secret generic {secret}" in header and "--from-literal=connection=" in header
+
+
+def test_worker_persistence_is_decided_off() -> None:
+    """Logs on S3 and models in an emptyDir: no StatefulSet with a 100Gi claim per worker pod."""
+    v = values()
+    assert v["workers"]["persistence"]["enabled"] is False
+    assert v["config"]["logging"]["remote_logging"] == "True"
+    (gpu,) = v["workers"]["celery"]["sets"]
+    (models,) = gpu["extraVolumes"]
+    assert "emptyDir" in models
+
+
+def test_the_gpu_node_selector_is_optional_and_documented() -> None:
+    """The GPU limit places the pods; a node selector (a label only some clusters have, such as GPU
+    Feature Discovery's nvidia.com/gpu.present) is left to the installer and documented."""
+    (gpu,) = values()["workers"]["celery"]["sets"]
+    assert not gpu.get("nodeSelector")
+    assert gpu["resources"]["limits"]["nvidia.com/gpu"] == 1
+    header = VALUES.read_text().split("airflowVersion:")[0]
+    assert "nodeSelector" in header and "nvidia.com/gpu.present" in header
