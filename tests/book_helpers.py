@@ -152,3 +152,24 @@ def epubcheck(path: Path) -> tuple[int, str]:
         ["java", "-jar", str(EPUBCHECK), str(path)], capture_output=True, text=True, timeout=300, check=False
     )
     return done.returncode, done.stdout + done.stderr
+
+
+def spoken(sentences: tuple[str, ...] | list[str], rate: int = 24_000, pause: float = 0.45) -> tuple[object, list]:
+    """The sentences spoken by espeak-ng one after another at ``rate`` with ``pause`` seconds
+    between them, 0.3 s of silence at either end (as synthesis leaves it), and each sentence's
+    (start, end) in seconds, measured on the samples."""
+    import numpy as np
+    from speech_helpers import speak
+
+    out = [np.zeros(round(0.3 * rate), dtype=np.float32)]
+    times = []
+    position = out[0].shape[0]
+    for n, sentence in enumerate(sentences):
+        samples = speak(sentence, rate)
+        loud = np.flatnonzero(np.abs(samples) > 0.01)
+        samples = samples[loud[0] : loud[-1] + 1] * np.float32(0.5)
+        times.append((position / rate, (position + samples.shape[0]) / rate))
+        gap = np.zeros(round((pause if n + 1 < len(sentences) else 0.3) * rate), dtype=np.float32)
+        out += [samples, gap]
+        position += samples.shape[0] + gap.shape[0]
+    return np.concatenate(out), times
