@@ -70,7 +70,9 @@ def measure(samples: np.ndarray, rate: int) -> Measured:
     half = rate // 2
     windows = samples[: samples.shape[0] // half * half].reshape(-1, half)
     step = rate // 20
-    loud = np.flatnonzero(np.sqrt(np.mean(samples[: samples.shape[0] // step * step].reshape(-1, step) ** 2, axis=1)) > 10 ** (-45 / 20))
+    loud = np.flatnonzero(
+        np.sqrt(np.mean(samples[: samples.shape[0] // step * step].reshape(-1, step) ** 2, axis=1)) > 10 ** (-45 / 20)
+    )
     return Measured(
         rms_dbfs=db(float(np.sqrt(np.mean(samples**2)))),
         true_peak_dbfs=db(float(max(np.abs(up).max(), np.abs(samples).max()))),

@@ -94,8 +94,9 @@ def build_epub(path: Path, *, epub3: bool) -> Path:
     spine = '<itemref idref="title"/>' + "".join(f'<itemref idref="ch{n}"/>' for n in (1, 2, 3))
     if epub3:
         links = "".join(f'<li><a href="ch{n}.xhtml">{t}</a></li>' for n, t in enumerate(CHAPTER_TITLES, start=1))
-        files["OEBPS/nav.xhtml"] = _page("Contents", f'<nav epub:type="toc"><h1>Contents</h1><ol>{links}</ol></nav>',
-                                         epub3=True)  # fmt: skip
+        files["OEBPS/nav.xhtml"] = _page(
+            "Contents", f'<nav epub:type="toc"><h1>Contents</h1><ol>{links}</ol></nav>', epub3=True
+        )
         items.append('<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>')
         metadata = (
             f'<dc:identifier id="uid">urn:uuid:8f1c1d9e-0000-4000-8000-000000000003</dc:identifier>'
@@ -103,9 +104,11 @@ def build_epub(path: Path, *, epub3: bool) -> Path:
             '<meta refines="#a1" property="role" scheme="marc:relators">aut</meta>'
             '<dc:language>en</dc:language><meta property="dcterms:modified">2026-01-01T00:00:00Z</meta>'
         )
-        opf = f'<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="uid">' \
-              f'<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">{metadata}</metadata>' \
-              f'<manifest>{"".join(items)}</manifest><spine>{spine}</spine></package>'  # fmt: skip
+        opf = (
+            f'<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="uid">'
+            f'<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">{metadata}</metadata>'
+            f"<manifest>{''.join(items)}</manifest><spine>{spine}</spine></package>"
+        )
     else:
         points = "".join(
             f'<navPoint id="p{n}" playOrder="{n}"><navLabel><text>{t}</text></navLabel><content src="ch{n}.xhtml"/>'
@@ -126,10 +129,12 @@ def build_epub(path: Path, *, epub3: bool) -> Path:
             '<dc:language>en</dc:language><dc:date opf:event="publication">2020-01-01</dc:date>'
             '<meta name="cover" content="cover"/>'
         )
-        opf = f'<package xmlns="http://www.idpf.org/2007/opf" version="2.0" unique-identifier="uid">' \
-              f'<metadata xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:opf="http://www.idpf.org/2007/opf">' \
-              f'{metadata}</metadata><manifest>{"".join(items)}</manifest><spine toc="ncx">{spine}</spine>' \
-              '<guide><reference type="cover" title="Title" href="title.xhtml"/></guide></package>'  # fmt: skip
+        opf = (
+            f'<package xmlns="http://www.idpf.org/2007/opf" version="2.0" unique-identifier="uid">'
+            f'<metadata xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:opf="http://www.idpf.org/2007/opf">'
+            f'{metadata}</metadata><manifest>{"".join(items)}</manifest><spine toc="ncx">{spine}</spine>'
+            '<guide><reference type="cover" title="Title" href="title.xhtml"/></guide></package>'
+        )
     files["OEBPS/content.opf"] = '<?xml version="1.0" encoding="utf-8"?>\n' + opf
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
@@ -159,6 +164,7 @@ def spoken(sentences: tuple[str, ...] | list[str], rate: int = 24_000, pause: fl
     between them, 0.3 s of silence at either end (as synthesis leaves it), and each sentence's
     (start, end) in seconds, measured on the samples."""
     import numpy as np
+
     from speech_helpers import speak
 
     out = [np.zeros(round(0.3 * rate), dtype=np.float32)]

@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from book_helpers import AUTHOR, CHAPTER_SENTENCES, CHAPTER_TITLES, TITLE, build_epub, png
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
@@ -22,6 +21,8 @@ from voicebatch.books.markdown import read_markdown
 from voicebatch.books.records import book_from_dict
 from voicebatch.books.xhtml import mark_sentences, parse_xhtml, serialize
 from voicebatch.chunking import split_sentences
+
+from book_helpers import AUTHOR, CHAPTER_SENTENCES, CHAPTER_TITLES, TITLE, build_epub, png
 
 SECRET = "SECRET-CONTENT-7f3a"  # written into hostile entries: no error may repeat it
 
@@ -49,7 +50,7 @@ def test_chapters_in_order_with_their_titles_and_sentences(book_path: Path) -> N
 def test_the_title_page_outside_the_toc_is_left_out_unless_asked_for(book_path: Path) -> None:
     assert read_epub(book_path).left_out == ("OEBPS/title.xhtml",)
     with_front = read_epub(book_path, include_untitled=True)
-    assert [c.href for c in with_front.chapters][0] == "OEBPS/title.xhtml"
+    assert with_front.chapters[0].href == "OEBPS/title.xhtml"
     assert with_front.chapters[0].title == TITLE  # its heading, as it has no entry in the table of contents
     assert [s.text for s in with_front.chapters[0].sentences] == [TITLE, f"By {AUTHOR}."]
 
@@ -154,7 +155,13 @@ def test_markdown_headings_are_chapters_and_front_matter_is_left_out(tmp_path: P
     book = read_book(path)
     assert book.metadata.title == "A Story" and book.format == "markdown"
     assert [c.title for c in book.chapters] == ["The Start", "The End"]
-    assert [s.text for s in book.chapters[0].sentences] == ["The Start", "It was late.", "See the map.", "A scene", "Rain fell."]
+    assert [s.text for s in book.chapters[0].sentences] == [
+        "The Start",
+        "It was late.",
+        "See the map.",
+        "A scene",
+        "Rain fell.",
+    ]
     assert [s.heading for s in book.chapters[0].sentences] == [True, False, False, True, False]
     assert book.left_out == ("front matter",)
     assert read_markdown(path, include_untitled=True).chapters[0].sentences[0].text == "For my cat."
@@ -216,7 +223,12 @@ def test_an_entity_declaration_is_refused_and_names_the_entry(tmp_path: Path, bo
         for info in source.infolist():
             data = source.read(info)
             if info.filename == "OEBPS/ch2.xhtml":
-                data = b'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY s "' + SECRET.encode() + b'">]>' + data.split(b"?>", 1)[1]
+                data = (
+                    b'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY s "'
+                    + SECRET.encode()
+                    + b'">]>'
+                    + data.split(b"?>", 1)[1]
+                )
             target.writestr(info, data)
     with pytest.raises(BookError) as caught:
         read_epub(path)

@@ -10,8 +10,6 @@ import numpy as np
 import pyloudnorm
 import pytest
 import scipy.signal
-from acx_helpers import db
-from book_helpers import spoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +17,9 @@ from voicebatch.mastering.limiter import TruePeakLimiter, moving_average, window
 from voicebatch.mastering.master import master_file, read_range
 from voicebatch.mastering.profiles import PROFILES, profile
 from voicebatch.mastering.roomtone import RoomTone
+
+from acx_helpers import db
+from book_helpers import spoken
 
 RATE = 44_100
 
@@ -40,8 +41,12 @@ def test_the_limiter_holds_true_peaks_under_the_ceiling(signal: str) -> None:
     rng = np.random.default_rng(3)
     t = np.arange(RATE * 4) / RATE
     x = {
-        "noise to 16 kHz": scipy.signal.lfilter(*scipy.signal.butter(8, 16000 / (RATE / 2)), rng.standard_normal(t.shape[0])),
-        "speech-band": scipy.signal.lfilter(*scipy.signal.butter(6, 4000 / (RATE / 2)), rng.standard_normal(t.shape[0])),
+        "noise to 16 kHz": scipy.signal.lfilter(
+            *scipy.signal.butter(8, 16000 / (RATE / 2)), rng.standard_normal(t.shape[0])
+        ),
+        "speech-band": scipy.signal.lfilter(
+            *scipy.signal.butter(6, 4000 / (RATE / 2)), rng.standard_normal(t.shape[0])
+        ),
         # Its samples stay under the ceiling (-4.8 dBFS), its true peak does not (-2.5 dBTP): a
         # sample-peak limiter would let it through.
         "near-nyquist sine": 0.75 * np.sin(2 * np.pi * 11025 * t + 0.7),
@@ -93,7 +98,9 @@ def test_room_tone_is_quiet_noise_and_the_same_for_the_same_seed() -> None:
 
 @pytest.fixture(scope="module")
 def chapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
-    samples, times = spoken(["The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background."])
+    samples, times = spoken(
+        ["The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background."]
+    )
     path = tmp_path_factory.mktemp("master") / "chapter.f32"
     samples.astype(np.float32).tofile(path)
     return path, times

@@ -117,8 +117,11 @@ def read_package(package: Package) -> Package3:
     for element in root.iter(f"{{{OPF}}}item"):
         href = resolve(opf, element.get("href") or "")
         if href is None or not element.get("id"):
-            raise BookError(package.path, "a manifest item without an id or with an href outside the package",
-                            where=f"{entry_label(opf)}, line {element.sourceline}")  # fmt: skip
+            raise BookError(
+                package.path,
+                "a manifest item without an id or with an href outside the package",
+                where=f"{entry_label(opf)}, line {element.sourceline}",
+            )
         props = frozenset((element.get("properties") or "").split())
         items[element.get("id", "")] = Item(element.get("id", ""), href, element.get("media-type") or "", props)
     spine_element = next(root.iter(f"{{{OPF}}}spine"), None)
@@ -128,8 +131,11 @@ def read_package(package: Package) -> Package3:
     for ref in spine_element.iter(f"{{{OPF}}}itemref"):
         item = items.get(ref.get("idref") or "")
         if item is None:
-            raise BookError(package.path, "a spine itemref names no manifest item",
-                            where=f"{entry_label(opf)}, line {ref.sourceline}")  # fmt: skip
+            raise BookError(
+                package.path,
+                "a spine itemref names no manifest item",
+                where=f"{entry_label(opf)}, line {ref.sourceline}",
+            )
         spine.append((item.href, (ref.get("linear") or "yes") != "no"))
     ncx = items.get(spine_element.get("toc") or "")
     if ncx is None:

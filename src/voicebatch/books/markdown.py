@@ -62,8 +62,13 @@ def read_markdown(path: str | Path, *, include_untitled: bool = False, title: st
         raise BookError(path, "no text to speak")
     book_title = title or meta_title or path.stem
     left_out = () if include_untitled or not any(p.strip() for p in front[1]) else ("front matter",)
-    return Book(str(path), "markdown" if path.suffix.lower() != ".txt" else "text",
-                BookMetadata(title=book_title), tuple(chapters), left_out)  # fmt: skip
+    return Book(
+        str(path),
+        "markdown" if path.suffix.lower() != ".txt" else "text",
+        BookMetadata(title=book_title),
+        tuple(chapters),
+        left_out,
+    )
 
 
 def _front_matter(text: str) -> tuple[str, str]:

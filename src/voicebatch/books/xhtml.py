@@ -396,4 +396,3 @@ def serialize(root: etree._Element) -> bytes:
     from lxml import etree
 
     return etree.tostring(root, encoding="utf-8", xml_declaration=True, doctype="<!DOCTYPE html>")
-

@@ -3,8 +3,8 @@
 Peaks are found as BS.1770 finds true peaks: on a 4x oversampled copy of the signal, with the
 resampler ``loudness.TruePeakMeter`` uses (soxr, high quality), so what the limiter holds under
 the ceiling is what the meter measures, inter-sample peaks included. (soxr's pass band ends near
-20 kHz at 44.1 kHz: both read content above it low, and synthesized speech has none above 12 kHz.) The gain it needs at each
-sample (``ceiling / peak``, at most 1) is spread by a sliding minimum over a window reaching
+20 kHz at 44.1 kHz: both read content above it low, and synthesized speech has none above 12 kHz.)
+The gain it needs at each sample (``ceiling / peak``, at most 1) is spread by a sliding minimum over a window reaching
 ``attack + corner`` ahead and ``hold`` behind, then smoothed by two moving averages (``attack``
 and ``corner`` long). Each average only ever mixes gains from windows that contain the sample,
 so the smoothed gain never exceeds what the sample needs: peaks stay under the ceiling with no

@@ -105,8 +105,11 @@ def _upgrade_metadata(metadata: etree._Element) -> None:
             meta = etree.SubElement(metadata, f"{{{OPF}}}meta", refines="#" + element.get("id", ""), property="role")
             meta.set("scheme", "marc:relators")
             meta.text = role
-        if local_name(element) == "meta" and element.get("property") in ("dcterms:modified", "media:duration",
-                                                                          "media:active-class"):  # fmt: skip
+        if local_name(element) == "meta" and element.get("property") in (
+            "dcterms:modified",
+            "media:duration",
+            "media:active-class",
+        ):
             metadata.remove(element)
 
 

@@ -142,9 +142,8 @@ def _from_epub(
         documents[opf.toc_ncx] = etree.tostring(
             parse_entry(package, opf.toc_ncx), encoding="utf-8", xml_declaration=True
         )
-    new_items, tracks = _audio_items(audio, base, taken, set(opf.items))
-    overlays, smil_files = _overlays(by_doc, tracks, base, taken, set(opf.items))
-    new_items += [NewItem(smil_id, href, "application/smil+xml") for href, (smil_id, _) in smil_files.items()]
+    media = _media(by_doc, audio, base, taken, set(opf.items))
+    new_items = list(media.items)
     if upgrade or not any("nav" in i.properties for i in opf.items.values()):
         nav = _free(posixpath.join(base, "nav.xhtml"), taken)
         documents[nav] = nav_document(toc, nav, book.metadata.title, book.metadata.language)
@@ -152,7 +151,7 @@ def _from_epub(
     package_bytes = upgrade_package(
         opf,
         new_items=new_items,
-        overlays={doc: (smil_id, duration) for doc, (smil_id, duration) in overlays.items()},
+        overlays=media.overlays,
         document_properties=properties,
         narrator=narrator,
         modified=stamp,
@@ -168,11 +167,7 @@ def _from_epub(
             _copy(zf, package, name)
     for name, data in documents.items():  # the new navigation document
         zf.writestr(name, data)
-    for href, (_, data) in smil_files.items():
-        zf.writestr(href, data)
-    for track, href in tracks.values():
-        zf.write(track.path, href, compress_type=zipfile.ZIP_STORED)
-    return len(smil_files), len(clips), round(sum(d for _, d in overlays.values()), 3)
+    return media.write(zf, len(clips))
 
 
 def _from_text(
@@ -191,23 +186,46 @@ def _from_text(
     opf = Package3(opf_name, "3.0", parse_xhtml(text.decode()), {}, (), None)
     opf = Package3(opf_name, "3.0", opf.root, _items(opf.root), (), None)
     taken = {c.href for c in book.chapters} | {opf_name}
-    by_doc = _grouped(clips)
-    new_items, tracks = _audio_items(audio, "", taken, set(opf.items))
-    overlays, smil_files = _overlays(by_doc, tracks, "", taken, set(opf.items))
-    new_items += [NewItem(smil_id, href, "application/smil+xml") for href, (smil_id, _) in smil_files.items()]
+    media = _media(_grouped(clips), audio, "", taken, set(opf.items))
+    new_items = [*media.items, NewItem("nav", "nav.xhtml", "application/xhtml+xml", "nav")]
     toc = [TocEntry(c.title, c.href, None, 0, None) for c in book.chapters]
-    new_items.append(NewItem("nav", "nav.xhtml", "application/xhtml+xml", "nav"))
     zf.writestr("META-INF/container.xml", _CONTAINER.format(opf=opf_name))
-    zf.writestr(opf_name, upgrade_package(opf, new_items=new_items, overlays=overlays, document_properties={},
-                                          narrator=narrator, modified=stamp))  # fmt: skip
+    zf.writestr(
+        opf_name,
+        upgrade_package(
+            opf, new_items=new_items, overlays=media.overlays, document_properties={}, narrator=narrator, modified=stamp
+        ),
+    )
     zf.writestr("nav.xhtml", nav_document(toc, "nav.xhtml", book.metadata.title, book.metadata.language))
     for index, chapter in enumerate(book.chapters):
         zf.writestr(chapter.href, chapter_document(book, index))
-    for href, (_, data) in smil_files.items():
-        zf.writestr(href, data)
-    for track, href in tracks.values():
-        zf.write(track.path, href, compress_type=zipfile.ZIP_STORED)
-    return len(smil_files), len(clips), round(sum(d for _, d in overlays.values()), 3)
+    return media.write(zf, len(clips))
+
+
+@dataclass(frozen=True, slots=True)
+class _Media:
+    """The audio and the overlays a book gains: manifest items, and the entries to write."""
+
+    items: list[NewItem]
+    overlays: dict[str, tuple[str, float]]  # content document -> (SMIL id, duration)
+    smil_files: dict[str, tuple[str, bytes]]  # SMIL entry -> (id, bytes)
+    tracks: dict[str, tuple[AudioTrack, str]]  # audio name -> (track, entry)
+
+    def write(self, zf: zipfile.ZipFile, clips: int) -> tuple[int, int, float]:
+        for href, (_, data) in self.smil_files.items():
+            zf.writestr(href, data)
+        for track, href in self.tracks.values():
+            zf.write(track.path, href, compress_type=zipfile.ZIP_STORED)
+        return len(self.smil_files), clips, round(sum(d for _, d in self.overlays.values()), 3)
+
+
+def _media(
+    by_doc: dict[str, list[Clip]], audio: Sequence[AudioTrack], base: str, taken: set[str], ids: set[str]
+) -> _Media:
+    items, tracks = _audio_items(audio, base, taken, ids)
+    overlays, smil_files = _overlays(by_doc, tracks, base, taken, ids)
+    items += [NewItem(smil_id, href, "application/smil+xml") for href, (smil_id, _) in smil_files.items()]
+    return _Media(items, overlays, smil_files, tracks)
 
 
 _CONTAINER = (
@@ -264,8 +282,10 @@ def _overlays(
             duration += round(end, 3) - round(clip.begin, 3)
             text = quoteattr(f"{relative(smil, doc)}#{clip.sentence_id}")
             src = quoteattr(relative(smil, tracks[clip.audio][1]))
-            pars.append(f'<par id="par{k + 1}"><text src={text}/>'
-                        f'<audio src={src} clipBegin="{clock(clip.begin)}" clipEnd="{clock(end)}"/></par>')  # fmt: skip
+            pars.append(
+                f'<par id="par{k + 1}"><text src={text}/>'
+                f'<audio src={src} clipBegin="{clock(clip.begin)}" clipEnd="{clock(end)}"/></par>'
+            )
         body = "\n".join(pars)
         first = quoteattr(f"{relative(smil, doc)}#{doc_clips[0].sentence_id}")
         data = (
