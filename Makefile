@@ -55,8 +55,9 @@ env:
 # Debian packages the tests use: Chromium for the browser tests (Playwright drives it; it never
 # downloads a browser), Redis and PostgreSQL for the Celery test, docker-compose to validate
 # docker-compose.yaml (its `config` needs no Docker engine), espeak-ng to speak known sentences
-# for the verification tests (real speech, made offline).
-SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql docker-compose espeak-ng
+# for the verification tests (real speech, made offline), epubcheck to judge the read-along EPUB 3
+# books (Java; /usr/share/java/epubcheck.jar).
+SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql docker-compose espeak-ng epubcheck
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium chromium-driver"; \
@@ -64,6 +65,7 @@ system-deps:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	test -f /usr/share/java/epubcheck.jar || missing="$$missing epubcheck"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -284,6 +284,10 @@ def _parser() -> argparse.ArgumentParser:
 
     _synth_parser(groups)
 
+    from voicebatch.cli_books import add_check_commands
+
+    add_check_commands(groups, _group, _command)
+
     verify = _command(
         groups,
         "verify",
