@@ -16,6 +16,8 @@ narration with subtitles, and publishes it to a local directory or S3-compatible
 5. **report**: `runs/<dag_id>/<run_id>/report.html`, naming any stage that failed; with
    `strict`, fails the run on any voice, script or input failure or quarantined chunk.
 6. **final_check**: fails (upstream_failed) when any stage failed, so the run ends red.
+7. **notify** (a teardown: never changes the run's state): with `callback_url`, POSTs the run's
+   signed summary there, green or red.
 
 Trigger with a form (Params below), by schedule (daily) or with `airflow backfill create`.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 
+from callback_operator import RunCallbackOperator
 from f5_operator import F5SynthesizeOperator
 from report_operator import RunReportOperator
 from voicebatch_assets import AUDIO, VOICE_REGISTRY, output_asset
@@ -216,6 +219,16 @@ PARAMS = {
         CONTROL,
         type=_optional("boolean"),
     ),
+    "callback_url": _param(
+        None,
+        "Callback URL",
+        "When the run ends, green or red, a signed JSON summary is POSTed here (http or https, among the callback "
+        "URLs this deployment allows); empty: none.",
+        CONTROL,
+        type=_optional("string"),
+        pattern=r"^https?://\S+$",
+        maxLength=2048,
+    ),
     "batch_frames": _ranged(
         "batch_frames", 16384, "Frames per forward pass", "GPU batch budget in padded mel frames.", CONTROL, "integer"
     ),
@@ -348,7 +361,18 @@ def voice_batch() -> None:
         strict="{{ params.strict }}",
     )
     synthesized >> published >> reported
-    [listed, planned, synthesized, published, reported] >> final_check()
+    verdict = final_check()
+    [listed, planned, synthesized, published, reported] >> verdict
+    # A teardown: Airflow leaves it out of the run's state, so a failed callback changes nothing. After
+    # the report too: final_check is decided (upstream_failed) as soon as a stage fails, the report later.
+    notify = RunCallbackOperator(
+        task_id="notify",
+        callback_url="{{ params.callback_url or '' }}",
+        output_uri="{{ params.output_uri }}",
+        aws_conn_id="{{ params.aws_conn_id or '' }}",
+        strict="{{ params.strict }}",
+    )
+    [reported, verdict] >> notify.as_teardown()
 
 
 voice_batch()

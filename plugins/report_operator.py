@@ -50,6 +50,7 @@ class RunReportOperator(BaseOperator):
 
         from airflow.sdk.exceptions import AirflowFailException
 
+        from voicebatch.notify.summary import strict_failure
         from voicebatch.report import report_prefix, share_report
         from voicebatch.runs import finish_run, staging_prefix
         from voicebatch.storage import PRESIGN_SECONDS, is_s3_uri, local_path
@@ -77,13 +78,9 @@ class RunReportOperator(BaseOperator):
         log.info("report: %s", out.uri_for(summary["report"]))
         for failure in summary["failed_stages"]:  # final_check turns the run red for these
             log.error("stage %s", failure)
-        quarantined = summary.get("quarantined_chunks", 0)
-        problems = summary["failed"] + summary["voices_failed"] + summary["inputs_rejected"] + quarantined
-        if _flag(self.strict) and problems and not summary["failed_stages"]:  # a failed stage is red already
-            raise AirflowFailException(
-                f"strict: {summary['failed']} script(s), {summary['voices_failed']} voice(s) failed, "
-                f"{summary['inputs_rejected']} input(s) refused, {quarantined} chunk(s) quarantined"
-            )
+        why = strict_failure(summary)  # the callback names the same reason (voicebatch.notify)
+        if _flag(self.strict) and why and not summary["failed_stages"]:  # a failed stage is red already
+            raise AirflowFailException(why)
         return summary
 
 

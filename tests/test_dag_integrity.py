@@ -28,6 +28,7 @@ for dag_id, dag in bag.dags.items():
                               "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),
                               "mapped": hasattr(t, "expand_input"),
                               "leaf": not t.downstream_task_ids, "upstream": sorted(t.upstream_task_ids),
+                              "teardown": t.is_teardown, "fails_run": t.on_failure_fail_dagrun,
                               "outlets": [o.name for o in t.outlets]} for t in dag.tasks},
     }
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy, "dags": dags}))
@@ -60,16 +61,30 @@ def test_every_dag_is_documented_tagged_and_retried(parsed: dict) -> None:
 def test_voice_batch_structure(parsed: dict) -> None:
     dag = parsed["dags"]["voice_batch"]
     tasks = dag["tasks"]
-    assert set(tasks) == {"list_voices", "ingest_voice", "plan", "synthesize", "publish", "report", "final_check"}
+    assert set(tasks) == {
+        "list_voices",
+        "ingest_voice",
+        "plan",
+        "synthesize",
+        "publish",
+        "report",
+        "final_check",
+        "notify",
+    }
     assert dag["catchup"] is False and dag["schedule"] == "@daily"
     assert tasks["synthesize"]["pool"] == "f5_gpu" and tasks["synthesize"]["queue"] == "gpu"
     assert tasks["synthesize"]["mapped"] and tasks["ingest_voice"]["mapped"]
     for name in ("plan", "publish", "report"):
         assert tasks[name]["trigger_rule"] == "all_done", name
-    # The run's verdict: a leaf downstream of every stage that fails when any of them failed.
-    assert tasks["final_check"]["trigger_rule"] == "none_failed" and tasks["final_check"]["leaf"]
+    # The run's verdict: downstream of every stage, it fails when any of them failed.
+    assert tasks["final_check"]["trigger_rule"] == "none_failed"
     assert set(tasks["final_check"]["upstream"]) == {"list_voices", "plan", "synthesize", "publish", "report"}
-    assert [n for n, t in tasks.items() if t["leaf"]] == ["final_check"]
+    # The callback comes last, as a teardown that Airflow leaves out of the run's state: final_check
+    # stays the leaf that decides it; after the report, which it reads.
+    assert [n for n, t in tasks.items() if t["leaf"]] == ["notify"]
+    assert tasks["notify"]["upstream"] == ["final_check", "report"]
+    assert tasks["notify"]["teardown"] and not tasks["notify"]["fails_run"]
+    assert [n for n, t in tasks.items() if t["teardown"]] == ["notify"]
     assert sorted(tasks["publish"]["outlets"]) == ["voicebatch_audio", "voicebatch_voice_registry"]
     assert dag["params"] == sorted(
         [
@@ -99,6 +114,7 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "max_cer",
             "asr_model",
             "publish_unverified",
+            "callback_url",
         ]
     )
 
@@ -154,6 +170,7 @@ CONFS = {
             "sentence_pause",
             "paragraph_pause",
             "speaker_pause",
+            "callback_url",
         ]
     },
     "nfe_too_high": {"nfe_steps": 100},
@@ -175,8 +192,12 @@ CONFS = {
     "no_lexicon": {"lexicon_uri": None},
     "pause_too_long": {"paragraph_pause": 25},
     "negative_pause": {"speaker_pause": -0.1},
+    "callback": {"callback_url": "https://hooks.example.com/voicebatch?token=abc"},
+    # Only http(s): where it may go is the deployment's allow-list, checked when the run ends.
+    "callback_not_http": {"callback_url": "file:///etc/passwd"},
+    "callback_with_space": {"callback_url": "https://hooks.example.com/a b"},
 }
-GOOD = ("defaults", "good", "epss", "good_verify", "all_optional_empty", "pauses", "no_lexicon")
+GOOD = ("defaults", "good", "epss", "good_verify", "all_optional_empty", "pauses", "no_lexicon", "callback")
 
 
 @pytest.fixture(scope="module")
