@@ -41,6 +41,8 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))  # bench_synthesis
 
 import bench_synthesis as bench  # noqa: E402 - after the path insert
+import floor  # noqa: E402
+import floor_report  # noqa: E402
 
 OLD_CHUNKS_PER_TASK = 64  # what a synthesize task held before tasks were sized by GPU time
 
@@ -211,24 +213,31 @@ def attention_section(engine, dry: bool) -> dict:
     return out
 
 
-def runs_section(engine, workload, nfe_list: list[int], budgets: list[int], peak_tflops: float | None) -> dict:
+def add_flops(result: dict, flops: float, peak_tflops: float | None) -> dict:
+    result["useful_tflop"] = round(flops / 1e12, 1)
+    result["achieved_tflops"] = round(flops / result["wall_s"] / 1e12, 1)
+    if peak_tflops:
+        result["floor_rtf_at_matmul_peak"] = round(flops / (peak_tflops * 1e12) / result["audio_s"], 5)
+    return result
+
+
+def runs_section(
+    engine, workload, nfe_list: list[int], budgets: list[int], peak_tflops: float | None, *, more: bool
+) -> dict:
+    """F5's infer_process and the eager engine at each NFE and budget; with ``more`` also F5's
+    infer_batch_process and the other attention kernel (measured on the H200 already)."""
     out: dict = {"runs": []}
     for nfe in nfe_list:
-        configs = [{"mode": "f5_process", "nfe": nfe}, {"mode": "f5_batch", "nfe": nfe}]
+        configs = [{"mode": "f5_process", "nfe": nfe}] + ([{"mode": "f5_batch", "nfe": nfe}] if more else [])
         configs += [{"mode": "engine", "nfe": nfe, "budget": budget, "max_batch": None} for budget in budgets]
-        if nfe == nfe_list[0]:  # the other padding-aware kernel, at the default budget
+        if more and nfe == nfe_list[0]:  # the other padding-aware kernel, at the default budget
             other = "varlen" if engine.device.startswith("cuda") else "masked"
             variant = {"attention": other, "variant": f"attention {other}"}
             configs.append({"mode": "engine", "nfe": nfe, "budget": budgets[0], "max_batch": None, **variant})
         flops = useful_flops(engine, workload, nfe)
         for config in configs:
             print(f"   {config}", flush=True)
-            result = bench.run_config(engine, workload, config)
-            result["useful_tflop"] = round(flops / 1e12, 1)
-            result["achieved_tflops"] = round(flops / result["wall_s"] / 1e12, 1)
-            if peak_tflops:
-                floor = flops / (peak_tflops * 1e12)
-                result["floor_rtf_at_matmul_peak"] = round(floor / result["audio_s"], 5)
+            result = add_flops(bench.run_config(engine, workload, config), flops, peak_tflops)
             out["runs"].append(result)
             print(f"   -> RTF {result['rtf']} wall {result['wall_s']} s", flush=True)
     engine_runs = [r for r in out["runs"] if r["mode"] == "engine" and r["nfe"] == nfe_list[0] and "variant" not in r]
@@ -374,33 +383,14 @@ def summary(sections: dict) -> dict:
             "task_gpu_s": DEFAULT_TASK_GPU_SECONDS,
             "fixed_fraction": round(fixed / (fixed + DEFAULT_TASK_GPU_SECONDS), 3),
         }
+    out["goals"] = floor_report.goals(sections)
     return out
 
 
 def markdown(data: dict) -> str:
-    """The figures as Markdown, ready for benchmarks/RESULTS.md."""
+    """The sections measured before (attention, profile, ...) when they ran: raw, for reading."""
     s = data["sections"]
-    lines = [f"\n### GPU check ({data['started']})\n"]
-    facts = s.get("ceilings", {})
-    lines.append(
-        f"Device: {data.get('machine', '?')}. Measured ceilings: {facts.get('matmul_tflops')} TFLOP/s "
-        f"({facts.get('matmul')}), copy {facts.get('copy_gb_s')} GB/s.\n"
-    )
-    runs = s.get("runs", {}).get("runs", [])
-    if runs:
-        lines += [
-            "| run | NFE | budget | attention | audio s | wall s | RTF | vs infer_process | useful TFLOP "
-            "| achieved TFLOP/s | floor RTF | GPU max alloc MB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in runs:
-            base = next(x for x in runs if x["mode"] == "f5_process" and x["nfe"] == r["nfe"])
-            lines.append(
-                f"| {bench.RUN_NAMES[r['mode']]} | {r['nfe']} | {r.get('budget', '-')} "
-                f"| {r['attention'] if r['mode'] == 'engine' else 'F5 SDPA'} | {r['audio_s']} "
-                f"| {r['wall_s']} | {r['rtf']} | {base['rtf'] / r['rtf']:.2f}x | {r.get('useful_tflop')} "
-                f"| {r.get('achieved_tflops')} | {r.get('floor_rtf_at_matmul_peak', '-')} | {r['gpu_max_alloc_mb']} |"
-            )
+    lines = []
     att = s.get("attention", {}).get("backends", {})
     if att:
         lines += ["", "| attention | forward ms | extra peak MB | rel. error vs masked |", "|---|---|---|---|"]
@@ -410,10 +400,16 @@ def markdown(data: dict) -> str:
             else:
                 err = r["rel_err_vs_masked_max"]
                 lines.append(f"| {name} | {r['forward_ms']} | {r['peak_extra_mb']} | {err:.2e} |")
-    for name in ("compiled", "tolerance", "profile", "fixed_cost", "summary", "compile"):
+    for name in ("tolerance", "profile", "fixed_cost", "compile", "summary"):
         if name in s:
             lines.append(f"\n{name}: `{json.dumps(s[name], default=str)}`")
     return "\n".join(lines) + "\n"
+
+
+DEVICE_SECTIONS = ("ceilings", "model", "runs", "compiled", "warm", "overlap", "precision", "cudagraphs", "summary")
+# Measured on the H200 already (benchmarks/RESULTS.md): the dry run keeps them working, a device run
+# names them in --sections when it has the time.
+MORE_SECTIONS = ("tolerance", "attention", "profile", "fixed_cost", "compile")
 
 
 def main() -> None:
@@ -421,22 +417,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny model, small sizes: the code paths only")
     parser.add_argument("--device", default="cuda")
-    # 32 chunks and three budgets: the first H200 run (48 chunks, four budgets) spent 257 s in
-    # the runs alone and left no time for the sections after them.
     parser.add_argument("--chunks", type=int, default=32)
-    parser.add_argument("--budgets", default="16384,32768,65536")
-    parser.add_argument("--budget-s", type=float, default=420.0, help="stop starting sections after this")
+    parser.add_argument("--budgets", default="16384", help="the eager engine's frame budgets (the first: compiled)")
+    parser.add_argument("--budget-s", type=float, default=400.0, help="stop starting sections after this")
+    parser.add_argument("--sections", default=",".join(DEVICE_SECTIONS), help="sections to run, comma-separated")
     parser.add_argument("--skip", default="", help="sections not to run, comma-separated")
     args = parser.parse_args()
     dry = args.dry_run
     device = "cpu" if dry else args.device
     args.out.mkdir(parents=True, exist_ok=True)
-    report = Report(args.out, 10**6 if dry else args.budget_s, skip=set(filter(None, args.skip.split(","))))
+    wanted = set(DEVICE_SECTIONS + MORE_SECTIONS) if dry else set(filter(None, args.sections.split(",")))
+    skip = set(filter(None, args.skip.split(","))) | (set(DEVICE_SECTIONS + MORE_SECTIONS) - wanted)
+    report = Report(args.out, 10**6 if dry else args.budget_s, skip=skip - {"ceilings", "model"})
     budgets = [int(b) for b in args.budgets.split(",")]
     chunks = 2 if dry else args.chunks
     nfe_list = [3, 7] if dry else [32, 7]
     if dry:
-        budgets = budgets[:2]
+        budgets = [16384, 32768]
+    compile_backend = "eager" if dry else "inductor"  # the dry run: dynamo's tracing, no code generation
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -471,25 +469,62 @@ def main() -> None:
             voices_dir, chunks, engine.files.checksum, SynthesisParams(nfe_steps=nfe_list[0]), tmp_path
         )
         peak = (facts or {}).get("matmul_tflops")
-        runs = report.section("runs", lambda: runs_section(engine, workload, nfe_list, budgets, peak), needs_s=60)
-        best = (runs or {}).get("best_budget") or budgets[0]
-        compile_backend = "eager" if dry else "inductor"  # the dry run: dynamo's tracing, no code generation
+        more = dry or "attention" in wanted
+        report.section("runs", lambda: runs_section(engine, workload, nfe_list, budgets, peak, more=more), needs_s=60)
+
+        def compiled(mode: str, tolerance: int) -> dict:
+            timeout = max(60.0, report.left() - 5)
+            out = floor.compiled_section(
+                model_dir, voices_dir, device, compile_backend, mode, nfe_list, budgets[0], chunks, tolerance, timeout
+            )
+            for row in out["runs"]:
+                add_flops(row, useful_flops(engine, workload, row["nfe"]), peak)
+            return out
+
+        report.section("compiled", lambda: compiled("default", 2 if dry else 8), needs_s=90)
+        backend = compile_backend if "error" not in report.data["sections"].get("compiled", {"error": 1}) else None
+        warm_chunks = 2 if dry else 8
+        report.section(
+            "warm",
+            lambda: floor.warm_section(model_dir, workload, device, nfe_list[0], warm_chunks, backend),
+            needs_s=60,
+        )
+        report.section(
+            "overlap",
+            lambda: floor.overlap_section(engine, workload, nfe_list[0], 2 if dry else 16, budgets[0], tiny=dry),
+            needs_s=45,
+        )
+        report.section(
+            "precision",
+            lambda: floor.precision_section(model_dir, workload, device, nfe_list[0], 2 if dry else 4, budgets[0], dry),
+            needs_s=45,
+        )
+        report.section("cudagraphs", lambda: compiled("reduce-overhead" if not dry else "default", 0), needs_s=120)
+        # Measured before (H200); the dry run keeps them working.
         count = 2 if dry else 8
         report.section("tolerance", lambda: tolerance_section(engine, workload, nfe_list[0], count), needs_s=30)
-        compiled = (model_dir, voices_dir, device, nfe_list[0], best, chunks, compile_backend)
-        report.section("compiled", lambda: compiled_section(*compiled, max(60.0, report.left() - 10)), needs_s=90)
         report.section("attention", lambda: attention_section(engine, dry), needs_s=20)
-        report.section("profile", lambda: profile_section(engine, workload, nfe_list[0], best, args.out), needs_s=30)
+        report.section(
+            "profile", lambda: profile_section(engine, workload, nfe_list[0], budgets[0], args.out), needs_s=30
+        )
         dirs = (str(model_dir), str(voices_dir))
         report.section("fixed_cost", lambda: child_json("fixed_cost.py", *dirs, device, timeout=300), needs_s=40)
-        report.section("summary", lambda: summary(report.data["sections"]), needs_s=float("-inf"))
-        # Last, and only with time to spare: whether compiling the DiT would pay (issue 12, item 5).
-        # The dry run traces with dynamo's eager backend: the probe's code without inductor's build.
         probe = ("compile_probe.py", str(model_dir), device, "eager" if dry else "inductor")
-        timeout = max(30.0, report.left() - 15)
-        report.section("compile", lambda: child_json(*probe, timeout=timeout), needs_s=100)
-    (args.out / "gpu-check.md").write_text(markdown(report.data))
-    print(markdown(report.data))
+        report.section("compile", lambda: child_json(*probe, timeout=max(30.0, report.left() - 15)), needs_s=100)
+        report.section("summary", lambda: summary(report.data["sections"]), needs_s=float("-inf"))
+    pytest_summary = _pytest_summary(args.out / "pytest.txt")
+    text = floor_report.markdown(report.data, pytest_summary) + markdown(report.data)
+    (args.out / "gpu-check.md").write_text(text)
+    print(text)
+
+
+def _pytest_summary(path: Path) -> str | None:
+    """The CUDA tests' last line (run.sh runs them before this script), e.g. ``18 passed, 2 skipped``."""
+    try:
+        lines = [line.strip("= \n") for line in path.read_text().splitlines() if line.strip()]
+    except OSError:
+        return None
+    return lines[-1] if lines else None
 
 
 if __name__ == "__main__":

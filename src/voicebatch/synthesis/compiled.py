@@ -1,0 +1,230 @@
+"""The DiT's blocks compiled with torch.compile (Inductor), the compile cache kept beside the model.
+
+Why the blocks and not the whole DiT: the blocks are where the element-wise work is (adaptive
+norm modulation, rotary embedding, GELU, masked fills: half the GPU time in the H200 profile),
+they are all alike, so one compiled forward serves every block of the model (torch.compile's
+"regional compilation": the compile costs one block, not 22), and they hold none of the DiT's
+Python state (its text-embedding cache, the sampler's lengths). The attention kernel inside a
+block stays eager (``attention._eager``): it is already fused and takes per-batch lengths.
+
+Shapes: the batch and frame dimensions are marked dynamic, so Inductor compiles each region
+once for any batch (measured on this project's CPU: a new static shape costs 30-60 s of
+compile); the model's widths stay static, which is where the fused kernels' tiling comes
+from. ``mode="reduce-overhead"`` adds CUDA graphs, recorded once per concrete shape: frame
+buckets (``buckets.py``) keep those shapes few.
+
+The compile cache: Inductor's own caches (FX graph, AOT autograd, Triton kernels, autotuning)
+are recorded as they are filled and saved as one file, ``torch.compiler.save_cache_artifacts``,
+beside the model (``<model>/.compiled/<torch>-<device>/``, or under the model store's cache
+when the model folder is read-only). A new process loads them before its first compile
+(``load_cache_artifacts``) and finds its graphs in the cache instead of compiling them. Those
+files hold generated code that this process runs: they are written and read only in the
+worker's own model cache, never fetched from the S3 models prefix (the store moves data, not
+code), and checked against their recorded sha256 before loading.
+
+Eager stays the fallback: a compile that fails (no compiler, an unsupported graph) logs why,
+takes the compiled forward out and runs the batch again eagerly (``Engine._launch``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from voicebatch.synthesis.models import ModelFiles, default_cache_dir
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+COMPILE_ENV = "VOICEBATCH_COMPILE"  # a torch.compile backend ("inductor"), or "off"
+COMPILE_MODE_ENV = "VOICEBATCH_COMPILE_MODE"  # "default", "reduce-overhead" (CUDA graphs), ...
+MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")
+CACHE_FOLDER = ".compiled"
+_COUNTERS = (("inductor", "fxgraph_cache_hit"), ("inductor", "fxgraph_cache_miss"), ("stats", "unique_graphs"))
+
+
+@dataclass(frozen=True, slots=True)
+class CompileOptions:
+    backend: str = "inductor"
+    mode: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"compile mode {self.mode!r} is not one of {', '.join(MODES)}")
+
+
+def compile_options_from_env(environ: dict[str, str] | None = None) -> CompileOptions | None:
+    """``VOICEBATCH_COMPILE`` (a backend, or off/empty) and ``VOICEBATCH_COMPILE_MODE``."""
+    env = os.environ if environ is None else environ
+    backend = env.get(COMPILE_ENV, "").strip()
+    if backend.lower() in ("", "0", "off", "no", "false", "eager"):
+        return None
+    return CompileOptions(backend, env.get(COMPILE_MODE_ENV, "default").strip() or "default")
+
+
+def device_tag(device: str) -> str:
+    """What compiled code depends on besides the graph: torch's version and the device kind."""
+    import torch
+
+    tag = f"torch{torch.__version__}-"
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(torch.device(device))
+        tag += f"sm{props.major}{props.minor}-{props.name}"
+    else:
+        tag += "cpu"
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in tag)
+
+
+def compile_cache_dir(files: ModelFiles, device: str) -> Path:
+    """Beside the model, else (a read-only model folder) in the model store's cache."""
+    tag = device_tag(device)
+    beside = files.directory / CACHE_FOLDER / tag
+    try:
+        beside.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=beside):
+            pass
+        return beside
+    except OSError:
+        fallback = default_cache_dir() / CACHE_FOLDER / files.checksum[:16] / tag
+        fallback.mkdir(parents=True, exist_ok=True)
+        log.info("compile cache: %s is read-only, using %s", files.directory, fallback)
+        return fallback
+
+
+def cache_counters() -> dict[str, int]:
+    """Inductor's cache hits and misses and dynamo's graph count so far in this process."""
+    from torch._dynamo.utils import counters
+
+    return {name: int(counters[group][name]) for group, name in _COUNTERS}
+
+
+@dataclass
+class CompiledBlocks:
+    """Every block of a DiT running one shared compiled forward (installed per block instance,
+    so ``remove`` restores the eager class forward)."""
+
+    transformer: object
+    options: CompileOptions
+    cache_dir: Path | None = None
+    loaded: list[str] = field(default_factory=list)  # artifact files loaded before compiling
+    saved: list[str] = field(default_factory=list)
+    _compiled: object = None
+    _misses_saved: int = 0
+
+    def install(self) -> CompiledBlocks:
+        import torch
+
+        torch._inductor.config.fx_graph_cache = True
+        torch._functorch.config.enable_autograd_cache = True
+        if self.cache_dir is not None:
+            self.loaded = load_artifacts(self.cache_dir)
+        self._misses_saved = cache_counters()["fxgraph_cache_miss"]
+        block_class = type(self.transformer.transformer_blocks[0])
+        mode = None if self.options.mode == "default" else self.options.mode
+        self._compiled = torch.compile(block_class.forward, backend=self.options.backend, mode=mode)
+        for block in self.transformer.transformer_blocks:
+            block.forward = types.MethodType(self._forward, block)
+        return self
+
+    def remove(self) -> None:
+        for block in self.transformer.transformer_blocks:
+            block.__dict__.pop("forward", None)
+
+    def _forward(self, block, x, t, mask=None, rope=None):
+        import torch
+
+        # Batch and frames dynamic from the first call: one compile serves every batch shape.
+        for tensor, dims in ((x, (0, 1)), (t, (0,)), (mask, (0, 1))):
+            if tensor is not None:
+                for dim in dims:
+                    torch._dynamo.maybe_mark_dynamic(tensor, dim)
+        if rope is not None and hasattr(rope[0], "shape"):
+            torch._dynamo.maybe_mark_dynamic(rope[0], 1)
+        return self._compiled(block, x, t, mask, rope)
+
+    def save_new(self) -> Path | None:
+        """Save the cache artifacts when graphs were compiled since the last save."""
+        misses = cache_counters()["fxgraph_cache_miss"]
+        if self.cache_dir is None or misses == self._misses_saved:
+            return None
+        self._misses_saved = misses
+        path = save_artifacts(self.cache_dir)
+        if path is not None:
+            self.saved.append(path.name)
+        return path
+
+
+def fall_back(blocks: CompiledBlocks, error: BaseException) -> None:
+    """Take the compiled forward out after a failure: the engine goes on eagerly."""
+    blocks.remove()
+    log.warning(
+        "torch.compile (%s, %s) failed, synthesizing eagerly from now on: %s",
+        blocks.options.backend,
+        blocks.options.mode,
+        " ".join(str(error).split())[:500],
+    )
+
+
+def save_artifacts(directory: Path) -> Path | None:
+    """This process's compile cache artifacts as one file (and its record) in ``directory``."""
+    import torch
+
+    saved = torch.compiler.save_cache_artifacts()
+    if not saved or not saved[0]:
+        return None
+    data = saved[0]
+    digest = hashlib.sha256(data).hexdigest()
+    path = directory / f"artifacts-{digest[:16]}.bin"
+    if path.exists():
+        return path
+    record = {"sha256": digest, "size": len(data), "torch": torch.__version__, "pid": os.getpid()}
+    for target, payload in ((path, data), (path.with_suffix(".json"), json.dumps(record).encode())):
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".tmp-", delete=False) as handle:
+            handle.write(payload)
+        Path(handle.name).replace(target)  # the record last: a reader trusts only recorded files
+    log.info("compile cache: %d bytes saved to %s", len(data), path)
+    return path
+
+
+def load_artifacts(directory: Path) -> list[str]:
+    """Load every recorded artifact file of ``directory`` whose sha256 matches its record."""
+    import torch
+
+    loaded = []
+    for record_path in sorted(directory.glob("artifacts-*.json")):
+        path = record_path.with_suffix(".bin")
+        try:
+            record = json.loads(record_path.read_text())
+            data = path.read_bytes()
+        except (OSError, ValueError):
+            continue
+        if hashlib.sha256(data).hexdigest() != record.get("sha256") or record.get("torch") != torch.__version__:
+            log.warning("compile cache: %s does not match its record, ignored", path)
+            continue
+        torch.compiler.load_cache_artifacts(data)
+        loaded.append(path.name)
+    if loaded:
+        log.info("compile cache: loaded %d artifact file(s) from %s", len(loaded), directory)
+    return loaded
+
+
+def compile_transformer(transformer: torch.nn.Module, files: ModelFiles, device: str, options: CompileOptions):
+    """Compile the DiT's blocks with the cache beside ``files``; returns the installed blocks."""
+    blocks = CompiledBlocks(transformer, options, compile_cache_dir(files, device)).install()
+    log.info(
+        "DiT blocks compiled lazily with %s (%s), cache %s%s",
+        options.backend,
+        options.mode,
+        blocks.cache_dir,
+        f", {len(blocks.loaded)} artifact file(s) loaded" if blocks.loaded else "",
+    )
+    return blocks
