@@ -21,6 +21,7 @@ import pytest
 from voicebatch.synthesis import wire
 from voicebatch.synthesis.engine import ChunkRequest, Engine, SynthesisParams
 from voicebatch.synthesis.models import load_model_files
+from voicebatch.synthesis.server_process import is_server
 from voicebatch.synthesis.warm import ServerLost, WarmEngine, WarmSettings, warm_enabled
 
 from conftest import tree_env
@@ -39,6 +40,7 @@ sys.path.insert(0, sys.argv[3])
 from engine_helpers import make_references, make_requests
 from voicebatch.synthesis.engine import SynthesisParams
 from voicebatch.synthesis.models import load_model_files
+from voicebatch.synthesis.server_process import is_server
 from voicebatch.synthesis.warm import WarmEngine, WarmSettings
 
 settings = WarmSettings(directory=Path(sys.argv[2]), idle_s=600, startup_s=600)
@@ -135,23 +137,23 @@ def test_a_server_killed_mid_request_is_replaced_and_every_chunk_comes_back_once
     got = engine.synthesize(make_references(), make_requests(), PARAMS, progress=kill_after_first_batch)
     assert killed == [1]
     assert engine.restarts == 1 and engine.local is None
-    assert engine.server["pid"] != first_pid and engine.server["loads"] == 1
+    assert engine.load().server["pid"] != first_pid and engine.server["loads"] == 1
     assert [a.key for a in got] == [r.key for r in make_requests()], "every chunk once, in order"
     assert_same_audio({a.key: a for a in got}, expected)
     engine.close()
 
 
 def test_a_wedged_server_is_killed_and_replaced(tiny_model_dir: Path, socket_dir: Path, expected: dict) -> None:
-    engine = warm(tiny_model_dir, socket_dir, silence_s=5.0)
+    engine = warm(tiny_model_dir, socket_dir, silence_s=20.0)
     engine.load()
     wedged = engine.server["pid"]
     os.kill(wedged, signal.SIGSTOP)  # alive, holding its socket, answering nothing
     try:
         got = engine.synthesize(make_references(), make_requests(), PARAMS)
     finally:
-        if engine.server is None or engine.server["pid"] == wedged:
+        if is_server(wedged, engine.socket_path):  # still there only if the engine did not do its job
             os.kill(wedged, signal.SIGKILL)
-    assert engine.restarts == 1 and engine.server["pid"] != wedged
+    assert engine.restarts == 1 and engine.load().server["pid"] != wedged and engine.server["loads"] == 1
     assert not Path(f"/proc/{wedged}").exists(), "the wedged server was killed (and reaped)"
     assert_same_audio({a.key: a for a in got}, expected)
     engine.close()

@@ -483,12 +483,8 @@ def main() -> None:
 
         report.section("compiled", lambda: compiled("default", 2 if dry else 8), needs_s=90)
         backend = compile_backend if "error" not in report.data["sections"].get("compiled", {"error": 1}) else None
-        warm_chunks = 2 if dry else 8
-        report.section(
-            "warm",
-            lambda: floor.warm_section(model_dir, workload, device, nfe_list[0], warm_chunks, backend),
-            needs_s=60,
-        )
+        warm = (model_dir, workload, device, nfe_list[0], 2 if dry else 8, backend)
+        report.section("warm", lambda: floor.warm_section(*warm, timeout=max(60.0, report.left())), needs_s=60)
         report.section(
             "overlap",
             lambda: floor.overlap_section(engine, workload, nfe_list[0], 2 if dry else 16, budgets[0], tiny=dry),

@@ -119,7 +119,11 @@ def overlap_section(engine, workload, nfe: int, chunks: int, budget: int, tiny: 
     frames = [estimate_frames(refs[r.voice].samples.shape[0], refs[r.voice].text, r.text, r.speed) for r in requests]
     # The synthesis batches as runs.synthesis_batches makes them (runs.py itself needs S3 libraries
     # that the GPU machine does not have).
-    batches = plan_bucketed_batches(frames, engine.buckets, budget) if engine.buckets else plan_batches(frames, budget)
+    cap = None if engine.device.startswith("cuda") else 1  # the engine's own rule: batches of one on a CPU
+    if engine.buckets:
+        batches = plan_bucketed_batches(frames, engine.buckets, budget, cap)
+    else:
+        batches = plan_batches(frames, budget, cap)
     groups = [[requests[i] for i in batch.items] for batch in batches]
     started = time.perf_counter()
     asr = WhisperStandIn(engine.device, tiny=tiny)

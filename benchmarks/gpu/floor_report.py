@@ -36,7 +36,8 @@ def _compiled_rows(sections: dict) -> list[dict]:
     rows = []
     for name in ("compiled", "cudagraphs"):
         for row in sections.get(name, {}).get("runs", []):
-            rows.append({**row, "variant": "inductor" + (" + CUDA graphs" if name == "cudagraphs" else "")})
+            graphs = ", CUDA graphs" if row.get("compile_mode") == "reduce-overhead" else ""
+            rows.append({**row, "variant": f"torch.compile ({row['compiled']}{graphs})"})
     return rows
 
 
@@ -69,7 +70,7 @@ def markdown(data: dict, pytest_summary: str | None = None) -> str:
                     bench.RUN_NAMES[r["mode"]],
                     r["nfe"] if r["nfe"] != 7 else "7 (EPSS)",
                     r.get("budget") if engine else None,
-                    r.get("variant", "eager") if engine else "-",
+                    r.get("variant", "no") if engine else "-",
                     r["attention"] if engine else "F5 SDPA",
                     r["audio_s"],
                     r["wall_s"],

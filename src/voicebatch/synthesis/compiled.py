@@ -4,8 +4,9 @@ Why the blocks and not the whole DiT: the blocks are where the element-wise work
 norm modulation, rotary embedding, GELU, masked fills: half the GPU time in the H200 profile),
 they are all alike, so one compiled forward serves every block of the model (torch.compile's
 "regional compilation": the compile costs one block, not 22), and they hold none of the DiT's
-Python state (its text-embedding cache, the sampler's lengths). The attention kernel inside a
-block stays eager (``attention._eager``): it is already fused and takes per-batch lengths.
+Python state (its text-embedding cache, the sampler's lengths). A block runs as two compiled
+halves around its attention kernel, which stays eager: it is already fused, and its per-batch
+lengths (Python state) would otherwise be baked into the graphs and into CUDA graphs.
 
 Shapes: the batch and frame dimensions are marked dynamic, so Inductor compiles each region
 once for any batch (measured on this project's CPU: a new static shape costs 30-60 s of
@@ -34,7 +35,7 @@ import logging
 import os
 import tempfile
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,31 +108,38 @@ def cache_counters() -> dict[str, int]:
     return {name: int(counters[group][name]) for group, name in _COUNTERS}
 
 
-@dataclass
 class CompiledBlocks:
-    """Every block of a DiT running one shared compiled forward (installed per block instance,
-    so ``remove`` restores the eager class forward)."""
+    """Every block of a DiT running a compiled forward: F5's ``DiTBlock.forward`` in two compiled
+    halves around the eager attention kernel (before it: the adaptive norm, projections, rotary
+    embedding; after it: the output projection, residuals and feed-forward). Installed per block
+    instance, so ``remove`` restores F5's own forward."""
 
-    transformer: object
-    options: CompileOptions
-    cache_dir: Path | None = None
-    loaded: list[str] = field(default_factory=list)  # artifact files loaded before compiling
-    saved: list[str] = field(default_factory=list)
-    _compiled: object = None
-    _misses_saved: int = 0
+    def __init__(self, transformer, options: CompileOptions, cache_dir: Path | None = None) -> None:
+        self.transformer, self.options, self.cache_dir = transformer, options, cache_dir
+        self.loaded: list[str] = []  # artifact files loaded before compiling
+        self.saved: list[str] = []
+        self._misses_saved = 0
+        processor = transformer.transformer_blocks[0].attn.processor
+        self._pe_attn_head = getattr(processor, "pe_attn_head", None)
+        self._before = self._after = None
 
     def install(self) -> CompiledBlocks:
         import torch
 
+        from voicebatch.synthesis.attention import PaddingAwareAttention
+
+        blocks = self.transformer.transformer_blocks
+        if not all(isinstance(b.attn.processor, PaddingAwareAttention) for b in blocks):
+            raise ValueError("compiled blocks need the engine's padding-aware attention (attention.install)")
         torch._inductor.config.fx_graph_cache = True
         torch._functorch.config.enable_autograd_cache = True
         if self.cache_dir is not None:
             self.loaded = load_artifacts(self.cache_dir)
         self._misses_saved = cache_counters()["fxgraph_cache_miss"]
-        block_class = type(self.transformer.transformer_blocks[0])
         mode = None if self.options.mode == "default" else self.options.mode
-        self._compiled = torch.compile(block_class.forward, backend=self.options.backend, mode=mode)
-        for block in self.transformer.transformer_blocks:
+        self._before = torch.compile(_before_attention, backend=self.options.backend, mode=mode)
+        self._after = torch.compile(_after_attention, backend=self.options.backend, mode=mode)
+        for block in blocks:
             block.forward = types.MethodType(self._forward, block)
         return self
 
@@ -140,16 +148,18 @@ class CompiledBlocks:
             block.__dict__.pop("forward", None)
 
     def _forward(self, block, x, t, mask=None, rope=None):
-        import torch
-
         # Batch and frames dynamic from the first call: one compile serves every batch shape.
-        for tensor, dims in ((x, (0, 1)), (t, (0,)), (mask, (0, 1))):
-            if tensor is not None:
-                for dim in dims:
-                    torch._dynamo.maybe_mark_dynamic(tensor, dim)
+        _dynamic(x, 0, 1)
+        _dynamic(t, 0)
+        _dynamic(mask, 0, 1)
         if rope is not None and hasattr(rope[0], "shape"):
-            torch._dynamo.maybe_mark_dynamic(rope[0], 1)
-        return self._compiled(block, x, t, mask, rope)
+            _dynamic(rope[0], 1)
+        q, k, v, *gates = self._before(block, x, t, rope, self._pe_attn_head)
+        out = block.attn.processor.attend(q, k, v, mask).to(q.dtype)
+        _dynamic(out, 0, 1)
+        for gate in gates:
+            _dynamic(gate, 0)
+        return self._after(block, x, out, mask, *gates)
 
     def save_new(self) -> Path | None:
         """Save the cache artifacts when graphs were compiled since the last save."""
@@ -161,6 +171,32 @@ class CompiledBlocks:
         if path is not None:
             self.saved.append(path.name)
         return path
+
+
+def _dynamic(tensor, *dims: int) -> None:
+    import torch
+
+    if tensor is not None:
+        for dim in dims:
+            torch._dynamo.maybe_mark_dynamic(tensor, dim)
+
+
+def _before_attention(block, x, t, rope, pe_attn_head):
+    """F5's ``DiTBlock.forward`` (f5-tts 1.1.22) up to the attention kernel."""
+    from voicebatch.synthesis.attention import project
+
+    norm, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.attn_norm(x, emb=t)
+    q, k, v = project(block.attn, norm, rope, pe_attn_head)
+    return q, k, v, gate_msa, shift_mlp, scale_mlp, gate_mlp
+
+
+def _after_attention(block, x, out, mask, gate_msa, shift_mlp, scale_mlp, gate_mlp):
+    """F5's ``DiTBlock.forward`` from the attention kernel's output on."""
+    from voicebatch.synthesis.attention import finish
+
+    x = x + gate_msa.unsqueeze(1) * finish(block.attn, out, mask)
+    norm = block.ff_norm(x) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
+    return x + gate_mlp.unsqueeze(1) * block.ff(norm)
 
 
 def fall_back(blocks: CompiledBlocks, error: BaseException) -> None:

@@ -317,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.memory_fraction:
             torch.cuda.set_per_process_memory_fraction(args.memory_fraction, torch.device(args.device))
             log.info("GPU memory capped at %.0f %% for this process", args.memory_fraction * 100)
+    # The heavy imports before the socket appears: a client waits for the socket anyway, and
+    # imports that hold the interpreter for seconds would otherwise delay the first heartbeats.
+    import f5_tts.model  # noqa: F401
+    import torch
+
+    import voicebatch.synthesis.engine  # noqa: F401
+
     server = EngineServer(args.socket, args.device, idle_s=args.idle_s, heartbeat_s=args.heartbeat_s)
     return server.serve()
 

@@ -163,8 +163,11 @@ class WarmEngine:
     # -- Engine's interface -----------------------------------------------------------------
 
     def load(self) -> WarmEngine:
+        """Have the server load the model (if it has not); ``server`` then describes it."""
         if self.local is None:
-            self._call({"op": "load", **self._model()})
+            reply, _ = self._call({"op": "load", **self._model()})
+            if reply is not None:
+                self.server = {k: v for k, v in reply.items() if k not in ("type", "loaded_now")}
         return self
 
     def synthesize(
