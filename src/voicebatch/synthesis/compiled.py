@@ -121,7 +121,7 @@ class CompiledBlocks:
         self._misses_saved = 0
         processor = transformer.transformer_blocks[0].attn.processor
         self._pe_attn_head = getattr(processor, "pe_attn_head", None)
-        self._before = self._after = None
+        self._before = self._after = self._hook = None
 
     def install(self) -> CompiledBlocks:
         import torch
@@ -141,11 +141,21 @@ class CompiledBlocks:
         self._after = torch.compile(_after_attention, backend=self.options.backend, mode=mode)
         for block in blocks:
             block.forward = types.MethodType(self._forward, block)
+        if mode == "reduce-overhead":
+            # One DiT forward is one step of CUDA graphs: the blocks' halves chain within it (each
+            # call its own recorded graph, replayed at the next step), and a new step lets the
+            # previous step's graph outputs go.
+            self._hook = self.transformer.register_forward_pre_hook(
+                lambda *_: torch.compiler.cudagraph_mark_step_begin()
+            )
         return self
 
     def remove(self) -> None:
         for block in self.transformer.transformer_blocks:
             block.__dict__.pop("forward", None)
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
 
     def _forward(self, block, x, t, mask=None, rope=None):
         # Batch and frames dynamic from the first call: one compile serves every batch shape.

@@ -105,10 +105,13 @@ def wait_gone(pid: int | None, timeout: float) -> None:
                 return
         try:
             os.kill(pid, 0)
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
-        except (OSError, IndexError):
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             return
-        if state == "Z":
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        # A zombie whose threads are all gone: its files (the server's socket) are closed. The
+        # leader of a process with threads shows as a zombie while the others still hold them.
+        if fields.get("State", "").strip().startswith("Z") and fields.get("Threads", "").strip() in ("0", "1"):
             return
         time.sleep(0.02)  # waiting for a killed process to go
 

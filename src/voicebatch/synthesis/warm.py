@@ -90,6 +90,10 @@ class ServerLost(RuntimeError):
     """The engine server died or stopped answering during a request."""
 
 
+class RequestRefused(ValueError):
+    """The engine server refused the request (a chunk too long, a model that does not verify)."""
+
+
 def warm_enabled(device: str, environ: Mapping[str, str] | None = None) -> bool:
     value = (os.environ if environ is None else environ).get(WARM_ENV, "").strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -230,6 +234,8 @@ class WarmEngine:
                 wire.send(sock, header, arrays)
                 return self._await(sock, progress)
             except (ServerLost, OSError, wire.ProtocolError) as error:
+                if isinstance(error, TimeoutError):  # the request could not even be sent
+                    error = ServerLost(f"wedged: not reading for {self.settings.silence_s:g} s")
                 errors.append(f"{type(error).__name__}: {error}")
                 self._lost(error)
                 if attempt < self.settings.max_restarts:
@@ -240,6 +246,11 @@ class WarmEngine:
                         attempt + 1,
                         self.settings.max_restarts,
                     )
+            except RequestRefused:  # a bad request, answered in full: the connection stays usable
+                raise
+            except BaseException:  # the caller's progress callback, an interrupt: mid-answer, so drop it
+                self.close()
+                raise
         message = f"engine server {self.socket_path} failed {len(errors)} times: " + "; ".join(errors)
         if not self.settings.fallback:
             raise ServerLost(message)
@@ -273,7 +284,7 @@ class WarmEngine:
                 continue
             if kind == "error":
                 if reply.get("kind") == "input":
-                    raise ValueError(reply["error"])
+                    raise RequestRefused(reply["error"])
                 raise ServerLost(f"{reply.get('kind')} error: {reply['error']}")
             return reply, payload
 
