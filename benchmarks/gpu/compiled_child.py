@@ -81,7 +81,10 @@ def main() -> None:
             "dir": str(engine.compiled.cache_dir) if engine.compiled else None,
         }
         if args.tolerance:
-            eager = Engine(files, device=args.device, dtype=engine.dtype, attention=engine.backend).load()
+            # Eager with the same buckets: the same batches and padding, so only compiling differs.
+            eager = Engine(
+                files, device=args.device, dtype=engine.dtype, attention=engine.backend, buckets=engine.buckets
+            ).load()
             out["tolerance"] = tolerance(engine, eager, workload, nfe_list[0], args.tolerance, args.budget)
     print(json.dumps(out))
 

@@ -37,7 +37,7 @@ def _compiled_rows(sections: dict) -> list[dict]:
     for name in ("compiled", "cudagraphs"):
         for row in sections.get(name, {}).get("runs", []):
             graphs = ", CUDA graphs" if row.get("compile_mode") == "reduce-overhead" else ""
-            rows.append({**row, "variant": f"torch.compile ({row['compiled']}{graphs})"})
+            rows.append({**row, "compiled_as": f"torch.compile ({row['compiled']}{graphs})"})
     return rows
 
 
@@ -70,11 +70,11 @@ def markdown(data: dict, pytest_summary: str | None = None) -> str:
                     bench.RUN_NAMES[r["mode"]],
                     r["nfe"] if r["nfe"] != 7 else "7 (EPSS)",
                     r.get("budget") if engine else None,
-                    r.get("variant", "no") if engine else "-",
+                    r.get("compiled_as", "no") if engine else "-",
                     r["attention"] if engine else "F5 SDPA",
                     r["audio_s"],
                     r["wall_s"],
-                    f"**{r['rtf']}**" if r.get("variant") else r["rtf"],
+                    f"**{r['rtf']}**" if r.get("compiled_as") else r["rtf"],
                     f"{base['rtf'] / r['rtf']:.2f}x" if base else None,
                     r.get("achieved_tflops"),
                     r.get("floor_rtf_at_matmul_peak"),

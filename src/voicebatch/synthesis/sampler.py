@@ -7,7 +7,8 @@ duplicate test, EPSS timesteps) with these changes:
   item's noise, so every item of a batch shares one seed. Here each item draws its noise
   from its own generator seeded with its own seed, exactly as ``torch.manual_seed(seed);
   torch.randn(...)`` would: a single item gives the same result as ``CFM.sample(seed=...)``
-  (tested), and an item's result does not depend on its batch mates.
+  (tested, float32), and an item's result does not depend on its batch mates. The noise is
+  drawn in float32 and cast, so a seed means the same noise in half precision too.
 - The Euler steps run in a plain loop instead of ``torchdiffeq.odeint``: the arithmetic is
   the same (``y1 = y0 + dt * f(t0, y0)``, bit-identical, tested), but torchdiffeq compares
   device tensors on the host at every step (``t1 >= t[j]``), a GPU synchronisation per
@@ -109,7 +110,10 @@ def sample_batch(
     noise = []
     for length, seed in zip(duration, seeds, strict=True):
         generator = torch.Generator(device=device).manual_seed(int(seed))
-        noise.append(torch.randn(length, model.num_channels, generator=generator, device=device, dtype=step_cond.dtype))
+        # Drawn in float32 and cast: a seed gives the same noise in any dtype (a half-precision
+        # draw is another random sequence, which would hide precision's own effect on the audio).
+        drawn = torch.randn(length, model.num_channels, generator=generator, device=device, dtype=torch.float32)
+        noise.append(drawn.to(step_cond.dtype))
     y = pad_sequence(noise, padding_value=0, batch_first=True)
     y = F.pad(y, (0, 0, 0, frames - y.shape[1]), value=0.0)
 
