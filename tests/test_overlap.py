@@ -165,3 +165,21 @@ def test_a_run_with_overlap_publishes_exactly_what_the_serial_run_publishes(
     assert retakes, "re-takes ran, from the checking thread"
     assert sorted(map(sorted, overlap_engine.calls)) == sorted(map(sorted, serial_engine.calls))
     assert published_files(overlap_out) == published_files(serial_out)
+
+
+def test_a_checked_batch_is_delivered_while_the_next_one_still_synthesizes() -> None:
+    delivered = threading.Event()
+    order = []
+
+    def synthesize(group: int) -> int:
+        if group == 1:  # a long batch: it ends only once the batch before it is staged
+            order.append(("batch 0 delivered while batch 1 synthesizes", delivered.wait(DEADLOCK_GUARD_S)))
+        return group
+
+    def deliver(checked) -> None:
+        order.append(("delivered", checked.index))
+        delivered.set()
+
+    out = list(synthesize_then_verify([0, 1], synthesize, lambda g, a: a, deliver=deliver))
+    assert order == [("delivered", 0), ("batch 0 delivered while batch 1 synthesizes", True), ("delivered", 1)]
+    assert [c.index for c in out] == [0, 1]

@@ -1,34 +1,35 @@
-"""The one-call GPU check (issue 12): every figure a lent GPU should give us, in one process tree.
+"""The one-call GPU check (issues 12 and 25): every figure a lent GPU should give us, in one process tree.
 
     bash benchmarks/gpu/run.sh             # on the GPU machine (see benchmarks/gpu/README.md)
     python benchmarks/gpu/check.py --dry-run --out /tmp/out   # the same code on a CPU, tiny model
 
-Sections, each timed and written to ``$OUT/gpu-check.json`` as soon as it ends (a run cut
-short still leaves what it measured):
+Sections, in this order, each started only while the time left allows it, timed and written to
+``$OUT/gpu-check.json`` as soon as it ends (a run cut short still leaves what it measured):
 
-1. ``ceilings``: the two rates the METHOD asks for, measured: a large bf16 matrix product
-   (TFLOP/s) and a device-to-device copy (GB/s, bytes read + written).
+1. ``ceilings``: a large bf16 matrix product (TFLOP/s) and a device-to-device copy (GB/s).
 2. ``model``: F5TTS_v1_Base's architecture with random weights (the released model's compute),
    built in the store's layout and loaded through the engine (load time measured).
-3. ``attention``: one DiT forward on a padded batch per attention backend (varlen, sliced,
-   masked F5-style, flash_attn when it imports): time and peak memory, and each backend's
-   output against one-by-one forwards.
-4. ``runs``: F5's ``infer_process`` and ``infer_batch_process`` vs the engine at frame budgets,
-   NFE 32 and EPSS 7 steps, same chunks (benchmarks/bench_synthesis.py's runners), with the
-   useful FLOPs of each run and the floor they imply at the measured matrix rate.
-5. ``tolerance``: the engine's batched output vs one-by-one synthesis of the same chunks.
-6. ``profile``: torch.profiler over one engine run: where device time goes, and how much of
-   the wall time the device was busy.
-7. ``fixed_cost``: a fresh process: import, model load, CUDA start-up and warm-up, against
-   the GPU seconds of a default synthesize task (``chunks_per_task`` chunks) in ``summary``.
-8. ``compile``: with time to spare, eager vs ``torch.compile`` on one fixed-shape DiT forward.
+3. ``runs``: F5's ``infer_process`` vs the eager engine at NFE 32 and EPSS 7 steps, same chunks
+   (benchmarks/bench_synthesis.py's runners), with the useful FLOPs of each run and the floor
+   they imply at the measured matrix rate.
+4. ``compiled``: the same runs with the DiT's blocks compiled (Inductor; floor.py), in a fresh
+   process with the compile cache beside the model, and compiled vs eager with the same seeds.
+5. ``warm``: three synthesize tasks, each a fresh process, against one warm engine server.
+6. ``overlap``: verification of batch N beside synthesis of batch N+1, against serial.
+7. ``precision``: bf16 vs fp16, each against fp32.
+8. ``cudagraphs``: the compiled runs with CUDA graphs (``reduce-overhead``).
+9. ``summary``: speed-ups, the fixed cost of a task, and the goals met or missed.
+
+Measured on the H200 before, run with ``--sections`` (and always by the dry run): ``tolerance``,
+``attention``, ``profile`` (earlier.py), ``fixed_cost`` (a task without a warm engine) and
+``compile`` (one fixed-shape forward, eager vs compiled). ``gpu-check.md`` is the section for
+benchmarks/RESULTS.md (floor_report.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ sys.path.insert(0, str(HERE.parent))  # bench_synthesis
 import bench_synthesis as bench  # noqa: E402 - after the path insert
 import floor  # noqa: E402
 import floor_report  # noqa: E402
+from earlier import attention_section, cuda_time, profile_section, tolerance_section  # noqa: E402
 
 OLD_CHUNKS_PER_TASK = 64  # what a synthesize task held before tasks were sized by GPU time
 
@@ -83,25 +85,6 @@ class Report:
 
     def save(self) -> None:
         (self.out / "gpu-check.json").write_text(json.dumps(self.data, indent=1, default=str))
-
-
-def cuda_time(fn: Callable[[], object], device: str, repeats: int = 5) -> float:
-    """Median seconds of ``fn`` after one warm-up, device-synchronised."""
-    import torch
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def ceilings(device: str, dry: bool) -> dict:
@@ -151,68 +134,6 @@ def useful_flops(engine, workload, nfe: int) -> float:
     return total
 
 
-def attention_section(engine, dry: bool) -> dict:
-    """One DiT forward on a padded batch per backend: time, memory, agreement with singles."""
-    import torch
-
-    from voicebatch.synthesis import attention
-
-    transformer = engine.model.transformer
-    device, dtype = engine.device, engine.dtype
-    lengths = [120, 100, 90, 84] if dry else [1900, 1750, 1600, 1500, 1450, 1400, 1350, 1333] * 2
-    n, b = max(lengths), len(lengths)
-    generator = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(b, n, 100, device=device, dtype=dtype, generator=generator)
-    cond = torch.randn(b, n, 100, device=device, dtype=dtype, generator=generator)
-    text = torch.randint(1, 200, (b, n // 4), device=device, generator=generator)
-    t = torch.full((), 0.5, device=device, dtype=dtype)
-    positions = torch.arange(n, device=device)
-    mask = torch.stack([positions < length for length in lengths])
-    backends = ["sliced", "masked"]
-    if device.startswith("cuda"):
-        backends = ["varlen", *backends] + (["flash_attn"] if attention.flash_attn_usable() else [])
-
-    def forward(batch_x, batch_cond, batch_text, batch_mask, lens):
-        attention.set_lengths(transformer, tuple(lens) if batch_mask is not None else None)
-        try:
-            return transformer(
-                x=batch_x, cond=batch_cond, text=batch_text, time=t, mask=batch_mask, cfg_infer=True, cache=False
-            )
-        finally:
-            attention.set_lengths(transformer, None)
-
-    out: dict = {"batch": b, "lengths": lengths, "backends": {}, "reference": "masked (F5's own semantics)"}
-    results = {}
-    with torch.inference_mode():
-        for backend in ["masked", *[name for name in backends if name != "masked"]]:
-            processors = attention.install(transformer, backend)
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated() if device.startswith("cuda") else 0
-            try:
-                results[backend] = forward(x, cond, text, mask, lengths)
-                seconds = cuda_time(lambda: forward(x, cond, text, mask, lengths), device, repeats=3 if dry else 5)
-            except torch.OutOfMemoryError as error:
-                out["backends"][backend] = {"error": f"out of memory: {str(error)[:200]}"}
-                continue
-            peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.startswith("cuda") else None
-            errors = []
-            if "masked" in results:
-                for i, length in enumerate(lengths):  # valid positions of both CFG halves of item i
-                    ours = results[backend][[i, i + b], :length].float()
-                    theirs = results["masked"][[i, i + b], :length].float()
-                    errors.append(float((ours - theirs).norm() / theirs.norm()))
-            out["backends"][backend] = {
-                "forward_ms": round(seconds * 1000, 2),
-                "peak_extra_mb": round(peak, 1) if peak is not None else None,
-                "rel_err_vs_masked_max": max(errors) if errors else None,
-                "calls": dict(processors[0].calls),
-            }
-    attention.install(transformer, engine.backend)
-    return out
-
-
 def add_flops(result: dict, flops: float, peak_tflops: float | None) -> dict:
     result["useful_tflop"] = round(flops / 1e12, 1)
     result["achieved_tflops"] = round(flops / result["wall_s"] / 1e12, 1)
@@ -243,98 +164,6 @@ def runs_section(
     engine_runs = [r for r in out["runs"] if r["mode"] == "engine" and r["nfe"] == nfe_list[0] and "variant" not in r]
     out["best_budget"] = min(engine_runs, key=lambda r: r["rtf"])["budget"] if engine_runs else None
     return out
-
-
-def tolerance_section(engine, workload, nfe: int, count: int) -> dict:
-    import numpy as np
-
-    from voicebatch.synthesis.engine import SynthesisParams
-
-    params = SynthesisParams(nfe_steps=nfe)
-    requests = workload.requests[:count]
-    # An explicit batch cap: on a CPU the engine would otherwise run batches of one.
-    batched = engine.synthesize(workload.references, requests, params, max_batch=count)
-    single = [engine.synthesize(workload.references, [r], params)[0] for r in requests]
-    rel, peak = [], []
-    for a, b in zip(batched, single, strict=True):
-        assert a.frames == b.frames, "batched and single chunks must have the same length"
-        rel.append(float(np.linalg.norm(a.mel - b.mel) / np.linalg.norm(b.mel)))
-        peak.append(float(np.abs(a.mel - b.mel).max()))
-    again = engine.synthesize(workload.references, requests, params, max_batch=count)
-    repeatable = all(np.array_equal(a.samples, b.samples) for a, b in zip(batched, again, strict=True))
-    return {
-        "chunks": count,
-        "dtype": str(engine.dtype),
-        "mel_rel_l2_max": max(rel),
-        "mel_rel_l2_mean": sum(rel) / len(rel),
-        "mel_abs_max": max(peak),
-        "same_seed_same_samples": repeatable,
-    }
-
-
-def profile_section(engine, workload, nfe: int, budget: int, out_dir: Path) -> dict:
-    """Where device time goes: kernel time by kind over one engine run (CUDA activity only,
-    which keeps the profiler's own cost out of the wall time), against the run's wall time."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    from voicebatch.synthesis.engine import SynthesisParams
-
-    params = SynthesisParams(nfe_steps=nfe)
-    requests = workload.requests[: min(len(workload.requests), 16)]
-    cuda = engine.device.startswith("cuda")
-    engine.synthesize(workload.references, requests[:2], params, batch_frames=budget)
-    started = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]) as prof:
-        engine.synthesize(workload.references, requests, params, batch_frames=budget)
-        if cuda:
-            torch.cuda.synchronize()
-    wall = time.perf_counter() - started
-    events = prof.key_averages()
-    sort = "self_device_time_total" if cuda else "self_cpu_time_total"
-    (out_dir / "profile.txt").write_text(events.table(sort_by=sort, row_limit=40, max_name_column_width=90))
-    categories: dict[str, float] = {}
-    busy_us = 0.0
-    for e in events:
-        if cuda and e.device_type != torch.autograd.DeviceType.CUDA:
-            continue  # CPU-side rows repeat their kernels' time
-        us = (e.self_device_time_total if cuda else e.self_cpu_time_total) or 0.0
-        name = e.key.lower()
-        if any(k in name for k in ("gemm", "cutlass", "xmma", "nvjet", "addmm", "matmul", "sm90")):
-            kind = "matmul"
-        elif any(k in name for k in ("flash", "fmha", "attention", "varlen", "sdpa")):
-            kind = "attention"
-        elif any(k in name for k in ("conv", "fft", "istft")):
-            kind = "convolution/fft (vocoder, conv embeddings)"
-        elif "memcpy" in name or "memset" in name:
-            kind = "copies"
-        elif "cat" in name:
-            kind = "concatenation"
-        else:
-            kind = "elementwise/norm/other"
-        categories[kind] = categories.get(kind, 0.0) + us
-        busy_us += us
-    return {
-        "chunks": len(requests),
-        "wall_s": round(wall, 3),
-        "device_busy_s": round(busy_us / 1e6, 3),
-        "device_busy_fraction": round(busy_us / 1e6 / wall, 3) if cuda else None,
-        "by_kind_s": {k: round(v / 1e6, 3) for k, v in sorted(categories.items(), key=lambda kv: -kv[1])},
-    }
-
-
-def compiled_section(
-    model_dir: Path, voices_dir: Path, device: str, nfe: int, budget: int, chunks: int, backend: str, timeout: float
-) -> dict:
-    """The engine with its DiT compiled, in a fresh process (the compile is its own cost)."""
-    config = json.dumps({"mode": "engine", "nfe": nfe, "budget": budget, "max_batch": None})
-    args = ["--config", config, "--device", device, "--chunks", str(chunks), "--model-dir", str(model_dir)]
-    args += ["--voices", str(voices_dir), "--compile", backend]
-    script = str(HERE.parent / "bench_synthesis.py")
-    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def child_json(script: str, *args: str, timeout: float) -> dict:

@@ -124,7 +124,9 @@ def _warm_text(s: dict) -> list[str]:
     ]
     lines = [
         f"**Warm engine** (each task a fresh process; {warm['chunks']} chunks a task, NFE {warm['nfe']}, "
-        f"compile {warm['compile'] or 'off'}; fixed = wall - the steady synthesis time):\n"
+        f"compile {warm['compile'] or 'off'}; fixed = wall - the task's own synthesis time, as the server "
+        f"measured it; the first task's synthesis took {warm['first_synthesis_over_last_s']} s more than the "
+        "last one's: warm-up and compile):\n"
     ]
     lines += _table(["task", "wall s", "imports s", "synthesis s", "fixed s", "models loaded before it"], rows)
     return [*lines, ""]

@@ -419,10 +419,10 @@ def synthesize_batch(
         groups,
         lambda group: synthesize_chunks(engine, references, group, params, batch_frames),
         lambda group, audio: verification.check(references, group, params, audio),
+        deliver=lambda checked: _stage_chunks(out, staging, *checked.result, checked.synthesis_s + checked.verify_s),
         overlap=overlap,
     ):
-        audio, qa = checked.result
-        _stage_chunks(out, staging, audio, checked.synthesis_s + checked.verify_s, qa)
+        audio = checked.result[0]
         done += len(checked.group)
         seconds += sum(a.samples.shape[0] for a in audio) / 24_000
         elapsed = time.perf_counter() - started
@@ -478,9 +478,7 @@ def synthesize_chunks(
     return engine.synthesize(references, list(requests), params, batch_frames=batch_frames)
 
 
-def _stage_chunks(
-    out: Storage, staging: str, audio: Sequence[ChunkAudio], wall: float, qa: Mapping[str, dict] | None = None
-) -> None:
+def _stage_chunks(out: Storage, staging: str, audio: Sequence[ChunkAudio], qa: Mapping[str, dict], wall: float) -> None:
     total_frames = sum(a.frames for a in audio) or 1
     for result in audio:
         out.put_bytes(f"{staging}chunks/{result.key}.wav", _float_wav(result.samples), "audio/wav")

@@ -29,6 +29,7 @@ connect (the socket's folder is private and the peer's uid is checked).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import logging
 import os
@@ -48,6 +49,7 @@ PROTOCOL = 1
 _PACKAGE = Path(__file__).resolve().parent
 
 
+@functools.cache
 def code_version() -> str:
     """A hash of the synthesis code and the wire protocol: a client replaces a server that an
     older version left running instead of being served by old code."""

@@ -42,7 +42,7 @@ def overlap_enabled(environ: dict[str, str] | None = None) -> bool:
 @dataclass(frozen=True, slots=True)
 class Event:
     seq: int  # order of recording, across threads
-    what: str  # synthesize_start/end, verify_start/end, handed_back
+    what: str  # synthesize_start/end, verify_start/end, delivered, handed_back
     group: int
     thread: str
 
@@ -92,12 +92,16 @@ def synthesize_then_verify(
     synthesize: Callable[[G], A],
     verify: Callable[[G, A], V],
     *,
+    deliver: Callable[[Checked[G, V]], None] | None = None,
     overlap: bool = True,
     events: Events | None = None,
 ) -> Iterator[Checked[G, V]]:
     """Each group synthesized and verified, handed back in order. With ``overlap`` the
     verification of group N runs on a worker thread while group N+1 synthesizes; a group that
-    was checked is still handed back when a later synthesis fails, before the failure."""
+    was checked is still handed back when a later synthesis fails, before the failure.
+    ``deliver`` (staging) runs right after a group's verification, on the same thread and so
+    in group order: a group is delivered as soon as it is checked, not when the next group's
+    synthesis ends (a task killed meanwhile keeps it)."""
     log = events.add if events is not None else (lambda what, group: None)
 
     def synth(index: int, group: G) -> tuple[A, float]:
@@ -112,7 +116,11 @@ def synthesize_then_verify(
         started = time.perf_counter()
         result = verify(group, audio)
         log("verify_end", index)
-        return Checked(index, group, result, synthesis_s, time.perf_counter() - started)
+        done = Checked(index, group, result, synthesis_s, time.perf_counter() - started)
+        if deliver is not None:
+            deliver(done)
+            log("delivered", index)
+        return done
 
     def hand_back(done: Checked[G, V]) -> Checked[G, V]:
         log("handed_back", done.index)
