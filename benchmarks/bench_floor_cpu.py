@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=8)
     parser.add_argument("--nfe", type=int, default=32)
     parser.add_argument("--write", type=Path, help="append the Markdown to this file")
+    parser.add_argument("--only-compile", action="store_true", help="the compile section alone (JSON)")
     args = parser.parse_args()
     from voicebatch.synthesis.engine import SynthesisParams
 
@@ -145,6 +146,9 @@ def main() -> None:
             voices_dir, args.chunks, engine.files.checksum, SynthesisParams(nfe_steps=args.nfe), Path(tmp)
         )
         result = {"chunks": args.chunks, "nfe": args.nfe, "machine": bench.machine("cpu")}
+        if args.only_compile:
+            print(json.dumps(compile_section(model_dir, voices_dir, engine, workload, args.nfe, args.chunks)))
+            return
         result["overlap"] = overlap_section(engine, workload, args.nfe, args.chunks)
         print(json.dumps(result["overlap"]), flush=True)
         result["warm"] = floor.warm_section(model_dir, workload, "cpu", args.nfe, min(4, args.chunks), None, 3000)

@@ -27,9 +27,10 @@ GOALS = {
 }
 
 
-def child(script: str, *args: str, timeout: float) -> dict:
+def child(script: str, *args: str, timeout: float, env: dict | None = None) -> dict:
     """One of this folder's scripts in a fresh process; its last stdout line is JSON."""
-    done = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True, timeout=timeout)
+    command = [sys.executable, str(HERE / script), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -39,9 +40,13 @@ def compiled_section(
     model_dir: Path, voices_dir: Path, device: str, backend: str, mode: str, nfe: list[int], budget: int,
     chunks: int, tolerance: int, timeout: float,
 ) -> dict:  # fmt: skip
+    """The compiled engine's runs in a fresh process with an empty Inductor cache of its own: only
+    the compile cache beside the model can carry compiled graphs over from an earlier process."""
     args = [str(model_dir), str(voices_dir), device, "--backend", backend, "--mode", mode]
     args += ["--nfe", ",".join(map(str, nfe)), "--budget", str(budget), "--chunks", str(chunks)]
-    return child("compiled_child.py", *args, "--tolerance", str(tolerance), timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="inductor-") as inductor:
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": inductor}
+        return child("compiled_child.py", *args, "--tolerance", str(tolerance), timeout=timeout, env=env)
 
 
 def warm_section(

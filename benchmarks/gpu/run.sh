@@ -10,7 +10,7 @@
 # the machine (nvidia-smi), run the CUDA tests, then benchmarks/gpu/check.py (ceilings, F5
 # infer_process vs the engine eager and compiled at NFE 32 and EPSS 7, compiled vs eager, the warm
 # engine's fixed cost per task, verification beside synthesis, bf16 vs fp16, CUDA graphs). Every
-# step writes under $OUT as it ends. The whole run stays within TOTAL_S seconds (default 560: the
+# step writes under $OUT as it ends. The whole run stays within TOTAL_S seconds (default 570: the
 # device tool's 600-second call, less a margin): check.py gets what the steps before it left.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -71,10 +71,10 @@ step "machine"
 } 2>&1 | tee "$OUT/machine.txt"
 
 step "CUDA tests (tests/test_cuda.py; skipped without CUDA)"
-timeout "${TEST_TIMEOUT_S:-200}" "$PYTHON" -m pytest tests/test_cuda.py tests/test_attention.py -q -p no:cacheprovider \
+timeout "${TEST_TIMEOUT_S:-240}" "$PYTHON" -m pytest tests/test_cuda.py tests/test_attention.py -q -p no:cacheprovider \
   -p no:randomly -o addopts="" --junitxml="$OUT/pytest.xml" 2>&1 | tail -40 | tee "$OUT/pytest.txt"
 
-budget=$(( ${TOTAL_S:-560} - SECONDS - 25 ))
+budget=$(( ${TOTAL_S:-570} - SECONDS - 25 ))
 step "benchmarks/gpu/check.py (${budget} s left to start sections in)"
 "$PYTHON" benchmarks/gpu/check.py --out "$OUT" --budget-s "${CHECK_BUDGET_S:-$budget}" \
   ${CHECK_SECTIONS:+--sections "$CHECK_SECTIONS"} ${CHECK_SKIP:+--skip "$CHECK_SKIP"} $DRY 2>&1 \
