@@ -75,7 +75,7 @@ class F5SynthesizeOperator(BaseOperator):
         from voicebatch.runs import synthesize_batch
         from voicebatch.stages import batch_part
         from voicebatch.synthesis.devices import lease_device
-        from voicebatch.synthesis.engine import Engine
+        from voicebatch.synthesis.warm import task_engine
 
         from voicebatch_airflow import model_store, run_stage, speech_model_store
 
@@ -99,8 +99,8 @@ class F5SynthesizeOperator(BaseOperator):
             self._lease = lease_device()
             try:
                 log.info("synthesizing %s on %s with %s", self.batch_key, self._lease.device, files.name)
-                engine = Engine(files, device=self._lease.device)
-                with f5_output_to_log(log):  # F5's prints and known-noise warnings, out of the task log
+                # The GPU's warm engine server when there is one (the model stays loaded between tasks).
+                with task_engine(files, self._lease) as engine, f5_output_to_log(log):
                     summary = synthesize_batch(
                         self.batch_key,
                         stage.out,

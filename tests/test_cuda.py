@@ -144,3 +144,68 @@ def test_flash_attn_backend_when_it_imports(tiny_model_dir: Path, references) ->
     assert calls.get("flash_attn_varlen", 0) > 0, calls
     single = [engine.synthesize(references, [r], PARAMS)[0] for r in requests()]
     assert all(rel(a.mel, b.mel) < 5e-2 for a, b in zip(batched, single, strict=True))
+
+
+@pytest.fixture
+def own_model(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny model: its compile cache (beside it) starts empty."""
+    import shutil
+
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_matches_eager_with_the_same_seeds(own_model: Path, references, mode: str) -> None:
+    """The acceptance bound: same seeds, compiled (Inductor, and CUDA graphs) vs eager: mel
+    relative L2 at most 1e-2 and the same length for every chunk."""
+    eager = engine_for(own_model, buckets=True)  # the same batches and padding: only compiling differs
+    expected = eager.synthesize(references, requests(), PARAMS, max_batch=8)
+    compiled = engine_for(own_model, compile="inductor", compile_mode=mode)
+    try:
+        first = compiled.synthesize(references, requests(), PARAMS, max_batch=8)
+        again = compiled.synthesize(references, requests(), PARAMS, max_batch=8)  # graphs replayed
+    finally:
+        torch._dynamo.reset()
+    assert compiled.compiled is not None, "the compiled forward fell back to eager"
+    assert compiled.compiled.saved, "the compile cache was saved beside the model"
+    for got in (first, again):
+        for a, b in zip(got, expected, strict=True):
+            assert a.frames == b.frames
+            assert rel(a.mel, b.mel) <= 1e-2, (mode, a.key, rel(a.mel, b.mel))
+
+
+def test_bucketed_fp16_batches_match_unbucketed(tiny_model_dir: Path, references) -> None:
+    plain = engine_for(tiny_model_dir)
+    bucketed = engine_for(tiny_model_dir, buckets=True)
+    for a, b in zip(
+        bucketed.synthesize(references, requests(), PARAMS, max_batch=8),
+        plain.synthesize(references, requests(), PARAMS, max_batch=8),
+        strict=True,
+    ):
+        assert a.frames == b.frames
+        assert rel(a.mel, b.mel) <= 2e-2
+
+
+def test_the_warm_engine_serves_the_leased_gpu_and_keeps_its_model(tiny_model_dir: Path, references) -> None:
+    import tempfile
+
+    from voicebatch.synthesis.warm import WarmEngine, WarmSettings
+
+    physical = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0"
+    directory = Path(tempfile.mkdtemp(prefix="vbw-"))
+    settings = WarmSettings(directory=directory, idle_s=120)
+    files = load_model_files(tiny_model_dir)
+    expected = engine_for(tiny_model_dir).synthesize(references, requests(), PARAMS)
+    first = WarmEngine(files, device="cuda:0", physical_id=physical, settings=settings)
+    try:
+        got = first.synthesize(references, requests(), PARAMS)
+        second = WarmEngine(files, device="cuda:0", physical_id=physical, settings=settings)
+        again = second.synthesize(references, requests(), PARAMS)
+        assert second.server["pid"] == first.server["pid"] and second.server["loads"] == 1
+        assert second.server["device"] == "cuda:0" and first.socket_path.name == f"engine-gpu-{physical}.sock"
+        for a, b, c in zip(got, again, expected, strict=True):
+            assert a.frames == b.frames == c.frames
+            assert rel(a.mel, c.mel) <= 1e-3 and np.array_equal(a.samples, b.samples)
+    finally:
+        first.shutdown_server()

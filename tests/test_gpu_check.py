@@ -42,11 +42,59 @@ def test_every_section_ran_and_wrote_its_figures(dry_run: tuple[Path, str]) -> N
     out, _ = dry_run
     data = json.loads((out / "gpu-check.json").read_text())
     sections = data["sections"]
-    expected = {"ceilings", "model", "attention", "runs", "compiled", "tolerance", "profile", "fixed_cost", "summary"}
+    expected = {"ceilings", "model", "runs", "compiled", "warm", "overlap", "precision", "cudagraphs", "summary"}
+    expected |= {"attention", "tolerance", "profile", "fixed_cost", "compile"}  # the dry run runs every section
     assert expected <= set(sections), sorted(sections)
-    failed = {name: s["error"] for name, s in sections.items() if "error" in s or "skipped" in s}
+    failed = {
+        name: s.get("error") or s.get("skipped") for name, s in sections.items() if "error" in s or "skipped" in s
+    }
     assert not failed, failed
     assert {"gpu-check.md", "profile.txt", "machine.txt", "pytest.txt"} <= {p.name for p in out.iterdir()}
+
+
+def test_the_compiled_engine_runs_both_step_counts_and_matches_eager(dry_run: tuple[Path, str]) -> None:
+    out, _ = dry_run
+    sections = json.loads((out / "gpu-check.json").read_text())["sections"]
+    for name in ("compiled", "cudagraphs"):
+        runs = sections[name]["runs"]
+        assert [r["nfe"] for r in runs] == [3, 7] and all(r["compiled"] for r in runs)
+        assert sections[name]["still_compiled"], "the compiled forward did not fall back to eager"
+    tolerance = sections["compiled"]["tolerance"]
+    assert tolerance["same_frames"] and tolerance["mel_rel_l2_max"] < 1e-4  # float32 on the CPU
+
+
+def test_the_warm_engine_serves_three_task_processes_from_one_server(dry_run: tuple[Path, str]) -> None:
+    out, _ = dry_run
+    warm = json.loads((out / "gpu-check.json").read_text())["sections"]["warm"]
+    assert len(set(warm["server_pids"])) == 1 and warm["server_loads_seen"] == [0, 1, 1]
+    assert not any(task["torch_imported"] for task in warm["tasks"]), "a task's process needs no torch"
+    assert warm["warm_fixed_s"] == max(t["fixed_s"] for t in warm["tasks"][1:])
+
+
+def test_verification_beside_synthesis_and_precision_are_measured(dry_run: tuple[Path, str]) -> None:
+    out, _ = dry_run
+    sections = json.loads((out / "gpu-check.json").read_text())["sections"]
+    overlap = sections["overlap"]
+    assert overlap["groups"] == 2 and overlap["synthesis_alone_s"] > 0 and overlap["overlapped_s"] > 0
+    assert overlap["overhead_overlapped"] == pytest.approx(
+        overlap["overlapped_s"] / overlap["synthesis_alone_s"] - 1, abs=1e-2
+    )
+    bf16 = sections["precision"]["dtypes"]["bfloat16"]
+    assert bf16["same_frames"] and bf16["rtf"] > 0 and bf16["mel_rel_l2_vs_fp32_max"] < 0.5
+    goals = sections["summary"]["goals"]
+    assert set(goals) == {"rtf_nfe_32", "rtf_epss_7", "warm_fixed_s", "verify_overhead", "compiled_rel_l2"}
+    assert goals["rtf_nfe_32"]["measured"] is None, "the dry run has no NFE 32"
+    assert goals["verify_overhead"]["measured"] == overlap["overhead_overlapped"]
+
+
+def test_the_markdown_is_a_results_section_naming_the_device(dry_run: tuple[Path, str]) -> None:
+    out, _ = dry_run
+    text = (out / "gpu-check.md").read_text()
+    assert text.lstrip().startswith("### GPU: CPU (dry run), tiny-random-dit64x2 (random weights),")
+    for part in ("| run | NFE | budget (frames) | compiled |", "**Compiled vs eager**", "**Warm engine**"):
+        assert part in text
+    for part in ("**Verification beside synthesis**", "**Precision**", "**Goals**", "| torch.compile (eager) |"):
+        assert part in text
 
 
 def test_runs_compare_f5_infer_process_batch_process_and_engine_budgets_at_both_nfe(

@@ -1,4 +1,5 @@
-"""A synthesize task killed mid-spec loses only the batch it was running: the retry speaks the rest."""
+"""A synthesize task killed mid-spec loses only the batch it was running (and, while that one
+synthesizes, the check of the batch before it if it had not ended): the retry speaks the rest."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from voicebatch.pipeline import RunSettings
@@ -48,6 +50,10 @@ print(synthesize_batch(spec_key, open_storage(out_uri), staging, engine, int(fra
 BATCH_FRAMES = 1000  # the Param's minimum: one chunk per synthesis batch with this voice
 
 
+def staged_keys(out, staging: str) -> set[str]:
+    return {k.rsplit("/", 1)[1][: -len(".json")] for k in out.list(f"{staging}chunks/") if k.endswith(".json")}
+
+
 def task(args: list[str], mode: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", TASK, *args, mode, str(log)],
@@ -81,12 +87,17 @@ def test_a_killed_synthesize_try_is_retried_on_the_missing_chunks_only(tmp_path:
         while (line := first.stdout.readline()) and line.strip() != "IN-SECOND-BATCH":
             said.append(line.strip())
         reached = bool(line)
+        # The first batch is checked beside the second's synthesis (verify/overlap.py) and staged
+        # as soon as its check ends: wait for that, as a task killed later in its batch would.
+        deadline = time.monotonic() + 300
+        while reached and first.poll() is None and time.monotonic() < deadline and not staged_keys(out, staging):
+            time.sleep(0.1)  # readiness poll of the task's own progress, not a timing assumption
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=60)
     assert reached, f"{said}\n{first.stderr.read()[-3000:]}"
     assert first.returncode == -signal.SIGKILL
-    staged = {k.rsplit("/", 1)[1][: -len(".json")] for k in out.list(f"{staging}chunks/") if k.endswith(".json")}
+    staged = staged_keys(out, staging)
     asked_first = (tmp_path / "first.log").read_text().split()
     assert len(asked_first) == 1 and staged == set(asked_first), "the finished batch was staged before the kill"
     assert out.exists(f"{staging}chunks/{asked_first[0]}.wav")
@@ -96,6 +107,6 @@ def test_a_killed_synthesize_try_is_retried_on_the_missing_chunks_only(tmp_path:
     assert retry.returncode == 0, stderr[-3000:]
     asked_retry = (tmp_path / "retry.log").read_text().split()
     assert sorted(asked_retry) == sorted(set(keys) - staged), "the retry speaks only what is missing"
-    done = {k.rsplit("/", 1)[1][: -len(".json")] for k in out.list(f"{staging}chunks/") if k.endswith(".json")}
+    done = staged_keys(out, staging)
     assert done == set(keys)
     assert f"'reused': {len(staged)}" in stdout and f"'chunks': {len(keys) - len(staged)}" in stdout

@@ -14,6 +14,7 @@ import pytest
 from voicebatch.storage import open_storage
 from voicebatch.synthesis.models import ModelError
 from voicebatch.verify import VerifySettings, build_verifier
+from voicebatch.verify.signal import to_16k
 from voicebatch.verify.store import MMS_FA_NAME, SpeechModelStore, whisper_store_name
 
 from speech_helpers import build_random_mms, build_random_whisper, speak
@@ -84,3 +85,27 @@ def test_mms_fa_path_aligns_every_word_in_order(models_prefix: Path, tmp_path: P
     assert alignment.unplaced == 0 and starts == sorted(starts)
     assert all(0 <= w.start <= w.end <= audio.size / 16_000 + 0.03 for w in alignment.words)
     assert np.isfinite([w.score for w in alignment.words]).all()
+
+
+def test_faster_whisper_decodes_a_batch_of_takes_each_as_it_would_alone(
+    models_prefix: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicebatch.verify.check import batch_transcripts
+
+    store = SpeechModelStore(tmp_path / "cache", open_storage(str(models_prefix)), hub=False)
+    verifier = build_verifier(VerifySettings(asr_model="whisper:tiny-random"), models=store)
+    texts = ["These days a chicken leg is a rare dish.", "Rice is often served in round bowls.", "Hello there."]
+    takes = [(f"key-{i}", speak(t, 24_000, wpm=100 + 40 * i), 24_000, t) for i, t in enumerate(texts)]
+    alone = {key: verifier.recognizer.transcribe_many([to_16k(s, r)], language="en")[0] for key, s, r, _ in takes}
+
+    def one_by_one(*args, **kwargs):
+        raise AssertionError("a batch's takes are not transcribed one by one")
+
+    monkeypatch.setattr(verifier.recognizer, "transcribe", one_by_one)
+    together = batch_transcripts(verifier, takes)
+    assert sorted(together) == sorted(alone)
+    for key, samples, rate, text in takes:
+        assert together[key].text == alone[key].text and together[key].backend == "whisper:tiny-random"
+        assert [w[0] for w in together[key].words] == [w[0] for w in alone[key].words]
+        check = verifier.check(samples, rate, text, transcript=together[key])  # uses it, transcribes nothing
+        assert check.transcript is together[key]

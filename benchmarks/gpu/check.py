@@ -1,34 +1,35 @@
-"""The one-call GPU check (issue 12): every figure a lent GPU should give us, in one process tree.
+"""The one-call GPU check (issues 12 and 25): every figure a lent GPU should give us, in one process tree.
 
     bash benchmarks/gpu/run.sh             # on the GPU machine (see benchmarks/gpu/README.md)
     python benchmarks/gpu/check.py --dry-run --out /tmp/out   # the same code on a CPU, tiny model
 
-Sections, each timed and written to ``$OUT/gpu-check.json`` as soon as it ends (a run cut
-short still leaves what it measured):
+Sections, in this order, each started only while the time left allows it, timed and written to
+``$OUT/gpu-check.json`` as soon as it ends (a run cut short still leaves what it measured):
 
-1. ``ceilings``: the two rates the METHOD asks for, measured: a large bf16 matrix product
-   (TFLOP/s) and a device-to-device copy (GB/s, bytes read + written).
+1. ``ceilings``: a large bf16 matrix product (TFLOP/s) and a device-to-device copy (GB/s).
 2. ``model``: F5TTS_v1_Base's architecture with random weights (the released model's compute),
    built in the store's layout and loaded through the engine (load time measured).
-3. ``attention``: one DiT forward on a padded batch per attention backend (varlen, sliced,
-   masked F5-style, flash_attn when it imports): time and peak memory, and each backend's
-   output against one-by-one forwards.
-4. ``runs``: F5's ``infer_process`` and ``infer_batch_process`` vs the engine at frame budgets,
-   NFE 32 and EPSS 7 steps, same chunks (benchmarks/bench_synthesis.py's runners), with the
-   useful FLOPs of each run and the floor they imply at the measured matrix rate.
-5. ``tolerance``: the engine's batched output vs one-by-one synthesis of the same chunks.
-6. ``profile``: torch.profiler over one engine run: where device time goes, and how much of
-   the wall time the device was busy.
-7. ``fixed_cost``: a fresh process: import, model load, CUDA start-up and warm-up, against
-   the GPU seconds of a default synthesize task (``chunks_per_task`` chunks) in ``summary``.
-8. ``compile``: with time to spare, eager vs ``torch.compile`` on one fixed-shape DiT forward.
+3. ``runs``: F5's ``infer_process`` vs the eager engine at NFE 32 and EPSS 7 steps, same chunks
+   (benchmarks/bench_synthesis.py's runners), with the useful FLOPs of each run and the floor
+   they imply at the measured matrix rate.
+4. ``compiled``: the same runs with the DiT's blocks compiled (Inductor; floor.py), in a fresh
+   process with the compile cache beside the model, and compiled vs eager with the same seeds.
+5. ``warm``: three synthesize tasks, each a fresh process, against one warm engine server.
+6. ``overlap``: verification of batch N beside synthesis of batch N+1, against serial.
+7. ``precision``: bf16 vs fp16, each against fp32.
+8. ``cudagraphs``: the compiled runs with CUDA graphs (``reduce-overhead``).
+9. ``summary``: speed-ups, the fixed cost of a task, and the goals met or missed.
+
+Measured on the H200 before, run with ``--sections`` (and always by the dry run): ``tolerance``,
+``attention``, ``profile`` (earlier.py), ``fixed_cost`` (a task without a warm engine) and
+``compile`` (one fixed-shape forward, eager vs compiled). ``gpu-check.md`` is the section for
+benchmarks/RESULTS.md (floor_report.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,9 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))  # bench_synthesis
 
 import bench_synthesis as bench  # noqa: E402 - after the path insert
+import floor  # noqa: E402
+import floor_report  # noqa: E402
+from earlier import attention_section, cuda_time, profile_section, tolerance_section  # noqa: E402
 
 OLD_CHUNKS_PER_TASK = 64  # what a synthesize task held before tasks were sized by GPU time
 
@@ -81,25 +85,6 @@ class Report:
 
     def save(self) -> None:
         (self.out / "gpu-check.json").write_text(json.dumps(self.data, indent=1, default=str))
-
-
-def cuda_time(fn: Callable[[], object], device: str, repeats: int = 5) -> float:
-    """Median seconds of ``fn`` after one warm-up, device-synchronised."""
-    import torch
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def ceilings(device: str, dry: bool) -> dict:
@@ -149,183 +134,36 @@ def useful_flops(engine, workload, nfe: int) -> float:
     return total
 
 
-def attention_section(engine, dry: bool) -> dict:
-    """One DiT forward on a padded batch per backend: time, memory, agreement with singles."""
-    import torch
-
-    from voicebatch.synthesis import attention
-
-    transformer = engine.model.transformer
-    device, dtype = engine.device, engine.dtype
-    lengths = [120, 100, 90, 84] if dry else [1900, 1750, 1600, 1500, 1450, 1400, 1350, 1333] * 2
-    n, b = max(lengths), len(lengths)
-    generator = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(b, n, 100, device=device, dtype=dtype, generator=generator)
-    cond = torch.randn(b, n, 100, device=device, dtype=dtype, generator=generator)
-    text = torch.randint(1, 200, (b, n // 4), device=device, generator=generator)
-    t = torch.full((), 0.5, device=device, dtype=dtype)
-    positions = torch.arange(n, device=device)
-    mask = torch.stack([positions < length for length in lengths])
-    backends = ["sliced", "masked"]
-    if device.startswith("cuda"):
-        backends = ["varlen", *backends] + (["flash_attn"] if attention.flash_attn_usable() else [])
-
-    def forward(batch_x, batch_cond, batch_text, batch_mask, lens):
-        attention.set_lengths(transformer, tuple(lens) if batch_mask is not None else None)
-        try:
-            return transformer(
-                x=batch_x, cond=batch_cond, text=batch_text, time=t, mask=batch_mask, cfg_infer=True, cache=False
-            )
-        finally:
-            attention.set_lengths(transformer, None)
-
-    out: dict = {"batch": b, "lengths": lengths, "backends": {}, "reference": "masked (F5's own semantics)"}
-    results = {}
-    with torch.inference_mode():
-        for backend in ["masked", *[name for name in backends if name != "masked"]]:
-            processors = attention.install(transformer, backend)
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated() if device.startswith("cuda") else 0
-            try:
-                results[backend] = forward(x, cond, text, mask, lengths)
-                seconds = cuda_time(lambda: forward(x, cond, text, mask, lengths), device, repeats=3 if dry else 5)
-            except torch.OutOfMemoryError as error:
-                out["backends"][backend] = {"error": f"out of memory: {str(error)[:200]}"}
-                continue
-            peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.startswith("cuda") else None
-            errors = []
-            if "masked" in results:
-                for i, length in enumerate(lengths):  # valid positions of both CFG halves of item i
-                    ours = results[backend][[i, i + b], :length].float()
-                    theirs = results["masked"][[i, i + b], :length].float()
-                    errors.append(float((ours - theirs).norm() / theirs.norm()))
-            out["backends"][backend] = {
-                "forward_ms": round(seconds * 1000, 2),
-                "peak_extra_mb": round(peak, 1) if peak is not None else None,
-                "rel_err_vs_masked_max": max(errors) if errors else None,
-                "calls": dict(processors[0].calls),
-            }
-    attention.install(transformer, engine.backend)
-    return out
+def add_flops(result: dict, flops: float, peak_tflops: float | None) -> dict:
+    result["useful_tflop"] = round(flops / 1e12, 1)
+    result["achieved_tflops"] = round(flops / result["wall_s"] / 1e12, 1)
+    if peak_tflops:
+        result["floor_rtf_at_matmul_peak"] = round(flops / (peak_tflops * 1e12) / result["audio_s"], 5)
+    return result
 
 
-def runs_section(engine, workload, nfe_list: list[int], budgets: list[int], peak_tflops: float | None) -> dict:
+def runs_section(
+    engine, workload, nfe_list: list[int], budgets: list[int], peak_tflops: float | None, *, more: bool
+) -> dict:
+    """F5's infer_process and the eager engine at each NFE and budget; with ``more`` also F5's
+    infer_batch_process and the other attention kernel (measured on the H200 already)."""
     out: dict = {"runs": []}
     for nfe in nfe_list:
-        configs = [{"mode": "f5_process", "nfe": nfe}, {"mode": "f5_batch", "nfe": nfe}]
+        configs = [{"mode": "f5_process", "nfe": nfe}] + ([{"mode": "f5_batch", "nfe": nfe}] if more else [])
         configs += [{"mode": "engine", "nfe": nfe, "budget": budget, "max_batch": None} for budget in budgets]
-        if nfe == nfe_list[0]:  # the other padding-aware kernel, at the default budget
+        if more and nfe == nfe_list[0]:  # the other padding-aware kernel, at the default budget
             other = "varlen" if engine.device.startswith("cuda") else "masked"
             variant = {"attention": other, "variant": f"attention {other}"}
             configs.append({"mode": "engine", "nfe": nfe, "budget": budgets[0], "max_batch": None, **variant})
         flops = useful_flops(engine, workload, nfe)
         for config in configs:
             print(f"   {config}", flush=True)
-            result = bench.run_config(engine, workload, config)
-            result["useful_tflop"] = round(flops / 1e12, 1)
-            result["achieved_tflops"] = round(flops / result["wall_s"] / 1e12, 1)
-            if peak_tflops:
-                floor = flops / (peak_tflops * 1e12)
-                result["floor_rtf_at_matmul_peak"] = round(floor / result["audio_s"], 5)
+            result = add_flops(bench.run_config(engine, workload, config), flops, peak_tflops)
             out["runs"].append(result)
             print(f"   -> RTF {result['rtf']} wall {result['wall_s']} s", flush=True)
     engine_runs = [r for r in out["runs"] if r["mode"] == "engine" and r["nfe"] == nfe_list[0] and "variant" not in r]
     out["best_budget"] = min(engine_runs, key=lambda r: r["rtf"])["budget"] if engine_runs else None
     return out
-
-
-def tolerance_section(engine, workload, nfe: int, count: int) -> dict:
-    import numpy as np
-
-    from voicebatch.synthesis.engine import SynthesisParams
-
-    params = SynthesisParams(nfe_steps=nfe)
-    requests = workload.requests[:count]
-    # An explicit batch cap: on a CPU the engine would otherwise run batches of one.
-    batched = engine.synthesize(workload.references, requests, params, max_batch=count)
-    single = [engine.synthesize(workload.references, [r], params)[0] for r in requests]
-    rel, peak = [], []
-    for a, b in zip(batched, single, strict=True):
-        assert a.frames == b.frames, "batched and single chunks must have the same length"
-        rel.append(float(np.linalg.norm(a.mel - b.mel) / np.linalg.norm(b.mel)))
-        peak.append(float(np.abs(a.mel - b.mel).max()))
-    again = engine.synthesize(workload.references, requests, params, max_batch=count)
-    repeatable = all(np.array_equal(a.samples, b.samples) for a, b in zip(batched, again, strict=True))
-    return {
-        "chunks": count,
-        "dtype": str(engine.dtype),
-        "mel_rel_l2_max": max(rel),
-        "mel_rel_l2_mean": sum(rel) / len(rel),
-        "mel_abs_max": max(peak),
-        "same_seed_same_samples": repeatable,
-    }
-
-
-def profile_section(engine, workload, nfe: int, budget: int, out_dir: Path) -> dict:
-    """Where device time goes: kernel time by kind over one engine run (CUDA activity only,
-    which keeps the profiler's own cost out of the wall time), against the run's wall time."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    from voicebatch.synthesis.engine import SynthesisParams
-
-    params = SynthesisParams(nfe_steps=nfe)
-    requests = workload.requests[: min(len(workload.requests), 16)]
-    cuda = engine.device.startswith("cuda")
-    engine.synthesize(workload.references, requests[:2], params, batch_frames=budget)
-    started = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]) as prof:
-        engine.synthesize(workload.references, requests, params, batch_frames=budget)
-        if cuda:
-            torch.cuda.synchronize()
-    wall = time.perf_counter() - started
-    events = prof.key_averages()
-    sort = "self_device_time_total" if cuda else "self_cpu_time_total"
-    (out_dir / "profile.txt").write_text(events.table(sort_by=sort, row_limit=40, max_name_column_width=90))
-    categories: dict[str, float] = {}
-    busy_us = 0.0
-    for e in events:
-        if cuda and e.device_type != torch.autograd.DeviceType.CUDA:
-            continue  # CPU-side rows repeat their kernels' time
-        us = (e.self_device_time_total if cuda else e.self_cpu_time_total) or 0.0
-        name = e.key.lower()
-        if any(k in name for k in ("gemm", "cutlass", "xmma", "nvjet", "addmm", "matmul", "sm90")):
-            kind = "matmul"
-        elif any(k in name for k in ("flash", "fmha", "attention", "varlen", "sdpa")):
-            kind = "attention"
-        elif any(k in name for k in ("conv", "fft", "istft")):
-            kind = "convolution/fft (vocoder, conv embeddings)"
-        elif "memcpy" in name or "memset" in name:
-            kind = "copies"
-        elif "cat" in name:
-            kind = "concatenation"
-        else:
-            kind = "elementwise/norm/other"
-        categories[kind] = categories.get(kind, 0.0) + us
-        busy_us += us
-    return {
-        "chunks": len(requests),
-        "wall_s": round(wall, 3),
-        "device_busy_s": round(busy_us / 1e6, 3),
-        "device_busy_fraction": round(busy_us / 1e6 / wall, 3) if cuda else None,
-        "by_kind_s": {k: round(v / 1e6, 3) for k, v in sorted(categories.items(), key=lambda kv: -kv[1])},
-    }
-
-
-def compiled_section(
-    model_dir: Path, voices_dir: Path, device: str, nfe: int, budget: int, chunks: int, backend: str, timeout: float
-) -> dict:
-    """The engine with its DiT compiled, in a fresh process (the compile is its own cost)."""
-    config = json.dumps({"mode": "engine", "nfe": nfe, "budget": budget, "max_batch": None})
-    args = ["--config", config, "--device", device, "--chunks", str(chunks), "--model-dir", str(model_dir)]
-    args += ["--voices", str(voices_dir), "--compile", backend]
-    script = str(HERE.parent / "bench_synthesis.py")
-    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def child_json(script: str, *args: str, timeout: float) -> dict:
@@ -374,33 +212,14 @@ def summary(sections: dict) -> dict:
             "task_gpu_s": DEFAULT_TASK_GPU_SECONDS,
             "fixed_fraction": round(fixed / (fixed + DEFAULT_TASK_GPU_SECONDS), 3),
         }
+    out["goals"] = floor_report.goals(sections)
     return out
 
 
 def markdown(data: dict) -> str:
-    """The figures as Markdown, ready for benchmarks/RESULTS.md."""
+    """The sections measured before (attention, profile, ...) when they ran: raw, for reading."""
     s = data["sections"]
-    lines = [f"\n### GPU check ({data['started']})\n"]
-    facts = s.get("ceilings", {})
-    lines.append(
-        f"Device: {data.get('machine', '?')}. Measured ceilings: {facts.get('matmul_tflops')} TFLOP/s "
-        f"({facts.get('matmul')}), copy {facts.get('copy_gb_s')} GB/s.\n"
-    )
-    runs = s.get("runs", {}).get("runs", [])
-    if runs:
-        lines += [
-            "| run | NFE | budget | attention | audio s | wall s | RTF | vs infer_process | useful TFLOP "
-            "| achieved TFLOP/s | floor RTF | GPU max alloc MB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in runs:
-            base = next(x for x in runs if x["mode"] == "f5_process" and x["nfe"] == r["nfe"])
-            lines.append(
-                f"| {bench.RUN_NAMES[r['mode']]} | {r['nfe']} | {r.get('budget', '-')} "
-                f"| {r['attention'] if r['mode'] == 'engine' else 'F5 SDPA'} | {r['audio_s']} "
-                f"| {r['wall_s']} | {r['rtf']} | {base['rtf'] / r['rtf']:.2f}x | {r.get('useful_tflop')} "
-                f"| {r.get('achieved_tflops')} | {r.get('floor_rtf_at_matmul_peak', '-')} | {r['gpu_max_alloc_mb']} |"
-            )
+    lines = []
     att = s.get("attention", {}).get("backends", {})
     if att:
         lines += ["", "| attention | forward ms | extra peak MB | rel. error vs masked |", "|---|---|---|---|"]
@@ -410,10 +229,16 @@ def markdown(data: dict) -> str:
             else:
                 err = r["rel_err_vs_masked_max"]
                 lines.append(f"| {name} | {r['forward_ms']} | {r['peak_extra_mb']} | {err:.2e} |")
-    for name in ("compiled", "tolerance", "profile", "fixed_cost", "summary", "compile"):
+    for name in ("tolerance", "profile", "fixed_cost", "compile", "summary"):
         if name in s:
             lines.append(f"\n{name}: `{json.dumps(s[name], default=str)}`")
     return "\n".join(lines) + "\n"
+
+
+DEVICE_SECTIONS = ("ceilings", "model", "runs", "compiled", "warm", "overlap", "precision", "cudagraphs", "summary")
+# Measured on the H200 already (benchmarks/RESULTS.md): the dry run keeps them working, a device run
+# names them in --sections when it has the time.
+MORE_SECTIONS = ("tolerance", "attention", "profile", "fixed_cost", "compile")
 
 
 def main() -> None:
@@ -421,22 +246,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny model, small sizes: the code paths only")
     parser.add_argument("--device", default="cuda")
-    # 32 chunks and three budgets: the first H200 run (48 chunks, four budgets) spent 257 s in
-    # the runs alone and left no time for the sections after them.
-    parser.add_argument("--chunks", type=int, default=32)
-    parser.add_argument("--budgets", default="16384,32768,65536")
-    parser.add_argument("--budget-s", type=float, default=420.0, help="stop starting sections after this")
+    parser.add_argument("--chunks", type=int, default=24)  # 32 on the H200 before: F5 alone took 40 s of it
+    parser.add_argument("--budgets", default="16384", help="the eager engine's frame budgets (the first: compiled)")
+    parser.add_argument("--budget-s", type=float, default=400.0, help="stop starting sections after this")
+    parser.add_argument("--sections", default=",".join(DEVICE_SECTIONS), help="sections to run, comma-separated")
     parser.add_argument("--skip", default="", help="sections not to run, comma-separated")
     args = parser.parse_args()
     dry = args.dry_run
     device = "cpu" if dry else args.device
     args.out.mkdir(parents=True, exist_ok=True)
-    report = Report(args.out, 10**6 if dry else args.budget_s, skip=set(filter(None, args.skip.split(","))))
+    wanted = set(DEVICE_SECTIONS + MORE_SECTIONS) if dry else set(filter(None, args.sections.split(",")))
+    skip = set(filter(None, args.skip.split(","))) | (set(DEVICE_SECTIONS + MORE_SECTIONS) - wanted)
+    report = Report(args.out, 10**6 if dry else args.budget_s, skip=skip - {"ceilings", "model"})
     budgets = [int(b) for b in args.budgets.split(",")]
     chunks = 2 if dry else args.chunks
     nfe_list = [3, 7] if dry else [32, 7]
     if dry:
-        budgets = budgets[:2]
+        budgets = [16384, 32768]
+    compile_backend = "eager" if dry else "inductor"  # the dry run: dynamo's tracing, no code generation
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -471,25 +298,58 @@ def main() -> None:
             voices_dir, chunks, engine.files.checksum, SynthesisParams(nfe_steps=nfe_list[0]), tmp_path
         )
         peak = (facts or {}).get("matmul_tflops")
-        runs = report.section("runs", lambda: runs_section(engine, workload, nfe_list, budgets, peak), needs_s=60)
-        best = (runs or {}).get("best_budget") or budgets[0]
-        compile_backend = "eager" if dry else "inductor"  # the dry run: dynamo's tracing, no code generation
+        more = dry or "attention" in wanted
+        report.section("runs", lambda: runs_section(engine, workload, nfe_list, budgets, peak, more=more), needs_s=60)
+
+        def compiled(mode: str, tolerance: int) -> dict:
+            timeout = max(60.0, report.left() - 5)
+            out = floor.compiled_section(
+                model_dir, voices_dir, device, compile_backend, mode, nfe_list, budgets[0], chunks, tolerance, timeout
+            )
+            for row in out["runs"]:
+                add_flops(row, useful_flops(engine, workload, row["nfe"]), peak)
+            return out
+
+        report.section("compiled", lambda: compiled("default", 2 if dry else 8), needs_s=90)
+        backend = compile_backend if "error" not in report.data["sections"].get("compiled", {"error": 1}) else None
+        warm = (model_dir, workload, device, nfe_list[0], 2 if dry else 8, backend)
+        report.section("warm", lambda: floor.warm_section(*warm, timeout=max(60.0, report.left())), needs_s=60)
+        report.section(
+            "overlap",
+            lambda: floor.overlap_section(engine, workload, nfe_list[0], 2 if dry else 16, budgets[0], tiny=dry),
+            needs_s=45,
+        )
+        report.section(
+            "precision",
+            lambda: floor.precision_section(model_dir, workload, device, nfe_list[0], 2 if dry else 4, budgets[0], dry),
+            needs_s=45,
+        )
+        report.section("cudagraphs", lambda: compiled("reduce-overhead" if not dry else "default", 0), needs_s=120)
+        # Measured before (H200); the dry run keeps them working.
         count = 2 if dry else 8
         report.section("tolerance", lambda: tolerance_section(engine, workload, nfe_list[0], count), needs_s=30)
-        compiled = (model_dir, voices_dir, device, nfe_list[0], best, chunks, compile_backend)
-        report.section("compiled", lambda: compiled_section(*compiled, max(60.0, report.left() - 10)), needs_s=90)
         report.section("attention", lambda: attention_section(engine, dry), needs_s=20)
-        report.section("profile", lambda: profile_section(engine, workload, nfe_list[0], best, args.out), needs_s=30)
+        report.section(
+            "profile", lambda: profile_section(engine, workload, nfe_list[0], budgets[0], args.out), needs_s=30
+        )
         dirs = (str(model_dir), str(voices_dir))
         report.section("fixed_cost", lambda: child_json("fixed_cost.py", *dirs, device, timeout=300), needs_s=40)
-        report.section("summary", lambda: summary(report.data["sections"]), needs_s=float("-inf"))
-        # Last, and only with time to spare: whether compiling the DiT would pay (issue 12, item 5).
-        # The dry run traces with dynamo's eager backend: the probe's code without inductor's build.
         probe = ("compile_probe.py", str(model_dir), device, "eager" if dry else "inductor")
-        timeout = max(30.0, report.left() - 15)
-        report.section("compile", lambda: child_json(*probe, timeout=timeout), needs_s=100)
-    (args.out / "gpu-check.md").write_text(markdown(report.data))
-    print(markdown(report.data))
+        report.section("compile", lambda: child_json(*probe, timeout=max(30.0, report.left() - 15)), needs_s=100)
+        report.section("summary", lambda: summary(report.data["sections"]), needs_s=float("-inf"))
+    pytest_summary = _pytest_summary(args.out / "pytest.txt")
+    text = floor_report.markdown(report.data, pytest_summary) + markdown(report.data)
+    (args.out / "gpu-check.md").write_text(text)
+    print(text)
+
+
+def _pytest_summary(path: Path) -> str | None:
+    """The CUDA tests' last line (run.sh runs them before this script), e.g. ``18 passed, 2 skipped``."""
+    try:
+        lines = [line.strip("= \n") for line in path.read_text().splitlines() if line.strip()]
+    except OSError:
+        return None
+    return lines[-1] if lines else None
 
 
 if __name__ == "__main__":

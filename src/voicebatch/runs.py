@@ -45,9 +45,11 @@ from voicebatch.scripts import Script, ScriptError, ScriptPart, load_scripts, sc
 from voicebatch.stages import StageNotReady, error_line, stage_outcomes
 from voicebatch.storage import PRESIGN_SECONDS, Storage, is_s3_uri, local_path
 from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_batches, plan_tasks
+from voicebatch.synthesis.buckets import FrameBuckets, plan_bucketed_batches
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import format_eta, log_progress
 from voicebatch.synthesis.models import ModelFiles, ModelManifest
+from voicebatch.verify.overlap import SharedEngine, overlap_enabled, synthesize_then_verify
 from voicebatch.vocab import load_vocabulary
 from voicebatch.voices import PreparedVoice, discover_voices, prepare_voice, voice_source
 
@@ -414,13 +416,20 @@ def synthesize_batch(
         references[voice] = Reference(voice, prepared.samples, prepared.text)
     params = SynthesisParams(**spec["params"])
     started, seconds, done = time.perf_counter(), 0.0, 0
+    # Batch N is verified while batch N+1 synthesizes (verify/overlap.py); re-takes share the engine.
+    overlap = spec.get("verify", {}).get("mode", "off") != "off" and overlap_enabled()
+    engine = SharedEngine(engine) if overlap else engine
     verification = BatchVerification(spec, spec_key, engine, out, staging, speech_models, batch_frames)
-    for group in synthesis_batches(todo, references, batch_frames):
-        group_started = time.perf_counter()
-        audio = synthesize_chunks(engine, references, group, params, batch_frames)
-        audio, qa = verification.check(references, group, params, audio)
-        _stage_chunks(out, staging, audio, time.perf_counter() - group_started, qa)
-        done += len(group)
+    groups = synthesis_batches(todo, references, batch_frames, getattr(engine, "buckets", None))
+    for checked in synthesize_then_verify(
+        groups,
+        lambda group: synthesize_chunks(engine, references, group, params, batch_frames),
+        lambda group, audio: verification.check(references, group, params, audio),
+        deliver=lambda checked: _stage_chunks(out, staging, *checked.result, checked.synthesis_s + checked.verify_s),
+        overlap=overlap,
+    ):
+        audio = checked.result[0]
+        done += len(checked.group)
         seconds += sum(a.samples.shape[0] for a in audio) / 24_000
         elapsed = time.perf_counter() - started
         eta = format_eta(elapsed / done * (len(todo) - done)) if done < len(todo) else "done"
@@ -442,18 +451,25 @@ def synthesize_batch(
         "wall_seconds": round(wall, 2),
         "rtf": round(wall / seconds, 4) if seconds else None,
         "device": engine.device,
+        "verify_overlapped": overlap,
     }
 
 
 def synthesis_batches(
-    requests: Sequence[ChunkRequest], references: Mapping[str, Reference], batch_frames: int
+    requests: Sequence[ChunkRequest],
+    references: Mapping[str, Reference],
+    batch_frames: int,
+    buckets: FrameBuckets | None = None,
 ) -> list[list[ChunkRequest]]:
     """The chunks of one forward pass each, as the engine would pack them (same frame
-    estimate, same packing): the unit that is staged as soon as it is done."""
+    estimate, same packing, its frame buckets if it has any): the unit that is staged as soon
+    as it is done."""
     frames = [
         estimate_frames(references[r.voice].samples.shape[0], references[r.voice].text, r.text, r.speed)
         for r in requests
     ]
+    if buckets is not None:
+        return [[requests[i] for i in batch.items] for batch in plan_bucketed_batches(frames, buckets, batch_frames)]
     return [[requests[i] for i in batch.items] for batch in plan_batches(frames, batch_frames)]
 
 
@@ -468,9 +484,7 @@ def synthesize_chunks(
     return engine.synthesize(references, list(requests), params, batch_frames=batch_frames)
 
 
-def _stage_chunks(
-    out: Storage, staging: str, audio: Sequence[ChunkAudio], wall: float, qa: Mapping[str, dict] | None = None
-) -> None:
+def _stage_chunks(out: Storage, staging: str, audio: Sequence[ChunkAudio], qa: Mapping[str, dict], wall: float) -> None:
     total_frames = sum(a.frames for a in audio) or 1
     for result in audio:
         out.put_bytes(f"{staging}chunks/{result.key}.wav", _float_wav(result.samples), "audio/wav")

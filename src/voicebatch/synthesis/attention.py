@@ -108,36 +108,15 @@ class PaddingAwareAttention:
 
     def __call__(self, attn, x: torch.Tensor, mask: torch.Tensor | None = None, rope=None) -> torch.Tensor:
         import torch
-        from x_transformers.x_transformers import apply_rotary_pos_emb
 
-        batch = x.shape[0]
-        query, key, value = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.q_norm is not None:
-            query = attn.q_norm(query)
-        if attn.k_norm is not None:
-            key = attn.k_norm(key)
-        if rope is not None:
-            freqs, xpos_scale = rope
-            q_scale, k_scale = (xpos_scale, xpos_scale**-1.0) if xpos_scale is not None else (1.0, 1.0)
-            if self.pe_attn_head is not None:
-                pn = self.pe_attn_head
-                query[:, :pn, :, :] = apply_rotary_pos_emb(query[:, :pn, :, :], freqs, q_scale)
-                key[:, :pn, :, :] = apply_rotary_pos_emb(key[:, :pn, :, :], freqs, k_scale)
-            else:
-                query = apply_rotary_pos_emb(query, freqs, q_scale)
-                key = apply_rotary_pos_emb(key, freqs, k_scale)
-
+        query, key, value = project(attn, x, rope, self.pe_attn_head)
         attend = _eager(self._attend) if torch.compiler.is_compiling() else self._attend
         out = attend(query, key, value, mask)  # (b, n, heads * head_dim)
-        out = out.to(query.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        if mask is not None:
-            out = out.masked_fill(~mask.unsqueeze(-1), 0.0)
-        return out
+        return finish(attn, out.to(query.dtype), mask)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The attention kernel alone: what stays eager in a compiled block (``compiled.py``)."""
+        return self._attend(q, k, v, mask)
 
     # -- kernels --------------------------------------------------------------------------
 
@@ -225,6 +204,42 @@ class PaddingAwareAttention:
         # specialised into the graph's guards and force a recompile per call, so skip it there.
         if not torch.compiler.is_compiling():
             self.calls[path] = self.calls.get(path, 0) + 1
+
+
+def project(attn, x: torch.Tensor, rope, pe_attn_head: int | None) -> tuple[torch.Tensor, ...]:
+    """Queries, keys and values (b, heads, n, head_dim) as F5's ``AttnProcessor`` makes them:
+    projections, qk-norm, rotary embedding (on the first ``pe_attn_head`` heads when set)."""
+    from x_transformers.x_transformers import apply_rotary_pos_emb
+
+    batch = x.shape[0]
+    query, key, value = attn.to_q(x), attn.to_k(x), attn.to_v(x)
+    head_dim = key.shape[-1] // attn.heads
+    query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+    key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+    value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+    if attn.q_norm is not None:
+        query = attn.q_norm(query)
+    if attn.k_norm is not None:
+        key = attn.k_norm(key)
+    if rope is not None:
+        freqs, xpos_scale = rope
+        q_scale, k_scale = (xpos_scale, xpos_scale**-1.0) if xpos_scale is not None else (1.0, 1.0)
+        if pe_attn_head is not None:
+            pn = pe_attn_head
+            query[:, :pn, :, :] = apply_rotary_pos_emb(query[:, :pn, :, :], freqs, q_scale)
+            key[:, :pn, :, :] = apply_rotary_pos_emb(key[:, :pn, :, :], freqs, k_scale)
+        else:
+            query = apply_rotary_pos_emb(query, freqs, q_scale)
+            key = apply_rotary_pos_emb(key, freqs, k_scale)
+    return query, key, value
+
+
+def finish(attn, out: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """F5's output projection of the attention's result, padded positions zeroed."""
+    out = attn.to_out[1](attn.to_out[0](out))
+    if mask is not None:
+        out = out.masked_fill(~mask.unsqueeze(-1), 0.0)
+    return out
 
 
 def install(transformer, backend: str) -> list[PaddingAwareAttention]:

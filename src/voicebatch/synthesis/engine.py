@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, f5_reference_text, plan_batches
+from voicebatch.synthesis.buckets import DEFAULT_BUCKETS, FrameBuckets, plan_bucketed_batches
 from voicebatch.synthesis.models import ModelError, ModelFiles
 
 if TYPE_CHECKING:
@@ -127,12 +128,21 @@ class Engine:
         dtype: torch.dtype | None = None,
         attention: str | None = None,
         compile: str | None = None,
+        compile_mode: str = "default",
+        buckets: FrameBuckets | bool | None = None,
     ) -> None:
         self.files = model
         self.device = device
         self.dtype = dtype
         self.attention = attention  # None: the fastest usable (attention.choose_backend)
-        self.compile = compile  # a torch.compile backend ("inductor") for the DiT, or None: see load()
+        self.compile = compile  # a torch.compile backend ("inductor") for the DiT's blocks, or None: compiled.py
+        self.compile_mode = compile_mode  # "reduce-overhead": CUDA graphs, recorded per bucket shape
+        # Frame buckets (buckets.py): by default on when compiled (graphs are reused), else off
+        # (exact padding computes least).
+        if buckets is None or buckets is True:
+            buckets = DEFAULT_BUCKETS if (compile or buckets is True) else None
+        self.buckets: FrameBuckets | None = buckets or None
+        self.compiled = None  # compiled.CompiledBlocks once loaded with compile
         self.model = None
         self.vocoder = None
         self.backend = attention or "auto"
@@ -168,17 +178,17 @@ class Engine:
         torch.set_grad_enabled(False)
         self.max_frames = getattr(self.model.transformer.text_embed, "precompute_max_pos", None)
         if self.compile:
-            # Fuses the DiT's elementwise work (modulation, RoPE, norms, GELU), which the
-            # H200 profile shows costs more than its matrix products; dynamic shapes so that
-            # each batch's length does not compile anew. The attention kernels stay eager.
-            self.model.transformer = torch.compile(self.model.transformer, dynamic=True, backend=self.compile)
+            from voicebatch.synthesis.compiled import CompileOptions, compile_transformer
+
+            options = CompileOptions(self.compile, self.compile_mode)
+            self.compiled = compile_transformer(self.model.transformer, self.files, self.device, options)
         log.info(
             "engine: %s on %s (%s, attention %s%s)",
             self.files.name,
             self.device,
             self.dtype,
             self.backend,
-            f", compiled with {self.compile}" if self.compile else "",
+            f", compiled with {self.compile} ({self.compile_mode}), {self.buckets.describe()}" if self.compile else "",
         )
         return self
 
@@ -201,7 +211,11 @@ class Engine:
             max_batch = 1
         mels: dict[str, torch.Tensor] = {}
         prepared = [self._prepare(references[c.voice], c, mels) for c in chunks]
-        batches = plan_batches([p.duration for p in prepared], batch_frames, max_batch)
+        frames = [p.duration for p in prepared]
+        if self.buckets is not None:
+            batches = plan_bucketed_batches(frames, self.buckets, batch_frames, max_batch)
+        else:
+            batches = plan_batches(frames, batch_frames, max_batch)
         log.info("synthesizing %d chunks in %d batches (frame budget %d)", len(chunks), len(batches), batch_frames)
         results: dict[int, ChunkAudio] = {}
         started, audio_seconds = time.perf_counter(), 0.0
@@ -224,6 +238,8 @@ class Engine:
             pending = launched
         if pending is not None:
             collect(pending)
+        if self.compiled is not None:
+            self.compiled.save_new()  # graphs compiled by this call: kept beside the model
         return [results[i] for i in range(len(chunks))]
 
     def _prepare(self, reference: Reference, chunk: ChunkRequest, mels: dict) -> _Prepared:
@@ -267,6 +283,14 @@ class Engine:
             first, second = batch.items[:half], batch.items[half:]
             parts = [SynthesisBatch(p, len(p) * prepared[p[0]].duration) for p in (first, second)]
             return [launched for part in parts for launched in self._launch(part, prepared, chunks, params)]
+        except Exception as error:  # a failed compile: eager is the fallback (compiled.py)
+            if self.compiled is None:
+                raise
+            from voicebatch.synthesis.compiled import fall_back
+
+            fall_back(self.compiled, error)
+            self.compiled = None
+            return self._launch(batch, prepared, chunks, params)
 
     def _sample(
         self, items: tuple[int, ...], prepared: list[_Prepared], chunks: Sequence[ChunkRequest], params: SynthesisParams
@@ -296,6 +320,7 @@ class Engine:
                 cfg_strength=params.cfg_strength,
                 sway_sampling_coef=params.sway_sampling_coef,
                 text_lengths=[len(p.text) for p in group],
+                frames=self._bucket(group),
             ).float()
             spans = [(p.ref_frames, max(p.duration, p.ref_frames + 1)) for p in group]
             generated = [mel[k, a:b, :].permute(1, 0) for k, (a, b) in enumerate(spans)]
@@ -305,6 +330,12 @@ class Engine:
             padded = torch.stack([F.pad(g[None], (0, longest - g.shape[1]), mode="replicate")[0] for g in generated])
             waves = self.vocoder.decode(padded)
         return _Launched(items, waves, generated)
+
+    def _bucket(self, group: list[_Prepared]) -> int | None:
+        """The padded length of a batch: its bucket (the sampler's own length rule first)."""
+        if self.buckets is None:
+            return None
+        return self.buckets.bucket_for(max(max(p.duration, p.ref_frames + 1, len(p.text) + 1) for p in group))
 
     def _collect(
         self, launched: list[_Launched], prepared: list[_Prepared], chunks: Sequence[ChunkRequest]

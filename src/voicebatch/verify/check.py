@@ -98,6 +98,7 @@ class Verifier:
         speed: float = 1.0,
         limits: SignalLimits = DEFAULT_LIMITS,
         align: bool = True,
+        transcript: Transcript | None = None,  # already decoded with its batch (transcribe_many)
     ) -> TakeCheck:
         from voicebatch.verify.signal import expected_seconds
 
@@ -108,11 +109,11 @@ class Verifier:
         expected = expected_seconds(text, bytes_per_second, speed)
         signal = check_signal(samples, rate, expected=expected, limits=limits, audio16k=audio16k)
         reasons = list(signal.problems)
-        transcript = score = None
+        given, transcript, score = transcript, None, None
         content_checked = False
         if self.mode == "asr" and self.recognizer is not None and self.recognizer.supports(language):
             content_checked = True
-            transcript = self.recognizer.transcribe(audio16k, text=text, language=language)
+            transcript = given or self.recognizer.transcribe(audio16k, text=text, language=language)
             known = getattr(self.recognizer, "known", None)
             only = None
             if known is not None:  # words outside the backend's dictionary cannot be heard: not scored
@@ -178,4 +179,23 @@ def written_word_times(text_sentences: Sequence[str], alignment: Alignment | Non
         own = [w for w in alignment.words[position : position + len(piece)] if w.placed]
         position += len(piece)
         out.append((own[0].start, own[-1].end) if own and len(own) == len(piece) else None)
+    return out
+
+
+def batch_transcripts(verifier: Verifier, takes: Sequence[tuple[str, np.ndarray, int, str]]) -> dict[str, Transcript]:
+    """Transcripts of several takes ``(key, samples, rate, text)`` decoded together, by language,
+    when the recogniser decodes in batches (faster-whisper); empty otherwise (each take is then
+    transcribed as it is checked)."""
+    many = getattr(verifier.recognizer, "transcribe_many", None)
+    if verifier.mode != "asr" or many is None or len(takes) < 2:
+        return {}
+    by_language: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for key, samples, rate, text in takes:
+        language = verifier.language(text)
+        if language != "und" and verifier.recognizer.supports(language):
+            by_language.setdefault(language, []).append((key, to_16k(samples, rate)))
+    out = {}
+    for language, clips in by_language.items():
+        transcripts = many([c for _, c in clips], language=language)
+        out.update({key: t for (key, _), t in zip(clips, transcripts, strict=True)})
     return out

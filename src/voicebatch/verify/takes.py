@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from voicebatch.verify.check import TakeCheck, Verifier
+from voicebatch.verify.check import TakeCheck, Verifier, batch_transcripts
 from voicebatch.verify.records import Alignment, WordTime
 from voicebatch.verify.signal import to_16k
 
@@ -97,6 +97,7 @@ def verify_chunks(
     notes: list[str] = []
     for number in range(1, max_takes + 1):
         failing = []
+        batched = batch_transcripts(verifier, [(r.key, a.samples, SAMPLE_RATE, r.text) for r, a in current])
         for request, result in current:
             check = verifier.check(
                 result.samples,
@@ -104,6 +105,7 @@ def verify_chunks(
                 request.text,
                 bytes_per_second=rates.get(request.voice),
                 speed=request.speed,
+                transcript=batched.get(request.key),
             )
             takes[request.key].append(Take(number, request.seed, check, result))
             if check.status == "failed":
