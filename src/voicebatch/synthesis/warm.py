@@ -48,7 +48,15 @@ from voicebatch.synthesis.engine import (
 )
 from voicebatch.synthesis.engine_server import code_version
 from voicebatch.synthesis.models import ModelFiles
-from voicebatch.synthesis.server_process import kill_server, log_tail, say_goodbye, spawn_lock, start_server, wait_gone
+from voicebatch.synthesis.server_process import (
+    is_server,
+    kill_server,
+    log_tail,
+    say_goodbye,
+    spawn_lock,
+    start_server,
+    wait_gone,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -353,6 +361,15 @@ class WarmEngine:
         except (ConnectionRefusedError, FileNotFoundError):
             sock.close()
             return None
+        except (ConnectionResetError, wire.ConnectionClosed) as e:
+            sock.close()
+            # A server being killed can still queue a connection in its listener's backlog and
+            # reset it as it exits: a dead server's name, not a server that failed to answer.
+            if self._peer_pid and not is_server(self._peer_pid, self.socket_path):
+                wait_gone(self._peer_pid, 5.0)
+                self._peer_pid = None
+                return None
+            raise ServerLost(f"no answer to hello from {self.socket_path}: {e}") from None
         except (TimeoutError, OSError, wire.ProtocolError) as e:
             sock.close()
             raise ServerLost(f"no answer to hello from {self.socket_path}: {e}") from None
