@@ -25,7 +25,7 @@ README = ROOT / "README.md"
 DAG_FACTS = r"""
 import json, sys
 from airflow.models.dagbag import DagBag
-dag = DagBag(sys.argv[1], include_examples=False).dags["voice_batch"]
+dag = DagBag(sys.argv[1]).dags["voice_batch"]
 params = {name: dag.params.get_param(name).schema for name in dag.params.keys()}
 print(json.dumps({"params": params, "tasks": sorted(dag.task_ids)}))
 """
