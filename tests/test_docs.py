@@ -61,9 +61,9 @@ def table_names(text: str) -> set[str]:
 
 def test_mkdocs_build_strict_has_no_warning(tmp_path: Path) -> None:
     site = tmp_path / "site"
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml")]
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml")]
-        + ["--site-dir", str(site)],
+        [*command, "--site-dir", str(site)],
         cwd=ROOT,
         capture_output=True,
         text=True,
