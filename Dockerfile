@@ -1,4 +1,4 @@
-# voicebatch's images, on the official Airflow image. Two targets (README, "Images"):
+# voicebatch's images, on the official Airflow image. Two targets (docs/deploy/images.md):
 #   control  api-server, scheduler, dag-processor, triggerer, airflow-init: Airflow and its
 #            providers from the lock, this project's DAG and plugins; no torch, no voicebatch library
 #   worker   Celery workers: control plus the voicebatch library and its pinned dependencies

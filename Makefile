@@ -83,7 +83,7 @@ test-each: $(STAMP) system-deps
 	  echo "== $$f"; $(BIN)/python -m pytest -q -p no:randomly "$$f" || failed="$$failed $$f"; \
 	done; if [ -n "$$failed" ]; then echo "failed alone:$$failed"; exit 1; fi
 
-# The compose stack for real (README, "compose-test"): installs docker.io and starts dockerd when
+# The compose stack for real (docs/deploy/compose-test.md): installs docker.io and starts dockerd when
 # needed (stopping only what it started), builds the images from the Dockerfile on stand-in bases,
 # runs voice_batch and the fault drills in containers, then `down -v`. Needs root and about 25 GB
 # of disk; not part of `make test` (which stays free of Docker). Its last line gives the figures.

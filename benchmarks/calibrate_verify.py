@@ -8,7 +8,7 @@ alignment's word boundaries; the flawed takes cut out, or repeat, each sentence'
 word (real audio, real word boundaries). Also the whole recording against its true text
 and against the text with sentences 1 and 2 swapped. Synthetic: twenty Harvard sentences
 (lists 1-2) spoken by espeak-ng, with the longest word dropped or repeated in the text it
-speaks. Prints the figures the README and benchmarks/RESULTS.md quote.
+speaks. Prints the figures docs/verification.md and benchmarks/RESULTS.md quote.
 """
 
 from __future__ import annotations

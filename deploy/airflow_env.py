@@ -34,7 +34,7 @@ def airflow_env(
     """
     base = os.environ if base is None else base
     env = {k: v for k, v in base.items() if not (clean and k.startswith("AIRFLOW"))}
-    # The allow-list (README, "Security"): this project's own folders, unless the caller names its own.
+    # The allow-list (docs/security.md): this project's own folders, unless the caller names its own.
     for name, default in project_locations(home).items():
         if name not in env and name not in extra:
             env[name] = default

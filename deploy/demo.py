@@ -80,7 +80,7 @@ def main() -> int:
     moto = None
     conn_id = os.environ.get("VOICEBATCH_DEMO_CONN")
     output = os.environ.get("VOICEBATCH_DEMO_OUTPUT", f"s3://{BUCKET}/output")
-    # The allow-list (README, "Security"): the demo's own output location; its inputs (include/)
+    # The allow-list (docs/security.md): the demo's own output location; its inputs (include/)
     # and models (airflow_home/models, or the model cache) are the project's defaults.
     extra: dict[str, str] = {"VOICEBATCH_ALLOWED_OUTPUTS": os.environ.get("VOICEBATCH_ALLOWED_OUTPUTS") or output}
     if not conn_id:

@@ -1,6 +1,6 @@
 """A callback receiver for tests: an HTTP server on 127.0.0.1 (a free port) that answers each POST
 with the next scripted status and records what it got; and the receiver's signature check, written
-here with ``hmac`` (not voicebatch's code), as the README tells receivers to."""
+here with ``hmac`` (not voicebatch's code), as docs/callbacks.md tells receivers to."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def receiver(statuses: Sequence[int] = (200,), headers: dict[int, dict[str, str]
 
 
 def signature_ok(secret: bytes, got: Received) -> bool:
-    """The README's recipe: HMAC-SHA256 over ``<timestamp>.<body>``, compared in constant time."""
+    """docs/callbacks.md's recipe: HMAC-SHA256 over ``<timestamp>.<body>``, compared in constant time."""
     timestamp = got.headers["x-voicebatch-timestamp"]
     expected = "sha256=" + hmac.new(secret, timestamp.encode() + b"." + got.body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, got.headers["x-voicebatch-signature"])

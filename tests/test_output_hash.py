@@ -1,4 +1,4 @@
-"""The output hash covers what the README lists: change any one input, get a new output (and so
+"""The output hash covers what docs/outputs.md lists: change any one input, get a new output (and so
 a new synthesis); change nothing, get the same hash in every process."""
 
 from __future__ import annotations

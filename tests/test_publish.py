@@ -96,7 +96,7 @@ def test_layout_manifest_and_latest(counted) -> None:
     manifest = json.loads(storage.get_bytes(intro.manifest_key))
     assert manifest["schema"] == "voicebatch.manifest/1" and manifest["run"] == {"dag_id": "d", "run_id": "r"}
     assert manifest["model"]["checksum"] == "c" * 64 and manifest["inputs"]["voices"]["anna"]["clip_hash"]
-    # Every field of the README's manifest table, and nothing else.
+    # Every field of the manifest table (docs/outputs.md), and nothing else.
     assert set(manifest) == {
         *("schema", "output_format_version", "script_id", "output_hash", "created_at", "inputs", "model"),
         *("parameters", "seeds", "chunks", "versions", "durations", "loudness", "run", "outputs", "qa"),
@@ -169,7 +169,7 @@ def test_timing_table_matches_the_published_audio_and_text(counted) -> None:
     duration = sf.info(io.BytesIO(storage.get_bytes(wav))).duration
     # One sentence per chunk: sentence edges are chunk edges, with the sentence pause between them.
     gap = float(sentences[1]["start_s"]) - float(sentences[0]["end_s"])
-    assert abs(gap - 0.3) <= 0.001, "the README's default sentence pause"
+    assert abs(gap - 0.3) <= 0.001, "the documented default sentence pause (docs/params.md)"
     assert abs(float(sentences[-1]["end_s"]) - duration) <= 0.001, "the last sentence ends with the audio"
     assert len(plans()[0].chunks) == 2 and {r["source"] for r in sentences} == {"chunk_boundary"}
     # Verification is off here (no aligner): times inside a chunk are estimated, and flagged so.
@@ -350,7 +350,7 @@ def test_a_step_that_keeps_failing_is_tried_three_times_and_no_manifest_appears(
     with pytest.raises(Exception, match="Could not connect"):
         publish_all(storage)
     (wav,) = [k for k in tries if k.endswith(".wav")]
-    assert tries[wav] == 3 and waits == [2, 4], "three tries in all (README: Storage), then the error"
+    assert tries[wav] == 3 and waits == [2, 4], "three tries in all (docs/outputs.md: Storage), then the error"
     assert not [k for k in storage.list("") if k.endswith("manifest.json")]
 
 

@@ -1,4 +1,4 @@
-"""The S3 clients retry as the README says: botocore's `standard` mode, 5 attempts, SigV4.
+"""The S3 clients retry as docs/connections.md says: botocore's `standard` mode, 5 attempts, SigV4.
 
 Against a local endpoint that answers every request with 503 SlowDown and counts them: the
 CLI's client (the standard AWS environment) and the DAG's (an Airflow AWS connection, in an
@@ -97,7 +97,7 @@ def connection(endpoint: str, **extra: object) -> str:
 
 
 def test_dag_client_from_the_airflow_connection_retries(throttling_endpoint, tmp_path: Path) -> None:
-    """Default: 5 retries; the connection's extra "config_kwargs" can ask for others (README)."""
+    """Default: 5 retries; the connection's extra "config_kwargs" can ask for others (docs/connections.md)."""
     endpoint, seen = throttling_endpoint
     more = {"config_kwargs": {"retries": {"mode": "adaptive", "max_attempts": 2}}}
     env = airflow_env(

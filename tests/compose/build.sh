@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make compose-test`'s images: the stand-in bases (README, "compose-test") and the project's two
+# `make compose-test`'s images: the stand-in bases (docs/deploy/compose-test.md) and the project's two
 # images from its own Dockerfile, on the stand-in Airflow base. Figures go to STATE/build.json.
 #   build.sh STATE
 # Docker's layer cache makes a re-run cheap: the dependency layers are rebuilt only when

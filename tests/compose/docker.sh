@@ -5,7 +5,7 @@
 #   docker.sh stop STATE    stop the dockerd that `start` started (by that PID), and nothing else
 # The dockerd started here finds tests/compose/standins/nvidia/nvidia-container-runtime-hook on its
 # PATH when the real NVIDIA Container Toolkit is absent: the engine then accepts the compose files'
-# GPU reservations (driver nvidia) and starts those containers without a GPU (README, "compose-test").
+# GPU reservations (driver nvidia) and starts those containers without a GPU (docs/deploy/compose-test.md).
 set -euo pipefail
 action="${1:?usage: docker.sh start|stop STATE_DIR}"
 state="${2:?usage: docker.sh start|stop STATE_DIR}"

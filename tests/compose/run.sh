@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make compose-test`: the compose stack built from this repository, started with docker compose on
-# this machine, driven end to end, taken down (README, "compose-test").
+# this machine, driven end to end, taken down (docs/deploy/compose-test.md).
 #   1. Docker: docker.io, docker-compose and debootstrap installed when missing; dockerd started when
 #      none answers, and stopped at the end only if started here (tests/compose/docker.sh).
 #   2. Images: the stand-in bases and the project's control and worker images (tests/compose/build.sh).

@@ -1,6 +1,6 @@
 """The compose stack, built from this repository and started with docker compose (`make compose-test`).
 
-The stand-ins and what they leave unproven: README, "compose-test". Every run is triggered
+The stand-ins and what they leave unproven: docs/deploy/compose-test.md. Every run is triggered
 through the REST API with the login of the generated `.env`, runs the tiny random model from
 the stack's S3 models prefix, and `synthesize` runs on a Celery worker consuming queue `gpu` on
 the CPU. Tests run in file order (`-p no:randomly`): each sets up the workers it needs.
@@ -125,7 +125,7 @@ def test_a_second_host_runs_synthesize_through_the_published_ports(
     main.compose("stop", GPU_WORKER)
     network = Network.create(f"vbct{ident}-host2")
     env_file = STATE / "host2.env"
-    shutil.copyfile(main.env_file, env_file)  # the README's step: copy the main host's .env
+    shutil.copyfile(main.env_file, env_file)  # the documented step: copy the main host's .env
     worker_address = network.gateway
     set_env_values(
         env_file,
