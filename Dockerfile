@@ -26,8 +26,8 @@ RUN python requirements.py control > /tmp/requirements.txt \
 COPY --chown=50000:0 dags /opt/airflow/dags
 COPY --chown=50000:0 plugins /opt/airflow/plugins
 # The Params' ranges, defined once in the library (the CLI checks the same): the DAG imports this
-# one standard-library file as voicebatch_limits where the library is not installed.
-COPY --chown=50000:0 src/voicebatch/limits.py /opt/airflow/plugins/voicebatch_limits.py
+# one standard-library file as voicebatch_settings where the library is not installed.
+COPY --chown=50000:0 src/voicebatch/settings.py /opt/airflow/plugins/voicebatch_settings.py
 COPY --chown=50000:0 deploy ./deploy
 ENV PYTHONPATH=/opt/airflow/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -1,4 +1,4 @@
-"""Long-form assembly and rendering: peak memory and time for 1 hour vs 10 hours (issue 11).
+"""Long-form assembly and rendering: peak memory and time for 1 hour vs 10 hours.
 
     python benchmarks/bench_longform.py --hours 1 10 --repeat 2 [--format wav] [--before REF --before-hours 0.1 0.25]
 
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--format", default="wav", choices=["wav", "flac", "mp3"])
-    parser.add_argument("--before", help="a git ref to run the same workload on (e.g. the commit before issue 11)")
+    parser.add_argument("--before", help="a git ref to run the same workload on (e.g. one before linear joining)")
     parser.add_argument("--before-hours", type=float, nargs="+", default=[0.1, 0.25])
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)

@@ -1,4 +1,4 @@
-"""Synthesis alone vs synthesis + verification, on the same chunks (issue 14).
+"""Synthesis alone vs synthesis + verification, on the same chunks.
 
     python benchmarks/bench_verify.py --chunks 16 --nfe 32 [--device cpu] [--write benchmarks/RESULTS.md]
 

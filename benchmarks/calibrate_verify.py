@@ -1,4 +1,4 @@
-"""Calibration of the pocketsphinx content check (issue 14): CER of good takes against takes
+"""Calibration of the pocketsphinx content check: CER of good takes against takes
 with a word cut out or repeated, on real speech and on espeak-ng speech.
 
     python benchmarks/calibrate_verify.py [--harvard ../shared/fixtures/harvard72/recording.wav]

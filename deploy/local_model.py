@@ -1,4 +1,4 @@
-"""The model of the local paths, `make demo` and `make airflow` (issue 13's decision).
+"""The model of the local paths, `make demo` and `make airflow`.
 
 On a laptop without Hugging Face access the default model (F5TTS_v1_Base, multi-GB weights)
 cannot be had. The local paths are for trying the pipeline, so there they fall back to the

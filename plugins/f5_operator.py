@@ -43,10 +43,9 @@ class F5SynthesizeOperator(BaseOperator):
     :param output_uri: output root: a local path or ``s3://bucket/prefix``
     :param aws_conn_id: Airflow AWS connection for S3 (its extra may set ``endpoint_url``)
     :param model: model spec: a name, a model directory or an ``s3://`` prefix
-    :param batch_frames: padded mel frames per forward pass (empty: 16384)
     """
 
-    template_fields: Sequence[str] = ("batch_key", "output_uri", "aws_conn_id", "model", "batch_frames")
+    template_fields: Sequence[str] = ("batch_key", "output_uri", "aws_conn_id", "model")
     operator_extra_links = (RunReportLink(),)
     ui_color = "#f4d6a0"
 
@@ -56,8 +55,7 @@ class F5SynthesizeOperator(BaseOperator):
         batch_key: str,
         output_uri: str,
         aws_conn_id: str | None = "aws_default",
-        model: str = "F5TTS_v1_Base",
-        batch_frames: int | str | None = 16_384,
+        model: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -65,7 +63,6 @@ class F5SynthesizeOperator(BaseOperator):
         self.output_uri = output_uri
         self.aws_conn_id = aws_conn_id
         self.model = model
-        self.batch_frames = batch_frames
         self._lease = None
 
     def execute(self, context: Context) -> dict:
@@ -81,7 +78,6 @@ class F5SynthesizeOperator(BaseOperator):
 
         run_id = context["run_id"]
         part = batch_part(self.batch_key)
-        frames = int(self.batch_frames) if str(self.batch_frames or "").strip() not in ("", "None") else 16_384
         with run_stage(self.aws_conn_id, self.output_uri, run_id, "synthesize", part) as stage:
             spec = json.loads(stage.out.get_bytes(self.batch_key))
             scripts = [s["id"] for s in spec["scripts"]]
@@ -106,7 +102,6 @@ class F5SynthesizeOperator(BaseOperator):
                         stage.out,
                         stage.staging,
                         engine,
-                        frames,
                         speech_models=speech_model_store(stage.open_uri),
                     )
             finally:

@@ -9,7 +9,9 @@ Downstream DAGs schedule on an alias (any output location) or on a concrete Asse
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import Asset, AssetAlias
 
@@ -32,3 +34,14 @@ def output_asset(output_uri: str, folder: str) -> Asset:
         return Asset(uri=f"{root}/{folder}/", extra=extra)
     path = Path(root[7:] if root.startswith("file://") else root).expanduser().resolve()
     return Asset(uri=(path / folder).as_uri(), extra=extra)
+
+
+def add_publish_events(outlet_events: Any, counts: Mapping[str, int], run_id: str, output_uri: str) -> None:
+    """Asset events only for what this run published, naming the run's own output location."""
+    extra = {"run_id": run_id, "output_uri": output_uri}
+    if counts["published"]:
+        audio = {k: counts[k] for k in ("published", "skipped", "failed")}
+        outlet_events[AUDIO].add(output_asset(output_uri, "audio"), extra={**audio, **extra})
+    if counts["voices_registered"]:
+        voices = {k: counts[k] for k in ("voices_registered", "voices_reused", "voices_failed")}
+        outlet_events[VOICE_REGISTRY].add(output_asset(output_uri, "voices"), extra={**voices, **extra})

@@ -1,4 +1,4 @@
-"""Run reports served by Airflow's API server (issue 13): a plugin FastAPI app under
+"""Run reports served by Airflow's API server: a plugin FastAPI app under
 ``/voicebatch`` and a "Run report" tab on every DAG run page.
 
     /voicebatch/                                   recent voicebatch runs you may read

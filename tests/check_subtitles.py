@@ -1,4 +1,4 @@
-"""Check published subtitles against the broadcast rules (issue 10), from the files alone.
+"""Check published subtitles against the broadcast rules, from the files alone.
 
     python tests/check_subtitles.py output/demo            # every .srt (and its .vtt) under it
 

@@ -85,7 +85,7 @@ def run_stages(
         planned = plan_run(config, out, staging, model or fake_model(), open_uri, None)
     for key in planned["batches"]:
         with record_stage(out, staging, "synthesize", batch_part(key)):
-            synthesize_batch(key, out, staging, engine, config.batch_frames)
+            synthesize_batch(key, out, staging, engine)
     with record_stage(out, staging, "publish"):
         published = publish_run(out, staging, config.settings, run)
     summary = finish_run(out, staging, dag_id="test", run_id=run_id, started_at=None)

@@ -1,4 +1,4 @@
-"""Padding-aware attention against F5-TTS's own masked attention processor (issue 12).
+"""Padding-aware attention against F5-TTS's own masked attention processor.
 
 Every backend must give, at every valid position of every item, what F5's processor gives with
 its expanded boolean mask, and zeros at padded positions. CPU runs ``sliced`` and ``masked``;

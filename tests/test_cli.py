@@ -115,7 +115,7 @@ def test_scripts_check_json_shows_each_chunks_spoken_text_and_pause(tmp_path: Pa
     ]
 
 
-# --- conventions (issue 13) ----------------------------------------------------------------------
+# --- conventions ----------------------------------------------------------------------
 
 
 def test_version_help_and_bare_command() -> None:
@@ -161,7 +161,7 @@ def test_every_command_documents_its_options_with_defaults_and_examples(command:
 
 
 def test_ranges_are_the_dag_params_and_checked_before_any_work(tmp_path: Path) -> None:
-    from voicebatch.limits import LIMITS
+    from voicebatch.settings import LIMITS
 
     for flag, value, name in (
         ("--nfe", "100", "nfe_steps"),

@@ -1,6 +1,6 @@
 """The deployment files, checked statically (no Docker engine here): docker-compose.yaml and
 docker-compose.worker.yaml through Debian's `docker-compose config`, the `.env` generator, and the
-image's requirement split. What they must never do is what issue 15 found: unpinned images,
+image's requirement split. What they must never do is what a review of the deploy files found: unpinned images,
 secrets with defaults, services without healthchecks, a GPU worker started on every host."""
 
 from __future__ import annotations

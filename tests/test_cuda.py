@@ -1,4 +1,4 @@
-"""The engine on a real CUDA GPU (issue 12). Skipped without one; benchmarks/gpu/run.sh runs
+"""The engine on a real CUDA GPU. Skipped without one; benchmarks/gpu/run.sh runs
 them on a lent GPU machine. The tiny model keeps them fast: they check behaviour (batching,
 seeds, out-of-memory splitting, the GPU lease, the attention path), not speed."""
 

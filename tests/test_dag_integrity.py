@@ -136,7 +136,8 @@ for name, conf in json.loads(sys.argv[2]).items():
 schemas = {}
 for k in dag.params.keys():
     schemas[k] = {**dag.params.get_param(k).schema, "help": dag.params.get_param(k).description}
-print(json.dumps({"verdicts": out, "schemas": schemas, "description": dag.description}))
+defaults = {k: dag.params.get_param(k).value for k in dag.params.keys()}
+print(json.dumps({"verdicts": out, "schemas": schemas, "defaults": defaults, "description": dag.description}))
 """
 
 CONFS = {
@@ -241,14 +242,48 @@ def test_params_form_sections_and_only_required_fields_required(params_check: di
 
 
 def test_params_ranges_are_the_clis(params_check: dict) -> None:
-    """One definition for the form and the CLI: every ranged Param's bounds are voicebatch.limits'."""
-    from voicebatch.limits import LIMITS
+    """One definition for the form and the CLI: every ranged Param's bounds are the settings catalogue's."""
+    from voicebatch.settings import LIMITS
 
     ranged = {n: s["allOf"][0] for n, s in params_check["schemas"].items() if "allOf" in s}
     assert set(ranged) == set(LIMITS) & set(params_check["schemas"])
     for name, bounds in ranged.items():
         limit = LIMITS[name]
         assert (bounds.get("minimum"), bounds.get("maximum")) == (limit.low, limit.high), name
+
+
+def test_params_defaults_and_help_are_the_catalogues(params_check: dict) -> None:
+    """The form is generated from the settings catalogue: no Param copies a library default."""
+    from voicebatch.pipeline import RunSettings
+    from voicebatch.runs import RunConfig
+    from voicebatch.settings import CATALOGUE
+
+    defaults = params_check["defaults"]
+    cli_only = {n for n, s in CATALOGUE.items() if not s.param}
+    assert list(defaults) == [n for n in CATALOGUE if n not in cli_only]  # the catalogue's order is the form's
+    # The library's dataclasses agree with the form: a run with every Param at its default is the default run.
+    config, settings = RunConfig("", ""), RunSettings()
+    library = {
+        "nfe_steps": settings.params.nfe_steps,
+        "cfg_strength": settings.params.cfg_strength,
+        "seed": settings.seed,
+        "speed": settings.speed,
+        "audio_format": settings.options.audio_format,
+        "loudness_lufs": settings.options.loudness_lufs,
+        "sentence_pause": settings.pauses.sentence,
+        "paragraph_pause": settings.pauses.paragraph,
+        "speaker_pause": settings.pauses.speaker,
+        "verify": settings.verify.mode,
+        "max_takes": settings.verify.max_takes,
+        "asr_model": settings.verify.asr_model,
+        "publish_unverified": settings.verify.publish_unverified,
+        "batch_frames": config.batch_frames,
+        "task_gpu_seconds": config.task_gpu_seconds,
+        "chunks_per_task": config.chunks_per_task,
+        "force": config.force,
+    }
+    assert {n: defaults[n] for n in library} == library
+    assert {n: params_check["schemas"][n]["help"] for n in library} == {n: CATALOGUE[n].description() for n in library}
 
 
 CONTROL_IMAGE_CHECK = r"""
@@ -267,8 +302,8 @@ def test_the_dag_parses_without_the_library_as_in_the_control_image(tmp_path: Pa
     copied = tmp_path / "copied"
     copied.mkdir()
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "COPY --chown=50000:0 src/voicebatch/limits.py /opt/airflow/plugins/voicebatch_limits.py" in dockerfile
-    shutil.copy(ROOT / "src" / "voicebatch" / "limits.py", copied / "voicebatch_limits.py")
+    assert "COPY --chown=50000:0 src/voicebatch/settings.py /opt/airflow/plugins/voicebatch_settings.py" in dockerfile
+    shutil.copy(ROOT / "src" / "voicebatch" / "settings.py", copied / "voicebatch_settings.py")
     env = airflow_env(tmp_path / "airflow")
     result = subprocess.run(
         [sys.executable, "-c", CONTROL_IMAGE_CHECK, str(ROOT / "dags"), str(copied)],

@@ -130,7 +130,7 @@ def test_end_to_end_a_bad_voice_fails_only_its_own_task(setup: dict, first_run: 
     places["task logs"] = run["output"].encode()
     assert "synthesizing _staging/" in run["output"] and any(p.endswith("airflow.db") for p in places)
     assert [p for p, data in places.items() if S3_SECRET_KEY.encode() in data] == []
-    # Issue 14: the tiny random model's noise fails every content check; published anyway,
+    # Verification: the tiny random model's noise fails every content check; published anyway,
     # marked needs_review, no re-take tried (random weights), and the report says so.
     qa = report["qa"]
     assert qa["checked"] > 0 and qa["passed"] == 0 and qa["quarantined"] == qa["checked"] and qa["retakes"] == 0
@@ -345,7 +345,7 @@ def test_a_hostile_bucket_listing_writes_nothing_outside_and_the_rest_publishes(
 def test_more_voices_than_max_map_length_run_in_groups(setup: dict, tmp_path: Path) -> None:
     """``[core] max_map_length`` lowered to 8 and 20 voices with a script each: the voices are
     ingested in 7 mapped tasks and the 20 chunks synthesized in at most 8, without a mapping
-    error, and every voice and script comes out (issue 11)."""
+    error, and every voice and script comes out."""
     from run_helpers import make_voice
 
     voices, scripts = tmp_path / "voices", tmp_path / "scripts"

@@ -1,4 +1,4 @@
-"""The demo's published subtitles meet the broadcast rules (issue 10).
+"""The demo's published subtitles meet the broadcast rules.
 
 The demo's own voices and scripts (include/) go through the pipeline's library path with
 the tiny model (its durations follow F5's rule, so the timing is a real script's), are

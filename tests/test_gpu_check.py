@@ -1,5 +1,5 @@
 """The one-call GPU check (benchmarks/gpu/run.sh) on this CPU, so it cannot rot between the rare
-sessions that are lent a GPU (issue 12).
+sessions that are lent a GPU.
 
 The dry run takes every step the device run takes — the import check, the CUDA tests (skipped
 here), every section of check.py — with the tiny model and small sizes, and under a simulation

@@ -1,4 +1,4 @@
-"""Pronunciation lexicon (issue 10): CSV and PLS, word boundaries, case, per-voice overrides,
+"""Pronunciation lexicon: CSV and PLS, word boundaries, case, per-voice overrides,
 the manifest records its hash, and a lexicon change re-renders only the scripts it touches."""
 
 from __future__ import annotations

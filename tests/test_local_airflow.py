@@ -5,7 +5,7 @@ here; it is stopped by its process group when the module ends. What it shows:
 
 - the API server and the execution API follow PORT (a run succeeds: its tasks reach the API);
 - offline, the default model falls back to the tiny one, announced at start, in the task log and
-  in the report, and unpausing the DAG with default Params gives a green run (issue 13's decision);
+  in the report, and unpausing the DAG with default Params gives a green run;
 - the trigger form: sections, only required fields marked, NFE 100 refused with a message and no
   run, a valid trigger; its run's "Run report" (tab and link) opens the report through the API
   server's plugin, whose players load their audio and captions;

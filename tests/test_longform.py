@@ -1,4 +1,4 @@
-"""Long-form (issue 11): linear joining that gives the same samples and cues as before, a joined
+"""Long-form: linear joining that gives the same samples and cues as before, a joined
 signal streamed to disk and rendered block by block to the same bytes, a book without a cap."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def tone(seconds: float, lead: float = 0.0, trail: float = 0.0, freq: float = 22
 
 
 def assemble_before_issue_11(chunks, sentences, *, cross_fade, trim=True, word_times=None, pauses=None):
-    """The joining as it was before issue 11, verbatim (it re-concatenated the whole output for
-    every chunk; pauses as issue 10 inserted them): the oracle the linear joining must agree
+    """The joining as it was before the linear joining, verbatim (it re-concatenated the whole output for
+    every chunk; pauses as the narration joining inserted them): the oracle the linear joining must agree
     with, sample for sample."""
     from voicebatch.timings import ChunkSpan
 
@@ -67,7 +67,7 @@ def assemble_before_issue_11(chunks, sentences, *, cross_fade, trim=True, word_t
 
 
 def _join_with_pause(joined, piece, before, start, pause, rate, *, measure):
-    """Issue 10's pause joining, verbatim (part of the oracle above)."""
+    """The first pause joining, verbatim (part of the oracle above)."""
     from voicebatch.timings import ChunkSpan, quiet_margins
 
     tail = quiet_margins(joined[before.start_sample :], rate)[1] if measure else 0
@@ -122,7 +122,7 @@ def test_linear_joining_gives_the_same_samples_and_cues_as_before(
 ) -> None:
     chunks = [tone(body, lead, trail, freq) for body, lead, trail, freq in parts]
     texts = [tuple(f"Sentence {i}-{j} has words." for j in range(1 + i % 3)) for i in range(len(chunks))]
-    # Issue 14's measured word times, some words unplaced: they must survive the restructuring.
+    # Measured word times (verification), some words unplaced: they must survive the restructuring.
     times = None
     if aligned:
         times = []
@@ -130,7 +130,7 @@ def test_linear_joining_gives_the_same_samples_and_cues_as_before(
             count = sum(len(s.split()) for s in sentences)
             step = chunks[k].shape[0] / RATE / (count + 1)
             times.append([None if w % 4 == 3 else (w * step, (w + 0.8) * step) for w in range(count)])
-    # Issue 10's pauses between chunks (some 0: cross-faded), a margin-cutting 10 ms among them.
+    # Pauses between chunks (some 0: cross-faded), a margin-cutting 10 ms among them.
     pauses = pauses[: len(chunks)] if pauses is not None else None
     expected = assemble_before_issue_11(
         chunks, texts, cross_fade=cross_fade, trim=trim, word_times=times, pauses=pauses

@@ -68,7 +68,7 @@ def test_one_second_is_long_enough_to_normalise() -> None:
 @example(seconds=0.6171875, quiet=0.61328125, cuts=[1])  # found by CI: the float32 log10 of the expected peak
 def test_block_wise_measures_equal_whole_signal_measures(seconds: float, quiet: float, cuts: list[int]) -> None:
     """Fed in pieces of any size, the running loudness equals pyloudnorm's on the whole signal
-    and the running true peak equals one soxr call over it (issue 11: a book is measured as it
+    and the running true peak equals one soxr call over it (a book is measured as it
     is written)."""
     import pyloudnorm
     import soxr

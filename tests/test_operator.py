@@ -22,7 +22,7 @@ out, keys = sys.argv[1], json.loads(sys.argv[2])
 found = {"inputs": set(), "outputs": set()}
 for key in keys:
     op = F5SynthesizeOperator(task_id="synthesize", batch_key=key, output_uri=out, aws_conn_id=None,
-                              model="tiny", batch_frames="2048")
+                              model="tiny")
     lineage = op.get_openlineage_facets_on_complete(None)
     found["inputs"] |= {(d.namespace, d.name) for d in lineage.inputs}
     found["outputs"] |= {(d.namespace, d.name) for d in lineage.outputs}
@@ -59,7 +59,7 @@ def test_operator_constructor_link_and_lineage_from_a_real_plan(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["template_fields"] == ["batch_key", "output_uri", "aws_conn_id", "model", "batch_frames"]
+    assert found["template_fields"] == ["batch_key", "output_uri", "aws_conn_id", "model"]
     assert found["links"] == ["Run report"] and found["lease_before_execute"] is None
 
     # Expected from what plan decided (plan.json), not from the batch specs the operator reads.

@@ -1,4 +1,4 @@
-"""Pauses (issue 10): markup, chunk boundaries, and silence of the configured length in the
+"""Pauses: markup, chunk boundaries, and silence of the configured length in the
 assembled audio, measured on the samples, with cues shifted exactly."""
 
 from __future__ import annotations

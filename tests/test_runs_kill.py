@@ -30,7 +30,7 @@ from voicebatch.storage import open_storage
 from voicebatch.synthesis.engine import Engine
 from voicebatch.synthesis.models import load_model_files
 
-out_uri, spec_key, staging, model_dir, frames, mode, log_path = sys.argv[1:]
+out_uri, spec_key, staging, model_dir, mode, log_path = sys.argv[1:]
 engine = Engine(load_model_files(Path(model_dir)), device="cpu")
 speak, calls = engine.synthesize, []
 
@@ -44,7 +44,7 @@ def logged(references, chunks, *args, **kwargs):
     return speak(references, chunks, *args, **kwargs)
 
 engine.synthesize = logged
-print(synthesize_batch(spec_key, open_storage(out_uri), staging, engine, int(frames)), flush=True)
+print(synthesize_batch(spec_key, open_storage(out_uri), staging, engine), flush=True)
 """
 
 BATCH_FRAMES = 1000  # the Param's minimum: one chunk per synthesis batch with this voice
@@ -79,7 +79,7 @@ def test_a_killed_synthesize_try_is_retried_on_the_missing_chunks_only(tmp_path:
     (spec_key,) = plan_run(config, out, staging, load_model_files(tiny_model_dir), open_storage, None)["batches"]
     keys = [r["key"] for r in json.loads(out.get_bytes(spec_key))["requests"]]
     assert len(keys) >= 3, "the spec needs several synthesis batches"
-    args = [str(tmp_path / "out"), spec_key, staging, str(tiny_model_dir), str(BATCH_FRAMES)]
+    args = [str(tmp_path / "out"), spec_key, staging, str(tiny_model_dir)]
 
     first = task(args, "block", tmp_path / "first.log")
     try:

@@ -1,4 +1,4 @@
-"""Cost that does not grow with what is not needed (issue 11), against a real HTTP S3 endpoint:
+"""Cost that does not grow with what is not needed, against a real HTTP S3 endpoint:
 the voices listing downloads no audio, each voice task downloads its own voice only, planning
 reads a model's manifest and never its weights, and mapped stages stay under max_map_length.
 

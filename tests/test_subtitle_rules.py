@@ -1,4 +1,4 @@
-"""Broadcast subtitle rules (issue 10): a property test over random scripts, and the cases
+"""Broadcast subtitle rules: a property test over random scripts, and the cases
 the demo showed (orphans, lone words on line 2, unbroken CJK and URLs, VTT voices)."""
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def test_rules_are_configurable() -> None:
 
 
 def build_subtitles_whole(sentences: list[TimedSentence]) -> tuple:
-    """Issue 10's subtitle build, verbatim: every sentence cut into cues, then the orphans of
+    """The first broadcast subtitle build, verbatim: every sentence cut into cues, then the orphans of
     the whole list merged (the scan starting again at the first cue after every merge), then
     the whole list timed. The oracle for the streamed build, which must give the same."""
     from voicebatch.subtitles import (

@@ -95,7 +95,7 @@ def test_synth_with_a_bad_lexicon_is_one_clear_error(demo_voices: Path, tmp_path
     )
 
 
-# --- several scripts in one process, and what is already written is skipped (issue 11) -------------
+# --- several scripts in one process, and what is already written is skipped -------------
 
 
 def run_synth(argv: list[str], engine: object) -> tuple[int, list[dict]]:

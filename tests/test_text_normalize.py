@@ -1,4 +1,4 @@
-"""Spoken form (issue 10): what F5-TTS is given, on a table of real cases; the written text
+"""Spoken form: what F5-TTS is given, on a table of real cases; the written text
 stays in the subtitles and the timing table."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from voicebatch.limits import Limit
+from voicebatch.settings import Limit
 from voicebatch.timed import lay_out, plan_cue_speeds
 from voicebatch.transcripts import Segment
 

@@ -1,4 +1,4 @@
-"""Verified speech (issue 14) on real speech made offline with espeak-ng: the checks, the
+"""Verified speech on real speech made offline with espeak-ng: the checks, the
 re-take loop, quarantine, and word and sentence times measured by forced alignment."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one-call GPU check (issues 12 and 25): every figure a lent GPU should give us, in one process tree.
+"""The one-call GPU check: every figure a lent GPU should give us, in one process tree.
 
     bash benchmarks/gpu/run.sh             # on the GPU machine (see benchmarks/gpu/README.md)
     python benchmarks/gpu/check.py --dry-run --out /tmp/out   # the same code on a CPU, tiny model

@@ -1,4 +1,4 @@
-"""Does torch.compile pay for F5's DiT? One fixed-shape forward, eager vs compiled (issue 12).
+"""Does torch.compile pay for F5's DiT? One fixed-shape forward, eager vs compiled.
 
     python benchmarks/gpu/compile_probe.py MODEL_DIR [DEVICE [BACKEND]]
 

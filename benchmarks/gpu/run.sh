@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one-call GPU check (issues 12 and 25), run from the repository root on a machine with a GPU:
+# The one-call GPU check, run from the repository root on a machine with a GPU:
 #
 #   bash benchmarks/gpu/run.sh                 # figures into $OUT (default: out/gpu-check)
 #   bash benchmarks/gpu/run.sh --dry-run       # the same steps on a CPU, tiny model (tests run this)

@@ -1,6 +1,6 @@
 """`voicebatch` command: check and convert inputs, synthesize and verify without Airflow.
 
-Conventions (issue 13): results go to stdout, everything else (logs, progress, errors) to
+Conventions: results go to stdout, everything else (logs, progress, errors) to
 stderr; ``--json`` on every command that produces results, one JSON shape per kind of row;
 ``-v``/``-q`` anywhere on the line; ``--version``; every option with its help and default, and
 examples in each command's help; numeric ranges from ``voicebatch.limits``, the same ones the
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from voicebatch.cli_locations import check_command_locations, check_synth_request
 from voicebatch.errors import InputError
-from voicebatch.limits import LIMITS
 from voicebatch.reference import ClipRules
+from voicebatch.settings import DEFAULTS, LIMITS
 from voicebatch.transcripts.detect import TRANSCRIPT_TYPES
 from voicebatch.verify.settings import DEFAULT_ASR_MODEL, MODES
 
@@ -37,7 +37,6 @@ log = logging.getLogger("voicebatch")
 
 CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
 AUDIO_FORMATS = ("wav", "flac", "mp3")
-DEFAULT_MODEL = "F5TTS_v1_Base"
 # Commands whose INFO lines are progress a user waits for (the checks stay quiet unless -v).
 CHATTY = ("synth", "model tiny", "model resolve", "verify")
 
@@ -278,7 +277,9 @@ def _parser() -> argparse.ArgumentParser:
         "model resolve",
         _model_resolve,
     )
-    resolve.add_argument("spec", nargs="?", default=DEFAULT_MODEL, help="a model name, model folder or s3:// prefix")
+    resolve.add_argument(
+        "spec", nargs="?", default=DEFAULTS["model"], help="a model name, model folder or s3:// prefix"
+    )
     resolve.add_argument("--s3-prefix", help="s3://bucket/prefix holding models (warm starts)")
     resolve.add_argument("--json", action="store_true", help="print a JSON row instead of a line")
 
@@ -368,7 +369,7 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
     synth.add_argument(
         "--out", help="output folder, or s3://bucket/prefix to publish (default: the config's output_dir)"
     )
-    synth.add_argument("--model", help=f"model name, model folder or s3:// prefix (default: {DEFAULT_MODEL})")
+    synth.add_argument("--model", help=f"model name, model folder or s3:// prefix (default: {DEFAULTS['model']})")
     synth.add_argument(
         "--nfe", type=ranged("nfe_steps", int), help=f"sampling steps, {LIMITS['nfe_steps'].span()} (default: 32)"
     )
@@ -384,7 +385,8 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
     synth.add_argument(
         "--batch-frames",
         type=ranged("batch_frames", int),
-        help=f"padded mel frames per forward pass, {LIMITS['batch_frames'].span()} (default: 16384)",
+        help=f"padded mel frames per forward pass, {LIMITS['batch_frames'].span()} "
+        f"(default: {DEFAULTS['batch_frames']})",
     )
     synth.add_argument(
         "--cross-fade",

@@ -1,4 +1,4 @@
-"""F5-TTS's own output, kept out of task logs and the CLI's stdout (issue 13).
+"""F5-TTS's own output, kept out of task logs and the CLI's stdout.
 
 F5-TTS prints to stdout ("Load vocos from local path ...", "vocab : ..."), and importing it
 warns about things voicebatch never uses: pydub's missing FFmpeg (voicebatch decodes with

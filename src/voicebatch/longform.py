@@ -1,4 +1,4 @@
-"""A script's joined audio on disk, for works of any length (issue 11).
+"""A script's joined audio on disk, for works of any length.
 
 ``assemble_to_file`` joins the chunk audio as it is read (``timings.assemble_stream``) into
 a raw float32 file, and measures its loudness and true peak on the way

@@ -6,7 +6,7 @@ of a 4x oversampled copy (soxr), the method BS.1770 describes; when the gain tha
 the target would push the true peak over the ceiling, the ceiling wins and the output is
 quieter than the target (reported, never clipped).
 
-Both are measured block by block with running state (issue 11): the filters carry their
+Both are measured block by block with running state: the filters carry their
 state from one block to the next, only the energy of each 100 ms step is kept (80 KB an
 hour), and soxr's streaming resampler oversamples each block as it comes (the same samples
 as one call over the whole signal). A book is measured as it is written, in memory that
@@ -22,10 +22,12 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from voicebatch.settings import DEFAULTS
+
 if TYPE_CHECKING:
     import numpy as np
 
-DEFAULT_TARGET_LUFS = -16.0
+DEFAULT_TARGET_LUFS: float = DEFAULTS["loudness_lufs"]
 DEFAULT_TRUE_PEAK_DBTP = -1.0
 BLOCK = 1 << 19  # samples measured at a time (22 s at 24 kHz): a few MB of working memory
 GATE_SECONDS, STEPS_PER_GATE = 0.4, 4  # BS.1770: 400 ms blocks, 75 % overlap (a step of 100 ms)
@@ -129,7 +131,7 @@ class LoudnessMeter:
         if done.shape[0] < steps.shape[0]:
             steps[done.shape[0]] = self._step  # the step under way
         # Summed in place, in the same order as sum(): a 10-hour book's 360,000 blocks are one
-        # array more, not four (issue 11: memory flat in the length).
+        # array more, not four (memory flat in the length).
         z = steps[:blocks].copy()
         for j in range(1, STEPS_PER_GATE):
             z += steps[j : j + blocks]

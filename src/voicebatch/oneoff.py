@@ -8,7 +8,7 @@ engine call, while the model is loaded, and failures are re-taken (``voicebatch.
 
 ``--out DIR`` writes ``<name>.wav/.srt/.vtt/.csv`` (and ``<name>.qa.json`` when verified) into
 DIR, then ``<name>.manifest.json`` last: it names the output hash, so a run asking for the same
-output again finds it and skips it (issue 11). ``--out s3://bucket/prefix`` publishes through the
+output again finds it and skips it. ``--out s3://bucket/prefix`` publishes through the
 protocol instead (voice registry, content-addressed outputs, manifest last) and skips what is
 published the same way.
 
@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 from voicebatch.cli_locations import check_input_path
 from voicebatch.errors import InputError, ScriptError
 from voicebatch.f5_output import f5_output_to_log
-from voicebatch.limits import LIMITS
 from voicebatch.outputs import OutputOptions, render_outputs
 from voicebatch.pipeline import RunSettings, ScriptPlan, assemble_chunks, plan_scripts, publish_script_outputs
 from voicebatch.publish import is_published, point_latest, publish_voice
 from voicebatch.scripts import SCRIPT_SUFFIXES, Script, load_script_file, load_scripts
+from voicebatch.settings import DEFAULTS, LIMITS
 from voicebatch.storage import Storage, is_s3_uri, open_storage
 from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import log_progress
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "F5TTS_v1_Base"
 MAIN_VOICE = "main"  # F5's name for the voice of untagged text (ref_audio / ref_text)
 SIDECAR = ".manifest.json"  # <name>.manifest.json: written last in a local --out
 
@@ -111,13 +110,13 @@ class SynthRequest:
     text_source: str = "--text"
     text_name: str = "synth"  # the output name of --text / gen_text
     scripts: tuple[Path, ...] = ()
-    model: str = DEFAULT_MODEL
+    model: str = DEFAULTS["model"]
     params: SynthesisParams = field(default_factory=SynthesisParams)
     options: OutputOptions = field(default_factory=OutputOptions)
     speed: float | None = None  # replaces every script's own speed
-    seed: int = 0
+    seed: int = DEFAULTS["seed"]
     cross_fade: float = CROSS_FADE_SECONDS
-    batch_frames: int = 16_384
+    batch_frames: int = DEFAULTS["batch_frames"]
     device: str | None = None
     verify: VerifySettings = field(default_factory=VerifySettings)
     force: bool = False
@@ -173,10 +172,12 @@ def synth_request(args: argparse.Namespace, verify: VerifySettings) -> SynthRequ
     out = args.out or config.get("out")
     if not out:
         raise InputError("--out", "no output: give --out (or output_dir in the --config TOML)")
-    nfe = _first(args.nfe, config.get("nfe_steps"), 32)
-    cfg = _first(args.cfg, config.get("cfg_strength"), 2.0)
+    nfe = _first(args.nfe, config.get("nfe_steps"), DEFAULTS["nfe_steps"])
+    cfg = _first(args.cfg, config.get("cfg_strength"), DEFAULTS["cfg_strength"])
     sway = _first(config.get("sway_sampling_coef"), -1.0)
-    options = OutputOptions(audio_format=_first(args.format, config.get("format"), "wav"), loudness_lufs=args.loudness)
+    options = OutputOptions(
+        audio_format=_first(args.format, config.get("format"), DEFAULTS["audio_format"]), loudness_lufs=args.loudness
+    )
     return SynthRequest(
         voices=tuple(voices),
         out=str(out),
@@ -184,13 +185,13 @@ def synth_request(args: argparse.Namespace, verify: VerifySettings) -> SynthRequ
         text_source=text_source,
         text_name=text_name,
         scripts=tuple(args.script or ()),
-        model=_first(args.model, config.get("model"), DEFAULT_MODEL),
+        model=_first(args.model, config.get("model"), DEFAULTS["model"]),
         params=SynthesisParams(nfe_steps=int(nfe), cfg_strength=float(cfg), sway_sampling_coef=float(sway)),
         options=options,
         speed=_first(args.speed, config.get("speed")),
-        seed=_first(args.seed, 0),
+        seed=_first(args.seed, DEFAULTS["seed"]),
         cross_fade=_first(args.cross_fade, config.get("cross_fade"), CROSS_FADE_SECONDS),
-        batch_frames=_first(args.batch_frames, 16_384),
+        batch_frames=_first(args.batch_frames, DEFAULTS["batch_frames"]),
         device=_first(args.device, config.get("device")),
         verify=verify,
         force=args.force,
@@ -228,9 +229,9 @@ def _read_config(path: Path) -> dict:
         raise InputError(path, f"unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(F5_KEYS))}")
     config: dict = {}
     if model := document.get("model"):
-        if model != DEFAULT_MODEL and not Path(str(model)).expanduser().exists() and "://" not in str(model):
+        if model != DEFAULTS["model"] and not Path(str(model)).expanduser().exists() and "://" not in str(model):
             raise InputError(
-                path, f"model {model!r}: voicebatch runs {DEFAULT_MODEL} (or a model folder / s3:// prefix)"
+                path, f"model {model!r}: voicebatch runs {DEFAULTS['model']} (or a model folder / s3:// prefix)"
             )
         config["model"] = str(model)
     voices = []
@@ -542,7 +543,7 @@ def _verify(
     batch_frames: int,
     progress: Callable | None,
 ) -> tuple[list, dict | None]:
-    """Issue 14's hook, right after the engine call (as in the synthesize task): the
+    """The verification hook, right after the engine call (as in the synthesize task): the
     verified chunks and what verified them (effective mode, models, notes)."""
     if settings.verify.mode == "off":
         return [], None

@@ -25,6 +25,7 @@ from voicebatch.loudness import (
     loudness_result,
     normalize,
 )
+from voicebatch.settings import DEFAULTS
 from voicebatch.subtitles import DEFAULT_RULES, SubtitleProblem, SubtitleRules, build_subtitles
 from voicebatch.timetable import COLUMNS, timing_table, whole_sentences
 from voicebatch.timings import Assembly, Timeline
@@ -51,7 +52,7 @@ WAV_MAX_DATA_BYTES = 2**32 - 1 - 44
 
 @dataclass(frozen=True, slots=True)
 class OutputOptions:
-    audio_format: str = "wav"
+    audio_format: str = DEFAULTS["audio_format"]
     loudness_lufs: float | None = DEFAULT_TARGET_LUFS  # None: no normalisation
     true_peak_dbtp: float = DEFAULT_TRUE_PEAK_DBTP
     subtitles: SubtitleRules = DEFAULT_RULES

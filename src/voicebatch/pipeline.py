@@ -22,6 +22,7 @@ from voicebatch.manifest import build_manifest, output_hash
 from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_files
 from voicebatch.publish import Published, is_published, publish_script, voice_prefix
 from voicebatch.scripts import MAX_SPEED, MIN_SPEED, Script
+from voicebatch.settings import DEFAULTS
 from voicebatch.storage import Storage
 from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
 from voicebatch.synthesis.jobs import plan_requests
@@ -46,9 +47,9 @@ log = logging.getLogger(__name__)
 class RunSettings:
     params: SynthesisParams = DEFAULT_PARAMS
     options: OutputOptions = DEFAULT_OUTPUT_OPTIONS
-    seed: int = 0
+    seed: int = DEFAULTS["seed"]
     cross_fade: float = CROSS_FADE_SECONDS
-    speed: float = 1.0  # multiplies each script's own speed (the result kept within 0.5-2.0)
+    speed: float = DEFAULTS["speed"]  # multiplies each script's own speed (the result kept within 0.5-2.0)
     verify: VerifySettings = field(default_factory=VerifySettings)
     pauses: PauseRules = DEFAULT_PAUSES
     language: str = DEFAULT_LANGUAGE  # of the spoken form, unless a voice tag says lang=
@@ -138,7 +139,7 @@ def publish_script_outputs(
 ) -> Published:
     """Assemble, render and publish one script. ``chunk_audio``: each chunk's audio in order
     (a generator reads one at a time). The joined audio goes to a temporary file and is
-    rendered from there block by block: memory stays flat however long the script (issue 11).
+    rendered from there block by block: memory stays flat however long the script.
     ``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
     ``verification``: the settings and models that checked them, for the manifest."""
     from voicebatch.verify.qa import script_qa, word_times

@@ -236,7 +236,7 @@ def _waveform(storage: Storage, manifest: dict) -> dict | None:
 def _sentence_ends(table: str) -> list[float]:
     import csv
 
-    # end_s since the CSV schema of issue 10; end before it.
+    # end_s in today's CSV schema; end in older manifests.
     return [float(r.get("end_s") or r["end"]) for r in csv.DictReader(io.StringIO(table)) if r["level"] == "sentence"]
 
 

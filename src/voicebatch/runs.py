@@ -42,6 +42,7 @@ from voicebatch.pipeline import RunSettings, ScriptPlan, plan_scripts, publish_s
 from voicebatch.publish import json_bytes, point_latest, publish_voice, voice_prefix
 from voicebatch.report import ScriptOutcome, StageFailure, VoiceOutcome, build_report, publish_report, report_prefix
 from voicebatch.scripts import Script, ScriptError, ScriptPart, load_scripts, script_label
+from voicebatch.settings import DEFAULTS
 from voicebatch.stages import StageNotReady, error_line, stage_outcomes
 from voicebatch.storage import PRESIGN_SECONDS, Storage, is_s3_uri, local_path
 from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_batches, plan_tasks
@@ -60,8 +61,6 @@ log = logging.getLogger(__name__)
 
 Opener = Callable[[str], Storage]  # URI -> Storage (the Airflow layer builds S3 from a connection)
 T = TypeVar("T")
-# Tasks are sized by estimated GPU seconds (``task_gpu_seconds``); this only caps their count.
-DEFAULT_CHUNKS_PER_TASK = 1024
 DEFAULT_MAX_TASKS = 1024  # Airflow's default [core] max_map_length
 VOICE_DEPTH = 2  # <voice>/<file>, or <voice>.<suffix>: nothing deeper is a voice's
 
@@ -71,11 +70,11 @@ class RunConfig:
     voices_uri: str
     scripts_uri: str
     settings: RunSettings = field(default_factory=RunSettings)
-    batch_frames: int = 16_384
-    chunks_per_task: int = DEFAULT_CHUNKS_PER_TASK
+    batch_frames: int = DEFAULTS["batch_frames"]
+    chunks_per_task: int = DEFAULTS["chunks_per_task"]  # caps the GPU-time sizing
     task_gpu_seconds: float = DEFAULT_TASK_GPU_SECONDS
     voices: tuple[str, ...] = ()  # only these voices; empty: all
-    force: bool = False
+    force: bool = DEFAULTS["force"]
     max_tasks: int = DEFAULT_MAX_TASKS  # mapped tasks per stage at most: Airflow's [core] max_map_length
 
 
@@ -297,6 +296,7 @@ def plan_run(
         config.chunks_per_task,
         config.task_gpu_seconds,
         asdict(config.settings.params),
+        config.batch_frames,
         config.max_tasks,
     )
     keys = []
@@ -364,6 +364,7 @@ def _batch_specs(
     per_task: int,
     task_gpu_seconds: float,
     params: dict,
+    batch_frames: int,
     max_tasks: int = DEFAULT_MAX_TASKS,
 ) -> list[dict]:
     def frames(r: ChunkRequest) -> int:
@@ -374,7 +375,7 @@ def _batch_specs(
     # Sorted by length, so each task's engine batches hold similar lengths.
     requests.sort(key=lambda r: -frames(r))
     # Sized by estimated GPU time, so a task's fixed cost (model load, warm-up) stays small
-    # against its work (issue 12); chunks_per_task caps the count.
+    # against its work; chunks_per_task caps the count.
     tasks = plan_tasks([frames(r) for r in requests], params["nfe_steps"], task_gpu_seconds, per_task)
     if len(tasks) > max_tasks:  # more than Airflow can map: neighbouring tasks (similar lengths) merged
         merged = [[i for task in group for i in task] for group in task_groups(tasks, max_tasks)]
@@ -389,6 +390,7 @@ def _batch_specs(
             {
                 "voices": {v: voices[v].clip_hash for v in used},
                 "params": params,
+                "batch_frames": batch_frames,  # the synthesize task's padded frames per forward pass
                 "requests": [asdict(r) for r in group],
                 "scripts": [
                     {"id": p.script.id, "output_hash": p.output_hash, "source": p.script.source}
@@ -400,7 +402,7 @@ def _batch_specs(
 
 
 def synthesize_batch(
-    spec_key: str, out: Storage, staging: str, engine: Engine, batch_frames: int, *, speech_models: object = None
+    spec_key: str, out: Storage, staging: str, engine: Engine, *, speech_models: object = None
 ) -> dict:
     """Speak one batch spec. Each synthesis batch is checked (verification, re-takes) and its
     chunk audio staged as soon as it is done, and chunks staged by an earlier (killed or
@@ -415,6 +417,7 @@ def synthesize_batch(
         prepared = load_registered_voice(out, voice, clip_hash)
         references[voice] = Reference(voice, prepared.samples, prepared.text)
     params = SynthesisParams(**spec["params"])
+    batch_frames = int(spec["batch_frames"])
     started, seconds, done = time.perf_counter(), 0.0, 0
     # Batch N is verified while batch N+1 synthesizes (verify/overlap.py); re-takes share the engine.
     overlap = spec.get("verify", {}).get("mode", "off") != "off" and overlap_enabled()
@@ -494,7 +497,7 @@ def _stage_chunks(out: Storage, staging: str, audio: Sequence[ChunkAudio], qa: M
 
 
 class BatchVerification:
-    """Issue 14's hook, right after each engine call of a synthesize task: check every chunk,
+    """The verification hook, right after each engine call of a synthesize task: check every chunk,
     re-take failures with the engine still loaded, keep the best take. Stages every take of a
     quarantined chunk for the report, and the verification's settings, models and notes
     (``verification/<batch>.json``, rewritten after each synthesis batch so a killed try

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 _Fail = Callable[..., ScriptError]  # builds the one-line error for the script at hand
 
 SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", *DOCUMENT_SUFFIXES)
-# A whole book is one script (issue 11): about 90 hours of narration. The cap only stops a
+# A whole book is one script: about 90 hours of narration. The cap only stops a
 # runaway input (a mis-saved binary, a concatenated corpus) before it is chunked.
 MAX_SCRIPT_CHARS = 5_000_000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0

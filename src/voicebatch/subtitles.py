@@ -1,4 +1,4 @@
-"""Subtitle cues an editor accepts (issue 10), after Netflix's English timed-text style guide.
+"""Subtitle cues an editor accepts, after Netflix's English timed-text style guide.
 
 Rules (:class:`SubtitleRules`, every number configurable): at most 42 columns a line
 (display width: a Chinese or Japanese character takes two) and 2 lines a cue; a cue lasts
@@ -194,7 +194,7 @@ def build_subtitles(sentences: Iterable[TimedSentence], rules: SubtitleRules = D
     """Cues for ``sentences`` under ``rules``; ``<v>`` speakers only when several voices speak.
 
     Sentences are read one at a time and a cue is laid out as soon as nothing can change it
-    any more (``_settled``): a book's 100,000 words are never all tokens at once (issue 11).
+    any more (``_settled``): a book's 100,000 words are never all tokens at once.
     The result is the same as cutting every sentence, merging the orphans of the whole list,
     then timing it (tested against that)."""
     cues: list[_Cue] = []

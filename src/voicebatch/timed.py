@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
 
-from voicebatch.limits import LIMITS, Limit
+from voicebatch.settings import LIMITS, Limit
 
 _EPSILON = 1e-9  # seconds: float noise, not lateness
 

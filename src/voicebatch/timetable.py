@@ -1,4 +1,4 @@
-"""The timing table (CSV) and the whole sentences subtitles are built from (issue 10).
+"""The timing table (CSV) and the whole sentences subtitles are built from.
 
 Chunks hold sentences or pieces of one (a long sentence split to fit F5, or cut by a
 ``[pause]``); the assembly places each piece. Here pieces of one sentence become one row,
@@ -7,8 +7,8 @@ so a "sentence" row is a whole sentence as written, with its voice and script.
 Columns (the documented schema): ``script, voice, level (sentence|word), index (from 1,
 per level, as SRT numbers cues), sentence (the sentence a word belongs to), start_s,
 end_s, text (as written), estimated (true|false), source``. ``source`` says where a time
-comes from: ``aligned`` (measured by forced alignment of the chunk's audio with its text,
-issue 14), ``chunk_boundary`` (both ends are chunk edges in the joined audio, exact to the
+comes from: ``aligned`` (measured by forced alignment of the chunk's audio with its text),
+``chunk_boundary`` (both ends are chunk edges in the joined audio, exact to the
 sample) or ``estimated`` (inside a chunk, in proportion to UTF-8 bytes); ``estimated`` is
 true exactly when ``source`` is ``estimated``.
 """
@@ -64,7 +64,7 @@ def _combined(sources: Sequence[str]) -> str:
 def whole_sentences(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> Iterator[WholeSentence]:
     """Each sentence of the script, whole, with its words and where their times come from.
     Yielded one at a time (the pieces of a sentence are consecutive chunks' pieces): a book's
-    100,000 words are never copied all at once (issue 11)."""
+    100,000 words are never copied all at once."""
     import itertools
 
     pieces = _pieces(assembly, chunks) if chunks else iter(())
@@ -79,7 +79,7 @@ def whole_sentences(assembly: Assembly | Timeline, chunks: Sequence[Chunk]) -> I
 
 def timing_table(assembly: Assembly | Timeline, chunks: Sequence[Chunk], script_id: str) -> Iterator[dict]:
     """The rows of the timing table: every whole sentence, then every word. Yielded one at a
-    time, so a book's table is written row by row (issue 11); the sentences are gone through
+    time, so a book's table is written row by row; the sentences are gone through
     twice rather than held."""
     for n, whole in enumerate(whole_sentences(assembly, chunks), start=1):
         s = whole.timed

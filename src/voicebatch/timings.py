@@ -1,7 +1,7 @@
 """Joining a script's chunks into one recording, and where every sentence and word lies.
 
 Chunks are joined with F5-TTS's linear cross-fade (default 0.15 s), or, where the script
-asks for a pause (sentence, paragraph, speaker change, ``[pause 1.5s]``; issue 10), with
+asks for a pause (sentence, paragraph, speaker change, ``[pause 1.5s]``), with
 exactly that much silence between the speech of one chunk and the next: the inserted
 zeros plus the quiet margins the trim kept. Each chunk's leading and trailing silence is
 trimmed first (by energy, keeping a short margin) and recorded.
@@ -15,7 +15,7 @@ and for a word the aligner could not place, times are estimated in proportion to
 bytes (the rule F5 uses for duration) and marked ``estimated``. Every cue says where its
 times come from (``source``): ``aligned``, ``chunk_boundary`` or ``estimated``.
 
-Joining is linear in the length (issue 11): each chunk is trimmed and placed as it comes,
+Joining is linear in the length: each chunk is trimmed and placed as it comes,
 and the joined signal is handed on in order (``assemble_stream``: to a preallocated array,
 or to a file for a book), each sample written once. Only the last piece placed is held
 back, since the next may still cross-fade into its tail. A join is a list of pieces (audio,
@@ -29,11 +29,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from voicebatch.settings import DEFAULTS
+
 if TYPE_CHECKING:
     import numpy as np
 
 SAMPLE_RATE = 24_000
-CROSS_FADE_SECONDS = 0.15
+CROSS_FADE_SECONDS: float = DEFAULTS["cross_fade"]
 SILENCE_DBFS = -45.0
 TRIM_MARGIN_SECONDS = 0.05
 SOURCES = ("aligned", "chunk_boundary", "estimated")

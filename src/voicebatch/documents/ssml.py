@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 
 from voicebatch.documents import Document, paragraph_text
 from voicebatch.errors import ScriptError
-from voicebatch.limits import MAX_PAUSE_SECONDS
 from voicebatch.safexml import XML_NAMESPACE, XMLProblem, local_name, namespace, parse_xml
+from voicebatch.settings import MAX_PAUSE_SECONDS
 from voicebatch.text.markup import MAX_SPEED, MIN_SPEED, STRENGTHS
 from voicebatch.text.say_as import say_as
 

@@ -1,4 +1,4 @@
-"""Padding-aware self-attention for F5-TTS's DiT, without an expanded mask (issue 12).
+"""Padding-aware self-attention for F5-TTS's DiT, without an expanded mask.
 
 F5's own processor handles a padded batch by handing PyTorch's SDPA a boolean mask expanded
 to ``batch x heads x n x n``: SDPA turns it into a dense bias of that size (about 1.7 GB per

@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from voicebatch.settings import DEFAULTS
+
 
 @dataclass(frozen=True, slots=True)
 class SynthesisBatch:
@@ -45,8 +47,8 @@ def plan_batches(frames: Sequence[int], frame_budget: int, max_items: int | None
 # time per frame (reference + generated) and sampling step, at NFE 32 and at EPSS 7 alike.
 GPU_SECONDS_PER_FRAME_STEP = 7.2e-6
 # A synthesize task's fixed cost (imports, CUDA start, model load, warm-up) measured 14.4 s on
-# that GPU; tasks of ten times that keep it under 10 % of the task (issue 12).
-DEFAULT_TASK_GPU_SECONDS = 150.0
+# that GPU; tasks of ten times that keep it under 10 % of the task.
+DEFAULT_TASK_GPU_SECONDS: float = DEFAULTS["task_gpu_seconds"]
 
 
 def estimate_gpu_seconds(frames: int, nfe_steps: int) -> float:

@@ -55,8 +55,8 @@ MEL_SPEC: dict[str, _Rule] = {
     "target_sample_rate": (_INT, (24_000, 24_000)),
     "n_mel_channels": (_INT, (1, 512)),
     "hop_length": (_INT, (1, 4096)),
-    "win_length": (_INT, (1, 16_384)),
-    "n_fft": (_INT, (1, 16_384)),
+    "win_length": (_INT, (1, 2**14)),
+    "n_fft": (_INT, (1, 2**14)),
     "mel_spec_type": ((str,), ("vocos",)),
 }
 MODEL_KEYS: dict[str, _Rule] = {
@@ -70,7 +70,7 @@ VOCOS_PARTS: dict[str, tuple[str, dict[str, _Rule]]] = {
         "vocos.feature_extractors.MelSpectrogramFeatures",
         {
             "sample_rate": (_INT, (24_000, 24_000)),
-            "n_fft": (_INT, (16, 16_384)),
+            "n_fft": (_INT, (16, 2**14)),
             "hop_length": (_INT, (1, 4096)),
             "n_mels": (_INT, (1, 512)),
             "padding": ((str,), ("center", "same")),
@@ -91,7 +91,7 @@ VOCOS_PARTS: dict[str, tuple[str, dict[str, _Rule]]] = {
         "vocos.heads.ISTFTHead",
         {
             "dim": (_INT, (8, 8192)),
-            "n_fft": (_INT, (16, 16_384)),
+            "n_fft": (_INT, (16, 2**14)),
             "hop_length": (_INT, (1, 4096)),
             "padding": ((str,), ("center", "same")),
         },

@@ -7,8 +7,8 @@ different visible sets on one host still agree on which GPU is which.
 
 A worker that is meant to have GPUs sets ``VOICEBATCH_REQUIRE_GPU=1``: with no usable GPU
 the lease then fails with the reason (driver too old for the CUDA build, no device passed
-into the container, ...) instead of running synthesis on the CPU at ~90 s per sentence
-(issue 15). ``python -m voicebatch.synthesis.devices`` prints the same diagnosis and
+into the container, ...) instead of running synthesis on the CPU at ~90 s per sentence.
+``python -m voicebatch.synthesis.devices`` prints the same diagnosis and
 exits non-zero: the GPU worker's start check and healthcheck.
 """
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, f5_reference_text, plan_batches
 from voicebatch.synthesis.buckets import DEFAULT_BUCKETS, FrameBuckets, plan_bucketed_batches
 from voicebatch.synthesis.models import ModelError, ModelFiles
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 24_000
 HOP_LENGTH = 256
 TARGET_RMS = 0.1
-DEFAULT_BATCH_FRAMES = 16_384  # padded mel frames per forward pass (about 175 s of audio)
+DEFAULT_BATCH_FRAMES: int = DEFAULTS["batch_frames"]  # padded mel frames per forward pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +59,8 @@ class ChunkAudio:
 
 @dataclass(frozen=True, slots=True)
 class SynthesisParams:
-    nfe_steps: int = 32
-    cfg_strength: float = 2.0
+    nfe_steps: int = DEFAULTS["nfe_steps"]
+    cfg_strength: float = DEFAULTS["cfg_strength"]
     sway_sampling_coef: float = -1.0
 
 
@@ -229,7 +230,7 @@ class Engine:
                 progress(Progress(len(results), len(chunks), audio_seconds, time.perf_counter() - started))
 
         # One batch in flight: batch k+1 is queued on the GPU before batch k's audio is copied
-        # to the host and converted, so the host work overlaps the device work (issue 12).
+        # to the host and converted, so the host work overlaps the device work.
         pending: list[_Launched] | None = None
         for batch in batches:
             launched = self._launch(batch, prepared, chunks, params)

@@ -38,12 +38,13 @@ from pathlib import Path
 from typing import Protocol
 
 from voicebatch.audio import file_sha256
+from voicebatch.settings import DEFAULTS
 from voicebatch.storage import Storage, is_s3_uri, open_storage
 from voicebatch.synthesis.builders import ModelConfigError, check_model_config, check_vocoder_config, read_yaml
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "F5TTS_v1_Base"
+DEFAULT_MODEL: str = DEFAULTS["model"]
 MODEL_FILES = ("model.yaml", "model.safetensors", "vocab.txt", "vocoder/config.yaml", "vocoder/pytorch_model.bin")
 # Where the hub keeps each known model: (repo, file) for the checkpoint and vocabulary,
 # and the packaged f5-tts config that describes its architecture.
@@ -213,7 +214,7 @@ class ModelStore:
         return self._cached(spec, sources)
 
     def manifest(self, spec: str = DEFAULT_MODEL) -> ModelManifest:
-        """The model's identity without its weights (issue 11: planning never downloads them):
+        """The model's identity without its weights (planning never downloads them):
         read from a model directory or the local cache, else from the S3 prefix or ``s3://``
         spec (``manifest.json`` and ``model.yaml``, two small objects). Only a model that
         must come from the hub, which holds no manifest of ours, is resolved in full (then

@@ -12,7 +12,7 @@ duplicate test, EPSS timesteps) with these changes:
 - The Euler steps run in a plain loop instead of ``torchdiffeq.odeint``: the arithmetic is
   the same (``y1 = y0 + dt * f(t0, y0)``, bit-identical, tested), but torchdiffeq compares
   device tensors on the host at every step (``t1 >= t[j]``), a GPU synchronisation per
-  step that left the GPU idle while Python launched the next step's kernels (issue 12).
+  step that left the GPU idle while Python launched the next step's kernels.
 - Lengths arrive as Python ints, so nothing here waits for the device; the attention
   processors are told the lengths once per batch (``attention.set_lengths``).
 - ``frames`` pads the batch past its longest item (a frame bucket, ``buckets.py``): every item

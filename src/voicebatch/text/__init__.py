@@ -1,4 +1,4 @@
-"""Spoken form (issue 10): per-language normalisation, the pronunciation lexicon and the
+"""Spoken form: per-language normalisation, the pronunciation lexicon and the
 pause/speed markup. The written text stays for subtitles and the timing table; only what
 F5-TTS speaks (and the chunk cache keys) use the spoken form."""
 

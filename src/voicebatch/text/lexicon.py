@@ -1,4 +1,4 @@
-"""Pronunciation lexicon: word -> respelling, applied to the spoken form only (issue 10).
+"""Pronunciation lexicon: word -> respelling, applied to the spoken form only.
 
 Two formats:
 

@@ -1,4 +1,4 @@
-"""Inline markup in script text: pauses, speed changes and paragraph breaks (issue 10).
+"""Inline markup in script text: pauses, speed changes and paragraph breaks.
 
     [pause 1.5s]   [pause 800ms]   [pause 2]   [pause]        silence of that length
     <break time="1.5s"/>   <break time="800ms"/>   <break strength="strong"/>   <break/>
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from voicebatch.limits import MAX_PAUSE_SECONDS
+from voicebatch.settings import DEFAULTS, MAX_PAUSE_SECONDS
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 STRENGTHS = ("none", "x-weak", "weak", "medium", "strong", "x-strong")
@@ -44,9 +44,9 @@ class PauseRules:
     every sentence a chunk of its own, so each sentence boundary gets exactly that length
     of silence; 0 packs sentences into chunks as F5-TTS does (its own prosody only)."""
 
-    sentence: float = 0.3
-    paragraph: float = 0.8
-    speaker: float = 0.5  # where the voice changes
+    sentence: float = DEFAULTS["sentence_pause"]
+    paragraph: float = DEFAULTS["paragraph_pause"]
+    speaker: float = DEFAULTS["speaker_pause"]  # where the voice changes
 
     def __post_init__(self) -> None:
         for name in ("sentence", "paragraph", "speaker"):

@@ -1,4 +1,4 @@
-"""Verified speech (issue 14): check every chunk against its text, re-take the failures,
+"""Verified speech: check every chunk against its text, re-take the failures,
 and time every word by forced alignment.
 
     signal.py    signal checks (silero-vad for speech / non-speech)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from voicebatch.settings import DEFAULTS
+
 MODES = ("off", "signal", "asr")
-DEFAULT_ASR_MODEL = "pocketsphinx:en-us"
+DEFAULT_ASR_MODEL: str = DEFAULTS["asr_model"]
 # Per-backend CER thresholds, calibrated on real clean speech so that a good take passes
 # with margin (figures in the README's "Verified speech" section). ``max_cer`` overrides.
 DEFAULT_MAX_CER = {"pocketsphinx": 0.10, "whisper": 0.15}
@@ -13,11 +15,13 @@ DEFAULT_MAX_CER = {"pocketsphinx": 0.10, "whisper": 0.15}
 
 @dataclass(frozen=True, slots=True)
 class VerifySettings:
-    mode: str = "asr"  # off | signal | asr
-    max_takes: int = 3  # takes per chunk, the first included
+    mode: str = DEFAULTS["verify"]  # off | signal | asr
+    max_takes: int = DEFAULTS["max_takes"]  # takes per chunk, the first included
     max_cer: float | None = None  # None: the backend's calibrated threshold
     asr_model: str = DEFAULT_ASR_MODEL  # "pocketsphinx:en-us" | "whisper:<size or org/repo>"
-    publish_unverified: bool = True  # publish scripts with a chunk that never passed (marked needs_review)
+    publish_unverified: bool = DEFAULTS[
+        "publish_unverified"
+    ]  # publish scripts with a chunk that never passed (marked needs_review)
     language: str = "en"  # the language of Latin-script text (other scripts are recognised by their letters)
 
     def __post_init__(self) -> None:
