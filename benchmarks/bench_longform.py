@@ -73,13 +73,13 @@ def child(hours: float, audio_format: str, workdir: Path) -> dict:
     import soundfile  # noqa: F401
     import soxr  # noqa: F401
 
-    import voicebatch.pipeline as pipeline
-    from voicebatch.outputs import OutputOptions
-    from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
-    from voicebatch.scripts import Script, ScriptPart
-    from voicebatch.storage import open_storage
+    import voicebatch.run.pipeline as pipeline
+    from voicebatch.inputs.scripts import Script, ScriptPart
+    from voicebatch.inputs.voices import PreparedVoice
+    from voicebatch.locations.storage import open_storage
+    from voicebatch.render.outputs import OutputOptions
+    from voicebatch.run.pipeline import RunSettings, plan_scripts, publish_script_outputs
     from voicebatch.synthesis.models import ModelFiles
-    from voicebatch.voices import PreparedVoice
 
     # A 4-second reference speaking 15 characters a second: F5's rule makes 18-second chunks.
     text = "Hello, I am the test voice that reads long books at an easy pace."

@@ -79,12 +79,12 @@ class Workload:
 def build_workload(voices_dir: Path, chunks: int, model_checksum: str, params, tmp: Path) -> Workload:
     import soundfile as sf
 
-    from voicebatch.scripts import load_scripts
-    from voicebatch.synthesis.batching import chunk_seed
+    from voicebatch.inputs.scripts import load_scripts
+    from voicebatch.inputs.vocab import load_vocabulary
+    from voicebatch.inputs.voices import prepare_voices
+    from voicebatch.keys import chunk_seed
     from voicebatch.synthesis.engine import ChunkRequest, Reference
     from voicebatch.synthesis.jobs import plan_requests
-    from voicebatch.vocab import load_vocabulary
-    from voicebatch.voices import prepare_voices
 
     voices, _ = prepare_voices(voices_dir, vocab=load_vocabulary())
     scripts, problems = load_scripts(ROOT / "include" / "scripts", set(voices), load_vocabulary())

@@ -66,7 +66,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from voicebatch.chunking import split_sentences
+    from voicebatch.inputs.chunking import split_sentences
     from voicebatch.verify.signal import to_16k
     from voicebatch.verify.sphinx import SphinxBackend
     from voicebatch.verify.text import normalise

@@ -141,7 +141,7 @@ def _client(endpoint: str) -> Any:  # a boto3 S3 client
 
 
 def _show_and_copy(client: Any, output: str, random_weights: bool) -> None:
-    from voicebatch.storage import open_storage
+    from voicebatch.locations.storage import open_storage
 
     s3 = open_storage(output, client=client)
     keys = s3.list("")

@@ -3,7 +3,7 @@
 A teardown task after the run's verdict (``final_check``): it runs whatever the stages did, and
 Airflow leaves teardown tasks out of a run's state, so a callback that cannot be delivered never
 turns a green run red (nor a red one green). What it sends is built from the run report
-(``voicebatch.notify``); where it may send is the deployment's ``VOICEBATCH_CALLBACK_ALLOWED``;
+(``voicebatch.publish.notify``); where it may send is the deployment's ``VOICEBATCH_CALLBACK_ALLOWED``;
 what it signs with is the password of the Airflow connection ``voicebatch_callback``. The
 outcome (never the secret, never the receiver's answer beyond its status) is the task's return
 value and ``runs/<dag_id>/<run_id>/callback.json`` beside the report.
@@ -21,8 +21,8 @@ from airflow.sdk import BaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from voicebatch.notify.allowed import CallbackAllowList
-    from voicebatch.storage import Storage
+    from voicebatch.locations.storage import Storage
+    from voicebatch.publish.notify.allowed import CallbackAllowList
 
 log = logging.getLogger(__name__)
 SIGNING_CONN_ID = "voicebatch_callback"
@@ -67,8 +67,8 @@ class RunCallbackOperator(BaseOperator):
     def execute(self, context: Context) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from voicebatch.notify.delivery import Delivery, send_callback
-        from voicebatch.notify.summary import run_summary
+        from voicebatch.publish.notify.delivery import Delivery, send_callback
+        from voicebatch.publish.notify.summary import run_summary
 
         if not self.callback_url:
             raise AirflowSkipException("no callback_url: nothing to send")
@@ -88,7 +88,7 @@ class RunCallbackOperator(BaseOperator):
         log.info("run %s ended %s; calling back", run_id, state)
         secret = self._secret()
         if secret is None:
-            from voicebatch.notify.allowed import shown_url
+            from voicebatch.publish.notify.allowed import shown_url
 
             why = (
                 f"callback_url: not sent: the Airflow connection {self.signing_conn_id!r} (its password signs "
@@ -107,8 +107,8 @@ class RunCallbackOperator(BaseOperator):
         published, (None, None) when the output cannot be opened (refused, unreachable)."""
         import json
 
-        from voicebatch.report import report_prefix
-        from voicebatch.stages import error_line
+        from voicebatch.publish.report import report_prefix
+        from voicebatch.run.outcomes import error_line
 
         from voicebatch_airflow import allow_list, storage_opener
 
@@ -136,9 +136,9 @@ class RunCallbackOperator(BaseOperator):
         return password.encode("utf-8") if password else None
 
     def _record(self, out: Storage | None, run_id: str, record: dict) -> None:
-        from voicebatch.publish import json_bytes
-        from voicebatch.report import report_prefix
-        from voicebatch.stages import error_line
+        from voicebatch.publish.publishing import json_bytes
+        from voicebatch.publish.report import report_prefix
+        from voicebatch.run.outcomes import error_line
 
         if out is None:
             return
@@ -166,7 +166,7 @@ def callback_allow_list() -> CallbackAllowList:
     callback_allowed`` (as the locations' allow-list is read)."""
     from airflow.sdk.configuration import conf
 
-    from voicebatch.notify.allowed import CALLBACK_ALLOWED_ENV, CallbackAllowList
+    from voicebatch.publish.notify.allowed import CALLBACK_ALLOWED_ENV, CallbackAllowList
 
     env = dict(os.environ)
     key = CALLBACK_ALLOWED_ENV.removeprefix("VOICEBATCH_").lower()

@@ -68,10 +68,10 @@ class F5SynthesizeOperator(BaseOperator):
     def execute(self, context: Context) -> dict:
         import json
 
-        from voicebatch.f5_output import f5_output_to_log
-        from voicebatch.runs import synthesize_batch
-        from voicebatch.stages import batch_part
+        from voicebatch.run.outcomes import batch_part
+        from voicebatch.run.runs import synthesize_batch
         from voicebatch.synthesis.devices import lease_device
+        from voicebatch.synthesis.f5_output import f5_output_to_log
         from voicebatch.synthesis.warm import task_engine
 
         from voicebatch_airflow import model_store, run_stage, speech_model_store

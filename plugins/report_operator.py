@@ -50,10 +50,10 @@ class RunReportOperator(BaseOperator):
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from voicebatch.notify.summary import strict_failure
-        from voicebatch.report import report_prefix, share_report
-        from voicebatch.runs import finish_run, staging_prefix
-        from voicebatch.storage import PRESIGN_SECONDS, is_s3_uri, local_path
+        from voicebatch.locations.storage import PRESIGN_SECONDS, is_s3_uri, local_path
+        from voicebatch.publish.notify.summary import strict_failure
+        from voicebatch.publish.report import report_prefix, share_report
+        from voicebatch.run.runs import finish_run, staging_prefix
 
         from voicebatch_airflow import airflow_errors, output_allowed, storage_opener
         from voicebatch_reports import XCOM_KEY
@@ -78,7 +78,7 @@ class RunReportOperator(BaseOperator):
         log.info("report: %s", out.uri_for(summary["report"]))
         for failure in summary["failed_stages"]:  # final_check turns the run red for these
             log.error("stage %s", failure)
-        why = strict_failure(summary)  # the callback names the same reason (voicebatch.notify)
+        why = strict_failure(summary)  # the callback names the same reason (voicebatch.publish.notify)
         if _flag(self.strict) and why and not summary["failed_stages"]:  # a failed stage is red already
             raise AirflowFailException(why)
         return summary

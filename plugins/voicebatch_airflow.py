@@ -8,7 +8,7 @@ the task at once (``AirflowFailException``); an upstream stage that did not fini
 it; transient trouble (throttling, 5xx, resets, timeouts) is left to Airflow's retries.
 
 Locations: every location a run's Params name must be on the deployment's allow-list
-(``voicebatch.allowlist``, read here from the environment or Airflow's ``[voicebatch]``
+(``voicebatch.locations.allowlist``, read here from the environment or Airflow's ``[voicebatch]``
 config): the first task refuses the run otherwise, with one line naming the setting, before
 anything is read or written; every opener and model store checks again.
 """
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from voicebatch.allowlist import AllowList
-    from voicebatch.runs import RunConfig
-    from voicebatch.storage import Storage
+    from voicebatch.locations.allowlist import AllowList
+    from voicebatch.locations.storage import Storage
+    from voicebatch.run.runs import RunConfig
     from voicebatch.synthesis.models import ModelStore
 
 # Where models are published after a hub download, so the next worker starts warm.
@@ -33,12 +33,12 @@ MODELS_URI_ENV = "VOICEBATCH_MODELS_URI"
 
 
 def allow_list() -> AllowList:
-    """The deployment's allow-list (``voicebatch.allowlist``): from the environment, else from
+    """The deployment's allow-list (``voicebatch.locations.allowlist``): from the environment, else from
     Airflow's config (``[voicebatch] allowed_inputs``, ``allowed_outputs``, ``model_roots``).
     Enforced in every task: a deployment that names nothing allows nothing."""
     from airflow.sdk.configuration import conf
 
-    from voicebatch.allowlist import SETTINGS, AllowList
+    from voicebatch.locations.allowlist import SETTINGS, AllowList
 
     env = dict(os.environ)
     for name in SETTINGS:
@@ -62,7 +62,7 @@ def check_locations(params: Mapping[str, Any]) -> None:
 def storage_opener(aws_conn_id: str | None) -> Callable[[str], Storage]:
     """URI -> Storage; S3 clients come from the Airflow AWS connection (endpoint URL in its extra).
     Only locations the deployment named open (a second guard behind ``check_locations``)."""
-    from voicebatch.storage import open_storage
+    from voicebatch.locations.storage import open_storage
 
     client = None
     allowed = allow_list()
@@ -86,7 +86,7 @@ def s3_client(aws_conn_id: str | None) -> Any:
     from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
     from botocore.config import Config
 
-    from voicebatch.storage import S3_RETRIES
+    from voicebatch.locations.storage import S3_RETRIES
 
     if aws_conn_id:
         try:
@@ -142,9 +142,9 @@ def speech_model_store(open_uri: Callable[[str], Storage]) -> Any:
 def run_config(params: Mapping[str, Any]) -> RunConfig:
     """The run's configuration from its Params. An optional Param left empty (None) means its
     default: the library's own, so the form, ``--conf`` and the CLI agree."""
-    from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions
-    from voicebatch.pipeline import RunSettings
-    from voicebatch.runs import RunConfig
+    from voicebatch.render.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions
+    from voicebatch.run.pipeline import RunSettings
+    from voicebatch.run.runs import RunConfig
     from voicebatch.synthesis.engine import DEFAULT_PARAMS, SynthesisParams
     from voicebatch.text.lexicon import read_lexicon
     from voicebatch.text.markup import PauseRules
@@ -296,8 +296,8 @@ def airflow_errors() -> Iterator[None]:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from voicebatch.errors import InputError
-    from voicebatch.stages import StageNotReady, error_line
-    from voicebatch.storage import is_permanent
+    from voicebatch.locations.storage import is_permanent
+    from voicebatch.run.outcomes import StageNotReady, error_line
     from voicebatch.synthesis.models import ModelError
 
     try:
@@ -323,10 +323,10 @@ class Stage:
 def run_stage(
     aws_conn_id: str | None, output_uri: str, run_id: str, name: str, part: str | None = None
 ) -> Iterator[Stage]:
-    """One stage of a run: its outcome is recorded for the report (``voicebatch.stages``),
+    """One stage of a run: its outcome is recorded for the report (``voicebatch.run.outcomes``),
     and its errors are translated for Airflow."""
-    from voicebatch.runs import staging_prefix
-    from voicebatch.stages import record_stage
+    from voicebatch.run.outcomes import record_stage
+    from voicebatch.run.runs import staging_prefix
 
     with airflow_errors():
         output_allowed(output_uri, first=name == "list_voices")
@@ -344,8 +344,8 @@ def output_allowed(output_uri: str, *, first: bool, listed: Callable[[], bool] |
     the cause is already reported. When the listing went through, the worker running this
     stage has another allow-list than the first one's: that fails too, or the run would end
     green having published nothing. ``listed``: whether list_voices finished (its XCom)."""
-    from voicebatch.allowlist import LocationRefused
-    from voicebatch.stages import StageNotReady
+    from voicebatch.locations.allowlist import LocationRefused
+    from voicebatch.run.outcomes import StageNotReady
 
     try:
         allow_list().check_output("output_uri", output_uri)
@@ -372,7 +372,7 @@ def preflight(params: Mapping[str, Any], open_uri: Callable[[str], Storage]) -> 
     from botocore.exceptions import ClientError
 
     from voicebatch.errors import InputError
-    from voicebatch.runs import check_run_config
+    from voicebatch.run.runs import check_run_config
 
     check_locations(params)  # outside the allow-list: one line naming the setting, nothing read
     check_run_config(run_config(params), params["output_uri"])

@@ -27,7 +27,7 @@ def write_audio(path: Path, samples: np.ndarray, rate: int = 16_000, **kwargs: o
 
 
 def srt(segments: list[tuple[float, float, str]]) -> str:
-    from voicebatch.transcripts import Segment
-    from voicebatch.transcripts.writers import to_srt
+    from voicebatch.inputs.transcripts import Segment
+    from voicebatch.inputs.transcripts.writers import to_srt
 
     return to_srt([Segment(a, b, t) for a, b, t in segments])

@@ -9,7 +9,7 @@ and at most 7 s unless it is one word; at least 2 frames at 24 fps (83 ms) betwe
 at most 20 characters a second unless the cue already runs into the next one's gap or
 the 7 s limit; no single-word cue that its neighbour (same voice) could have taken; the
 VTT numbers its cues as the SRT does and carries the same text. Exit status 1 when
-anything breaks a rule. Written independently of voicebatch.subtitles (pysrt, webvtt-py,
+anything breaks a rule. Written independently of voicebatch.render.subtitles (pysrt, webvtt-py,
 wcwidth), so it checks the behaviour, not the code's own arithmetic.
 """
 

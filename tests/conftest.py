@@ -99,7 +99,7 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def s3_bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
     """A fresh bucket per test."""
-    from voicebatch.storage import s3_client
+    from voicebatch.locations.storage import s3_client
 
     # Unique even for parametrized tests whose names share their first 40 characters.
     name = "vb-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{uuid.uuid4().hex[:12]}"

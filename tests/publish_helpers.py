@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from voicebatch.pipeline import RunSettings, plan_scripts
-from voicebatch.scripts import Script, ScriptPart
+from voicebatch.inputs.scripts import Script, ScriptPart
+from voicebatch.inputs.voices import PreparedVoice
+from voicebatch.run.pipeline import RunSettings, plan_scripts
 from voicebatch.synthesis.models import ModelFiles
-from voicebatch.voices import PreparedVoice
 
 RATE = 24_000
 LONG = (

@@ -1,4 +1,4 @@
-"""The run's stages (voicebatch.runs) without Airflow: inputs, a counting fake engine, one call per run."""
+"""The run's stages (voicebatch.run.runs) without Airflow: inputs, a counting fake engine, one call per run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from voicebatch.errors import InputError
-from voicebatch.runs import (
+from voicebatch.locations.storage import Storage, open_storage
+from voicebatch.run.outcomes import batch_part, record_stage
+from voicebatch.run.runs import (
     RunConfig,
     finish_run,
     ingest_voice,
@@ -20,8 +22,6 @@ from voicebatch.runs import (
     staging_prefix,
     synthesize_batch,
 )
-from voicebatch.stages import batch_part, record_stage
-from voicebatch.storage import Storage, open_storage
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Reference, SynthesisParams
 from voicebatch.synthesis.models import ModelFiles
 

@@ -14,11 +14,11 @@ import av
 import numpy as np
 import pytest
 
-from voicebatch.mastering import master as master_module
-from voicebatch.mastering.acx import _mp3_bit_rate, check_acx
-from voicebatch.mastering.encode import encode_mp3, encode_mp3_file
-from voicebatch.mastering.master import master_file
-from voicebatch.mastering.profiles import PROFILES
+from voicebatch.render.mastering import master as master_module
+from voicebatch.render.mastering.acx import _mp3_bit_rate, check_acx
+from voicebatch.render.mastering.encode import encode_mp3, encode_mp3_file
+from voicebatch.render.mastering.master import master_file
+from voicebatch.render.mastering.profiles import PROFILES
 
 from acx_helpers import assert_acx, decode
 from book_helpers import spoken

@@ -14,7 +14,7 @@ CHECK = r"""
 import json
 from botocore.exceptions import ClientError, ReadTimeoutError
 from voicebatch.errors import InputError
-from voicebatch.stages import StageNotReady
+from voicebatch.run.outcomes import StageNotReady
 from voicebatch.synthesis.models import ModelError
 from voicebatch_airflow import airflow_errors, output_allowed, preflight, s3_client
 

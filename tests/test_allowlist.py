@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch.allowlist import AllowList, LocationRefused, place
+from voicebatch.locations.allowlist import AllowList, LocationRefused, place
 
 from conftest import tree_env
 

@@ -20,14 +20,14 @@ import pytest
 from lxml import etree
 from mutagen.mp4 import MP4
 
-from voicebatch.books.epub import read_entry, read_epub
-from voicebatch.books.markdown import read_markdown
-from voicebatch.books.records import Book
-from voicebatch.mastering.acx import check_acx
-from voicebatch.mastering.encode import BookTags, Cover, M4bChapter, encode_m4b, encode_mp3_file
-from voicebatch.mastering.master import MasterResult, master_file
-from voicebatch.mastering.profiles import PROFILES
-from voicebatch.mastering.readalong import AudioTrack, Clip, write_read_along
+from voicebatch.inputs.books.epub import read_entry, read_epub
+from voicebatch.inputs.books.markdown import read_markdown
+from voicebatch.inputs.books.records import Book
+from voicebatch.render.mastering.acx import check_acx
+from voicebatch.render.mastering.encode import BookTags, Cover, M4bChapter, encode_m4b, encode_mp3_file
+from voicebatch.render.mastering.master import MasterResult, master_file
+from voicebatch.render.mastering.profiles import PROFILES
+from voicebatch.render.mastering.readalong import AudioTrack, Clip, write_read_along
 
 from acx_helpers import assert_acx, decode
 from book_helpers import AUTHOR, CHAPTER_SENTENCES, CHAPTER_TITLES, TITLE, build_epub, epubcheck, png, spoken

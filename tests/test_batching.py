@@ -12,7 +12,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebatch.synthesis.batching import chunk_seed, estimate_frames, f5_reference_text, plan_batches
+from voicebatch.keys import chunk_seed
+from voicebatch.synthesis.batching import estimate_frames, f5_reference_text, plan_batches
 
 from conftest import tree_env
 

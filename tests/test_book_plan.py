@@ -9,8 +9,8 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebatch.books.records import BookMetadata
-from voicebatch.mastering.plan import credits, retail_sample, split_chapter
+from voicebatch.inputs.books.records import BookMetadata
+from voicebatch.render.mastering.plan import credits, retail_sample, split_chapter
 
 
 @st.composite

@@ -14,13 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from voicebatch.books import read_book
-from voicebatch.books.archive import MAX_ENTRIES, BookError, open_package
-from voicebatch.books.epub import read_entry, read_epub
-from voicebatch.books.markdown import read_markdown
-from voicebatch.books.records import book_from_dict
-from voicebatch.books.xhtml import mark_sentences, parse_xhtml, serialize
-from voicebatch.chunking import split_sentences
+from voicebatch.inputs.books import read_book
+from voicebatch.inputs.books.archive import MAX_ENTRIES, BookError, open_package
+from voicebatch.inputs.books.epub import read_entry, read_epub
+from voicebatch.inputs.books.markdown import read_markdown
+from voicebatch.inputs.books.records import book_from_dict
+from voicebatch.inputs.books.xhtml import mark_sentences, parse_xhtml, serialize
+from voicebatch.inputs.chunking import split_sentences
 
 from book_helpers import AUTHOR, CHAPTER_SENTENCES, CHAPTER_TITLES, TITLE, build_epub, png
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebatch.notify.allowed import CALLBACK_ALLOWED_ENV, CallbackAllowList, CallbackRefused
-from voicebatch.notify.delivery import DEFAULT_POLICY, RetryPolicy, deliver, send_callback
-from voicebatch.notify.signing import signature, signed_headers, verify
-from voicebatch.notify.summary import body_bytes, event_id, run_summary
+from voicebatch.publish.notify.allowed import CALLBACK_ALLOWED_ENV, CallbackAllowList, CallbackRefused
+from voicebatch.publish.notify.delivery import DEFAULT_POLICY, RetryPolicy, deliver, send_callback
+from voicebatch.publish.notify.signing import signature, signed_headers, verify
+from voicebatch.publish.notify.summary import body_bytes, event_id, run_summary
 
 from callback_helpers import ANSWER_MARKER, receiver, signature_ok
 from conftest import free_port
@@ -89,7 +89,7 @@ def test_unset_means_no_callbacks_with_one_line_naming_the_setting() -> None:
         ("hooks.example.com", "http://HOOKS.example.com/"),
         ("hooks.example.com:8443", "https://hooks.example.com:8443/a"),
         ("https://hooks.example.com/voicebatch", "https://hooks.example.com/voicebatch"),
-        ("https://hooks.example.com/voicebatch/", "https://hooks.example.com/voicebatch/runs/1"),
+        ("https://hooks.example.com/voicebatch/", "https://hooks.example.com/voicebatch/run/runs/1"),
         ("https://a.example.com, https://hooks.example.com/vb", "https://hooks.example.com:443/vb/x"),
         ("a.example.com\nhttp://127.0.0.1:8080/cb", "http://127.0.0.1:8080/cb/z"),
     ],
@@ -190,7 +190,7 @@ def test_a_refused_url_sends_nothing() -> None:
 
 
 def report(**overrides: object) -> dict:
-    """A report.json as voicebatch.report writes it (only the fields the summary reads)."""
+    """A report.json as voicebatch.publish.report writes it (only the fields the summary reads)."""
     base = {
         "failed_stages": [],
         "rejected_inputs": [],

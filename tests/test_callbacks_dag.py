@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.report import report_prefix
-from voicebatch.storage import open_storage
+from voicebatch.locations.storage import open_storage
+from voicebatch.publish.report import report_prefix
 
 from airflow_helpers import dag_test, demo_inputs, init_airflow, s3_connection
 from callback_helpers import ANSWER_MARKER, receiver, signature_ok
@@ -25,7 +25,7 @@ CALLBACK_PATH = "/hooks/voicebatch"
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_model_dir: Path) -> dict:
-    from voicebatch.storage import s3_client
+    from voicebatch.locations.storage import s3_client
 
     root = tmp_path_factory.mktemp("callbacks")
     voices, scripts = demo_inputs(root, broken_voice=False)

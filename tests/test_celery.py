@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voicebatch.storage import open_storage, s3_client
+from voicebatch.locations.storage import open_storage, s3_client
 
 from airflow_helpers import BIN, ROOT, airflow_env, demo_inputs, start, stop
 from conftest import free_port, wait_for_port

@@ -199,7 +199,7 @@ def test_transcripts_convert_reads_standard_input() -> None:
 
 
 def test_errors_name_the_file_once_and_escape_control_characters(tmp_path: Path) -> None:
-    from voicebatch.cli import printable
+    from voicebatch.cli.main import printable
 
     assert printable("a.csv: a.csv: row 3: missing 'text'") == "a.csv: row 3: missing 'text'"
     assert printable("take\x1b[31m.srt: line 2:\tbad") == "take\\x1b[31m.srt: line 2: bad"
@@ -235,9 +235,9 @@ JSON_ROWS = {
 def test_json_on_every_command_one_shape_per_row_kind(tmp_path: Path, tiny_model_dir: Path) -> None:
     """Every command that produces results prints JSON with --json, on stdout alone; every row of
     a kind has the same keys, whatever its status."""
-    from voicebatch.pipeline import RunSettings, publish_script_outputs
-    from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
-    from voicebatch.storage import open_storage
+    from voicebatch.locations.storage import open_storage
+    from voicebatch.publish.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
+    from voicebatch.run.pipeline import RunSettings, publish_script_outputs
 
     from publish_helpers import chunk_audio, model, plans, voice
 

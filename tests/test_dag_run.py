@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.report import report_prefix
-from voicebatch.storage import open_storage
+from voicebatch.locations.storage import open_storage
+from voicebatch.publish.report import report_prefix
 
 from airflow_helpers import dag_test, demo_inputs, init_airflow, s3_connection
 from conftest import S3_ACCESS_KEY, S3_SECRET_KEY
@@ -27,7 +27,7 @@ CONF = {"nfe_steps": 8, "cfg_strength": 1.5, "seed": 5, "chunks_per_task": 1, "l
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, tiny_model_dir: Path) -> dict:
-    from voicebatch.storage import s3_client
+    from voicebatch.locations.storage import s3_client
 
     root = tmp_path_factory.mktemp("dagrun")
     voices, scripts = demo_inputs(root)
@@ -60,7 +60,7 @@ def first_run(setup: dict) -> dict:
 
 
 def report_of(storage, run_id: str) -> dict:
-    from voicebatch.report import report_prefix
+    from voicebatch.publish.report import report_prefix
 
     return json.loads(storage.get_bytes(report_prefix("voice_batch", run_id) + "report.json"))
 
@@ -244,7 +244,9 @@ def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> 
     assert run["events"] == []
     # The failed run's "Run report" link is on the report task (no synthesize task ran): the API
     # server's plugin serves that report from this location (tests/test_local_airflow.py opens it).
-    assert run["links"]["report[-1]"] == f"/voicebatch/runs/voice_batch/{urllib.parse.quote(run['run_id'], safe='')}/"
+    assert (
+        run["links"]["report[-1]"] == f"/voicebatch/run/runs/voice_batch/{urllib.parse.quote(run['run_id'], safe='')}/"
+    )
     page = storage.get_bytes(report_prefix("voice_batch", run["run_id"]) + "report.html").decode()
     assert "Run failed: stage <code>plan</code>" in page and "no such directory" in page
 

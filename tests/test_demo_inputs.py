@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voicebatch.scripts import chunk_script, load_scripts
-from voicebatch.transcripts import read_transcript
-from voicebatch.vocab import load_vocabulary
-from voicebatch.voices import discover_voices, prepare_voices
+from voicebatch.inputs.scripts import chunk_script, load_scripts
+from voicebatch.inputs.transcripts import read_transcript
+from voicebatch.inputs.vocab import load_vocabulary
+from voicebatch.inputs.voices import discover_voices, prepare_voices
 
 INCLUDE = Path(__file__).parent.parent / "include"
 

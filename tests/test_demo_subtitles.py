@@ -23,13 +23,13 @@ INCLUDE = Path(__file__).parent.parent / "include"
 
 @pytest.fixture(scope="module")
 def published(demo_voices: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
-    from voicebatch.scripts import load_scripts
-    from voicebatch.storage import open_storage
+    from voicebatch.inputs.scripts import load_scripts
+    from voicebatch.inputs.vocab import load_vocabulary
+    from voicebatch.inputs.voices import prepare_voices
+    from voicebatch.locations.storage import open_storage
+    from voicebatch.run.pipeline import RunSettings, plan_scripts, publish_script_outputs
     from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
     from voicebatch.synthesis.models import ModelStore
-    from voicebatch.vocab import load_vocabulary
-    from voicebatch.voices import prepare_voices
 
     out = tmp_path_factory.mktemp("demo-out")
     voices, _ = prepare_voices(demo_voices, vocab=load_vocabulary())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.storage import open_storage, s3_client
+from voicebatch.locations.storage import open_storage, s3_client
 
 from airflow_helpers import BIN, airflow, api_token, demo_inputs, init_airflow, s3_connection, start, stop, wait_until
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, sign_in
@@ -167,7 +167,7 @@ def test_a_rerun_synthesizes_nothing(deployment: dict, first_run: dict) -> None:
     states = json.loads(airflow(env, "tasks", "states-for-dag-run", "voice_batch", "cli_again", "-o", "json"))
     assert not [s for s in states if s["task_id"] == "synthesize" and s["state"] == "success"]
     assert {k: storage.get_bytes(k) for k in before} == before
-    from voicebatch.report import report_prefix
+    from voicebatch.publish.report import report_prefix
 
     report = json.loads(storage.get_bytes(report_prefix("voice_batch", "cli_again") + "report.json"))
     assert report["totals"]["published"] == 0 and report["totals"]["skipped"] == 2
@@ -233,14 +233,14 @@ def test_the_run_report_streams_from_s3_through_the_api_server(deployment: dict,
         with urllib.request.urlopen(found, timeout=30) as response:  # follows the redirect to report.html
             return response.status, response.read(), response.geturl()
 
-    status, page, url = fetch("/voicebatch/runs/voice_batch/cli_conf/")
+    status, page, url = fetch("/voicebatch/run/runs/voice_batch/cli_conf/")
     assert status == 200 and url.endswith("/files/runs/voice_batch/cli_conf/report.html")
     assert page == storage.get_bytes("runs/voice_batch/cli_conf/report.html")
     report = json.loads(storage.get_bytes("runs/voice_batch/cli_conf/report.json"))
     wav = next(k for k in report["files"] if k.startswith("audio/") and k.endswith(".wav"))
     assert f"../../../{wav}" in page.decode(), "the page links the audio relative to itself"
-    status, body, _ = fetch(f"/voicebatch/runs/voice_batch/cli_conf/files/{wav}")
+    status, body, _ = fetch(f"/voicebatch/run/runs/voice_batch/cli_conf/files/{wav}")
     assert status == 200 and body == storage.get_bytes(wav)
-    status, part, _ = fetch(f"/voicebatch/runs/voice_batch/cli_conf/files/{wav}", Range="bytes=100-199")
+    status, part, _ = fetch(f"/voicebatch/run/runs/voice_batch/cli_conf/files/{wav}", Range="bytes=100-199")
     assert status == 206 and part == storage.get_bytes(wav)[100:200]
     assert storage.exists("runs/voice_batch/cli_conf/report.shared.html"), "a presigned copy, to share outside"

@@ -132,7 +132,7 @@ def test_every_output_format_is_documented(dag_facts: dict) -> None:
     try:  # where the timing table's writer lives, before and after the package layout
         from voicebatch.render.timetable import COLUMNS
     except ImportError:
-        from voicebatch.timetable import COLUMNS
+        from voicebatch.render.timetable import COLUMNS
 
     assert set(COLUMNS) <= table_names(formats)
     assert "report.json" in page("report.md") and "callback.json" in page("callbacks.md")

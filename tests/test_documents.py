@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from voicebatch.errors import ScriptError
-from voicebatch.scripts import chunk_script, load_script_file, load_scripts
+from voicebatch.inputs.scripts import chunk_script, load_script_file, load_scripts
 
 REFERENCE = ("Some reference text here.", 3.0)
 
@@ -191,7 +191,7 @@ def test_ssml_unsupported_elements_are_warned_once_and_never_spoken(
 ) -> None:
     path = tmp_path / "tour.ssml"
     path.write_text(SSML.replace("</speak>", '<mark name="end"/></speak>'), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="voicebatch.documents"):
+    with caplog.at_level(logging.WARNING, logger="voicebatch.inputs.documents"):
         (script,) = load_script_file(path, voices={"narrator", "alice", "bob"})
     assert script.warnings == (
         "SSML <prosody pitch> is not supported (line 9): its text is spoken as written",

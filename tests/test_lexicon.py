@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
-from voicebatch.scripts import Script, ScriptPart
-from voicebatch.storage import open_storage
+from voicebatch.inputs.scripts import Script, ScriptPart
+from voicebatch.locations.storage import open_storage
+from voicebatch.run.pipeline import RunSettings, plan_scripts, publish_script_outputs
 from voicebatch.text.lexicon import LexiconError, load_lexicon, parse_lexicon, read_lexicon
 from voicebatch.text.spoken import SpokenForm
 
@@ -137,7 +137,7 @@ def test_cli_applies_a_lexicon_to_the_spoken_form(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "voicebatch.cli",
+        "voicebatch.cli.main",
         "text",
         "normalize",
         "Nguyen has $5.",

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicebatch import outputs
-from voicebatch.chunking import Chunk
-from voicebatch.longform import assemble_to_file, read_blocks
-from voicebatch.outputs import OutputOptions, encode_audio, render_files, render_outputs
-from voicebatch.timings import _cues, assemble, trim_silence
+from voicebatch.inputs.chunking import Chunk
+from voicebatch.render.longform import assemble_to_file, read_blocks
+from voicebatch.render.outputs import OutputOptions, encode_audio, render_files, render_outputs
+from voicebatch.render.timings import _cues, assemble, trim_silence
 
 from publish_helpers import RATE
 
@@ -34,7 +34,7 @@ def assemble_before_issue_11(chunks, sentences, *, cross_fade, trim=True, word_t
     """The joining as it was before the linear joining, verbatim (it re-concatenated the whole output for
     every chunk; pauses as the narration joining inserted them): the oracle the linear joining must agree
     with, sample for sample."""
-    from voicebatch.timings import ChunkSpan
+    from voicebatch.render.timings import ChunkSpan
 
     joined = np.zeros(0, dtype=np.float32)
     spans = []
@@ -68,7 +68,7 @@ def assemble_before_issue_11(chunks, sentences, *, cross_fade, trim=True, word_t
 
 def _join_with_pause(joined, piece, before, start, pause, rate, *, measure):
     """The first pause joining, verbatim (part of the oracle above)."""
-    from voicebatch.timings import ChunkSpan, quiet_margins
+    from voicebatch.render.timings import ChunkSpan, quiet_margins
 
     tail = quiet_margins(joined[before.start_sample :], rate)[1] if measure else 0
     head = quiet_margins(piece, rate)[0] if measure else 0
@@ -230,9 +230,9 @@ def test_a_ten_hour_book_plans_assembles_and_renders_without_a_length_cap(tmp_pa
     """A 10-hour script (~540,000 characters, past the old cap of 200,000) loads, plans, and its
     every chunk is assembled, rendered and published; the chunk audio here is short (the
     full-length figures are the benchmark's), the chunk count and text are the book's."""
-    from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
-    from voicebatch.scripts import load_scripts
-    from voicebatch.storage import open_storage
+    from voicebatch.inputs.scripts import load_scripts
+    from voicebatch.locations.storage import open_storage
+    from voicebatch.run.pipeline import RunSettings, plan_scripts, publish_script_outputs
 
     from publish_helpers import model, voice
 
@@ -268,8 +268,8 @@ def test_timing_table_is_the_table_pandas_writes(tmp_path: Path) -> None:
 
     import pandas as pd
 
-    from voicebatch.outputs import timing_csv
-    from voicebatch.timetable import COLUMNS, timing_table
+    from voicebatch.render.outputs import timing_csv
+    from voicebatch.render.timetable import COLUMNS, timing_table
 
     texts = [('He said, "no".', "Plain words here."), ("Ünïcödé, and 'quotes'.",), ("Numbers 1,234.5 stay.",)]
     out = assemble([tone(1.3), tone(0.7, freq=330.0), tone(1.1, freq=440.0)], texts)

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from voicebatch.loudness import measure, measure_lufs, normalize, true_peak_dbtp
+from voicebatch.render.loudness import measure, measure_lufs, normalize, true_peak_dbtp
 
 RATE = 24_000
 
@@ -73,7 +73,7 @@ def test_block_wise_measures_equal_whole_signal_measures(seconds: float, quiet: 
     import pyloudnorm
     import soxr
 
-    from voicebatch.loudness import LoudnessMeter, SignalMeter, TruePeakMeter
+    from voicebatch.render.loudness import LoudnessMeter, SignalMeter, TruePeakMeter
 
     signal = noise(0.05, seconds)
     signal[: round(quiet * signal.shape[0])] *= 0.0005  # a quiet stretch: the gates matter

@@ -13,10 +13,10 @@ import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch.mastering.limiter import TruePeakLimiter, moving_average, window_min
-from voicebatch.mastering.master import master_file, read_range
-from voicebatch.mastering.profiles import PROFILES, profile
-from voicebatch.mastering.roomtone import RoomTone
+from voicebatch.render.mastering.limiter import TruePeakLimiter, moving_average, window_min
+from voicebatch.render.mastering.master import master_file, read_range
+from voicebatch.render.mastering.profiles import PROFILES, profile
+from voicebatch.render.mastering.roomtone import RoomTone
 
 from acx_helpers import db
 from book_helpers import spoken

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from voicebatch.errors import InputError
-from voicebatch.materialize import InputLimitError, InputLimits, materialize
-from voicebatch.runs import RunConfig, list_voice_names
-from voicebatch.storage import open_storage
+from voicebatch.inputs.materialize import InputLimitError, InputLimits, materialize
+from voicebatch.locations.storage import open_storage
+from voicebatch.run.runs import RunConfig, list_voice_names
 
 from conftest import tree_env
 
@@ -123,7 +123,8 @@ def test_a_killed_process_leaves_a_folder_that_the_next_run_removes(tmp_path: Pa
     (tmp_path / "voices" / "anna").mkdir(parents=True)
     (tmp_path / "voices" / "anna" / "take.wav").touch()
     code = (
-        "import sys; from voicebatch.materialize import materialize; from voicebatch.storage import open_storage\n"
+        "import sys\nfrom voicebatch.inputs.materialize import materialize\n"
+        "from voicebatch.locations.storage import open_storage\n"
         "with materialize(sys.argv[1], open_storage) as found:\n"
         "    print(found.root, flush=True); sys.stdin.read()\n"
     )

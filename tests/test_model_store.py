@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.storage import open_storage
+from voicebatch.locations.storage import open_storage
 from voicebatch.synthesis.models import MODEL_FILES, ModelError, ModelStore
 
 
@@ -97,7 +97,7 @@ def test_two_processes_resolving_at_once_fetch_once(tiny_model_dir: Path, tmp_pa
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from voicebatch.storage import open_storage\n"
+        "from voicebatch.locations.storage import open_storage\n"
         "from voicebatch.synthesis.models import ModelStore\n"
         f"store = ModelStore(Path({str(tmp_path / 'cache')!r}), open_storage('s3://{s3_bucket}/models'), hub=False)\n"
         "files = store.resolve('tiny')\n"

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from voicebatch.runs import RunConfig, ingest_voice, list_voice_names, plan_run, staging_prefix
-from voicebatch.storage import open_storage
+from voicebatch.locations.storage import open_storage
+from voicebatch.run.runs import RunConfig, ingest_voice, list_voice_names, plan_run, staging_prefix
 
 from airflow_helpers import ROOT, airflow_env
 from run_helpers import fake_model, make_voice

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from voicebatch.outputs import OutputOptions
-from voicebatch.pipeline import RunSettings, plan_scripts
-from voicebatch.scripts import Script, ScriptPart
+from voicebatch.inputs.scripts import Script, ScriptPart
+from voicebatch.render.outputs import OutputOptions
+from voicebatch.run.pipeline import RunSettings, plan_scripts
 from voicebatch.synthesis.engine import SynthesisParams
 
 from publish_helpers import model, voice
@@ -78,7 +78,7 @@ def test_hashes_are_the_same_as_last_release() -> None:
     (the audio or the files change for the same inputs), bump OUTPUT_FORMAT_VERSION and update."""
     import hashlib
 
-    from voicebatch.manifest import stable_hash
+    from voicebatch.keys import stable_hash
 
     canonical = '["κ",{"a":[1.5,null],"b":1}]'  # sorted keys, no spaces, UTF-8 as is
     assert stable_hash("κ", {"b": 1, "a": [1.5, None]}) == hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -8,9 +8,9 @@ import itertools
 import numpy as np
 import pytest
 
-from voicebatch.scripts import Script, ScriptPart, chunk_script, load_scripts
+from voicebatch.inputs.scripts import Script, ScriptPart, chunk_script, load_scripts
+from voicebatch.render.timings import assemble
 from voicebatch.text.markup import MarkupError, Pause, PauseRules, Speed, parse_markup
-from voicebatch.timings import assemble
 
 RATE = 24_000
 REFS = {"anna": ("Hello, I am a test voice.", 4.0), "ben": ("Hello, I am a test voice.", 4.0)}
@@ -156,8 +156,8 @@ def test_without_pauses_chunks_cross_fade_as_before() -> None:
 def test_speed_per_part_and_pauses_are_recorded_in_the_manifest(tmp_path) -> None:
     import json
 
-    from voicebatch.pipeline import RunSettings, plan_scripts, publish_script_outputs
-    from voicebatch.storage import open_storage
+    from voicebatch.locations.storage import open_storage
+    from voicebatch.run.pipeline import RunSettings, plan_scripts, publish_script_outputs
 
     from publish_helpers import chunk_audio, model, voice
 

@@ -17,11 +17,11 @@ import pytest
 import soundfile as sf
 import webvtt
 
-from voicebatch.outputs import OutputOptions
-from voicebatch.pipeline import RunSettings, publish_script_outputs
-from voicebatch.publish import publish_voice
-from voicebatch.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
-from voicebatch.storage import open_storage, s3_client
+from voicebatch.locations.storage import open_storage, s3_client
+from voicebatch.publish.publishing import publish_voice
+from voicebatch.publish.report import ScriptOutcome, VoiceOutcome, build_report, publish_report
+from voicebatch.render.outputs import OutputOptions
+from voicebatch.run.pipeline import RunSettings, publish_script_outputs
 
 from conftest import S3_SECRET_KEY
 from publish_helpers import LONG, chunk_audio, model, plans, voice
@@ -94,7 +94,7 @@ def test_layout_manifest_and_latest(counted) -> None:
     names = sorted(k.rsplit("/", 1)[1] for k in storage.list(prefix))
     assert names == ["intro.csv", "intro.srt", "intro.vtt", "intro.wav", "manifest.json"]
     manifest = json.loads(storage.get_bytes(intro.manifest_key))
-    assert manifest["schema"] == "voicebatch.manifest/1" and manifest["run"] == {"dag_id": "d", "run_id": "r"}
+    assert manifest["schema"] == "voicebatch.publish.manifest/1" and manifest["run"] == {"dag_id": "d", "run_id": "r"}
     assert manifest["model"]["checksum"] == "c" * 64 and manifest["inputs"]["voices"]["anna"]["clip_hash"]
     # Every field of the manifest table (docs/outputs.md), and nothing else.
     assert set(manifest) == {
@@ -127,8 +127,8 @@ def content_type(storage, key: str) -> str:
 
 
 def test_a_script_id_with_dots_publishes_with_the_right_content_types(counted) -> None:
-    from voicebatch.pipeline import plan_scripts
-    from voicebatch.scripts import Script, ScriptPart
+    from voicebatch.inputs.scripts import Script, ScriptPart
+    from voicebatch.run.pipeline import plan_scripts
 
     storage, _ = counted
     script = Script("part.1.intro", "part.1.intro.txt", (ScriptPart("anna", "Hello there."),))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voicebatch.reference import ClipRules, choose_reference_window
-from voicebatch.transcripts import Segment
+from voicebatch.inputs.reference import ClipRules, choose_reference_window
+from voicebatch.inputs.transcripts import Segment
 
 
 def segs(*items: tuple[float, float, str]) -> list[Segment]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from voicebatch.pipeline import RunSettings, publish_script_outputs
-from voicebatch.publish import publish_voice
-from voicebatch.report import (
+from voicebatch.locations.storage import open_storage
+from voicebatch.publish.publishing import publish_voice
+from voicebatch.publish.report import (
     RANDOM_WEIGHTS_NOTICE,
     ScriptOutcome,
     StageFailure,
@@ -20,7 +20,7 @@ from voicebatch.report import (
     build_report,
     publish_report,
 )
-from voicebatch.storage import open_storage
+from voicebatch.run.pipeline import RunSettings, publish_script_outputs
 
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 from publish_helpers import chunk_audio, model, plans, voice

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.pipeline import RunSettings
-from voicebatch.report import report_prefix
-from voicebatch.runs import (
+from voicebatch.locations.storage import open_storage
+from voicebatch.publish.report import report_prefix
+from voicebatch.run.outcomes import NO_RECORD, StageNotReady, record_stage
+from voicebatch.run.pipeline import RunSettings
+from voicebatch.run.runs import (
     RunConfig,
     check_run_config,
     finish_run,
@@ -19,8 +21,6 @@ from voicebatch.runs import (
     publish_run,
     staging_prefix,
 )
-from voicebatch.stages import NO_RECORD, StageNotReady, record_stage
-from voicebatch.storage import open_storage
 from voicebatch.synthesis.models import ModelError, ModelStore
 
 from run_helpers import FakeEngine, fake_model, make_voice, run_stages

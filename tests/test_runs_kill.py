@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from voicebatch.pipeline import RunSettings
-from voicebatch.runs import RunConfig, ingest_voice, list_voice_names, plan_run, staging_prefix
-from voicebatch.storage import open_storage
+from voicebatch.locations.storage import open_storage
+from voicebatch.run.pipeline import RunSettings
+from voicebatch.run.runs import RunConfig, ingest_voice, list_voice_names, plan_run, staging_prefix
 from voicebatch.synthesis.engine import SynthesisParams
 from voicebatch.synthesis.models import load_model_files
 
@@ -25,8 +25,8 @@ from run_helpers import make_voice
 TASK = r"""
 import sys
 from pathlib import Path
-from voicebatch.runs import synthesize_batch
-from voicebatch.storage import open_storage
+from voicebatch.run.runs import synthesize_batch
+from voicebatch.locations.storage import open_storage
 from voicebatch.synthesis.engine import Engine
 from voicebatch.synthesis.models import load_model_files
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.storage import open_storage, s3_client
+from voicebatch.locations.storage import open_storage, s3_client
 
 from airflow_helpers import ROOT, airflow_env
 

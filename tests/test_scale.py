@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch import storage as storage_module
 from voicebatch.errors import InputError
-from voicebatch.runs import (
+from voicebatch.locations import storage as storage_module
+from voicebatch.locations.storage import open_storage
+from voicebatch.run.runs import (
     RunConfig,
     ingest_voice,
     ingest_voices,
@@ -24,7 +25,6 @@ from voicebatch.runs import (
     staging_prefix,
     task_groups,
 )
-from voicebatch.storage import open_storage
 from voicebatch.synthesis.models import MODEL_FILES, ModelStore
 
 from run_helpers import fake_model, make_voice

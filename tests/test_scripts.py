@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebatch.chunking import max_chunk_bytes, pack_sentences, split_sentences, utf8_len
-from voicebatch.scripts import chunk_script, load_scripts
-from voicebatch.vocab import Vocabulary, load_vocabulary
+from voicebatch.inputs.chunking import max_chunk_bytes, pack_sentences, split_sentences, utf8_len
+from voicebatch.inputs.scripts import chunk_script, load_scripts
+from voicebatch.inputs.vocab import Vocabulary, load_vocabulary
 
 VOICES = {"anna", "ben"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicebatch.storage import open_storage
+from voicebatch.locations.storage import open_storage
 from voicebatch.synthesis.models import ModelError
 from voicebatch.verify import VerifySettings, build_verifier
 from voicebatch.verify.signal import to_16k

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.storage import LocalStorage, is_transient, open_storage
+from voicebatch.locations.storage import LocalStorage, is_transient, open_storage
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -171,7 +171,7 @@ def test_s3_lists_and_deletes_past_a_thousand_objects(s3_bucket: str) -> None:
     at most 1,000 keys (S3's limit for DeleteObjects)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from voicebatch.storage import s3_client
+    from voicebatch.locations.storage import s3_client
 
     client = s3_client()
     deletes: list[int] = []
@@ -191,7 +191,7 @@ def test_s3_lists_and_deletes_past_a_thousand_objects(s3_bucket: str) -> None:
 def test_s3_files_go_multipart_past_the_threshold(s3_bucket: str, tmp_path: Path) -> None:
     import hashlib
 
-    from voicebatch.storage import s3_client
+    from voicebatch.locations.storage import s3_client
 
     client = s3_client()
     storage = open_storage(f"s3://{s3_bucket}/models", client=client, multipart_threshold=64 * 1024)

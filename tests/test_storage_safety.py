@@ -17,8 +17,8 @@ from botocore.exceptions import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch.materialize import materialize
-from voicebatch.storage import (
+from voicebatch.inputs.materialize import materialize
+from voicebatch.locations.storage import (
     MAX_KEY_BYTES,
     UnsafeKeyError,
     describe_error,

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import check_subtitles as rules_check
-from voicebatch.subtitles import SubtitleRules, TimedSentence, TimedWord, build_subtitles
-from voicebatch.transcripts.writers import to_srt, to_vtt
+from voicebatch.inputs.transcripts.writers import to_srt, to_vtt
+from voicebatch.render.subtitles import SubtitleRules, TimedSentence, TimedWord, build_subtitles
 
 WORDS = [
     "the",
@@ -182,7 +182,8 @@ def build_subtitles_whole(sentences: list[TimedSentence]) -> tuple:
     """The first broadcast subtitle build, verbatim: every sentence cut into cues, then the orphans of
     the whole list merged (the scan starting again at the first cue after every merge), then
     the whole list timed. The oracle for the streamed build, which must give the same."""
-    from voicebatch.subtitles import (
+    from voicebatch.inputs.transcripts.segment import Segment
+    from voicebatch.render.subtitles import (
         Subtitles,
         _Cue,
         _joined,
@@ -191,7 +192,6 @@ def build_subtitles_whole(sentences: list[TimedSentence]) -> tuple:
         _tokens,
         _word_count,
     )
-    from voicebatch.transcripts.segment import Segment
 
     rules = SubtitleRules()
     cues = []

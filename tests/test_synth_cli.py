@@ -69,7 +69,7 @@ def test_synth_offline_without_a_model_is_one_clear_error(demo_voices: Path, tmp
 def test_synth_to_s3_publishes_through_the_protocol_once(
     tiny_model_dir: Path, demo_voices: Path, s3_bucket: str
 ) -> None:
-    from voicebatch.storage import open_storage
+    from voicebatch.locations.storage import open_storage
 
     out = f"s3://{s3_bucket}/published"
     options = ("--model", str(tiny_model_dir), *FAST)
@@ -104,7 +104,8 @@ def run_synth(argv: list[str], engine: object) -> tuple[int, list[dict]]:
     import io
     from unittest import mock
 
-    from voicebatch import cli, oneoff
+    from voicebatch.cli import main as cli
+    from voicebatch.cli import synth as oneoff
 
     real = oneoff.synthesize_scripts
     stdout = io.StringIO()
@@ -207,7 +208,7 @@ def test_f5s_own_basic_toml_runs_as_it_is(tiny_model_dir: Path, tmp_path: Path) 
     command = [
         sys.executable,
         "-m",
-        "voicebatch.cli",
+        "voicebatch.cli.main",
         "synth",
         "--config",
         "basic.toml",
@@ -278,10 +279,10 @@ def test_a_multi_voice_toml_like_f5s_story(tiny_model_dir: Path, tmp_path: Path)
 
 
 def test_toml_speeds_are_per_voice_and_in_the_output_hash(demo_voices: Path, tiny_model_dir: Path) -> None:
-    from voicebatch.oneoff import plan_with_voice_speeds
-    from voicebatch.pipeline import RunSettings
-    from voicebatch.scripts import Script, ScriptPart
-    from voicebatch.voices import prepare_voice, voice_source
+    from voicebatch.cli.synth import plan_with_voice_speeds
+    from voicebatch.inputs.scripts import Script, ScriptPart
+    from voicebatch.inputs.voices import prepare_voice, voice_source
+    from voicebatch.run.pipeline import RunSettings
 
     voices = {n: prepare_voice(voice_source(demo_voices / n)) for n in ("nature", "narrator")}
     script = Script("s", "s.txt", (ScriptPart("nature", "One sentence here."), ScriptPart("narrator", "And another.")))
@@ -317,7 +318,7 @@ def test_an_empty_ref_text_needs_an_asr_backend_that_transcribes(tmp_path: Path)
         [
             sys.executable,
             "-m",
-            "voicebatch.cli",
+            "voicebatch.cli.main",
             "synth",
             "--config",
             str(tmp_path / "c.toml"),
@@ -341,10 +342,10 @@ def test_an_empty_ref_text_needs_an_asr_backend_that_transcribes(tmp_path: Path)
 def test_an_empty_ref_text_is_transcribed_into_timed_segments(tmp_path: Path) -> None:
     """The configured recogniser's words become a timed transcript, so the clip is cut at segment
     boundaries and its text is what was heard (a stand-in recogniser: whisper weights are not here)."""
-    from voicebatch.oneoff import VoiceInput, prepare_inputs
+    from voicebatch.cli.synth import VoiceInput, prepare_inputs
+    from voicebatch.inputs.vocab import load_vocabulary
     from voicebatch.verify.records import Transcript
     from voicebatch.verify.settings import VerifySettings
-    from voicebatch.vocab import load_vocabulary
 
     class Heard:
         def transcribe(self, audio16k, *, text: str, language: str) -> Transcript:
@@ -404,7 +405,7 @@ def test_several_voices_by_name_speak_their_tags(tiny_model_dir: Path, demo_voic
         [
             sys.executable,
             "-m",
-            "voicebatch.cli",
+            "voicebatch.cli.main",
             "synth",
             "--voice",
             f"anna={demo_voices / 'nature'}",

@@ -96,9 +96,9 @@ def test_cli_text_normalize_prints_the_spoken_form() -> None:
 def test_f5_speaks_the_spoken_form_while_subtitles_and_csv_keep_the_written_text() -> None:
     import numpy as np
 
-    from voicebatch.outputs import OutputOptions, render_outputs
-    from voicebatch.scripts import Script, ScriptPart, chunk_script
-    from voicebatch.timings import assemble
+    from voicebatch.inputs.scripts import Script, ScriptPart, chunk_script
+    from voicebatch.render.outputs import OutputOptions, render_outputs
+    from voicebatch.render.timings import assemble
 
     written = "It costs $3.50 on March 5, 2024. Dr. Lee agreed at 3:30 pm."
     script = Script("price", "price.txt", (ScriptPart("anna", written),))
@@ -117,7 +117,7 @@ def test_f5_speaks_the_spoken_form_while_subtitles_and_csv_keep_the_written_text
 
 
 def test_abbreviations_do_not_end_sentences_but_their_sentence_ends_keep_the_period() -> None:
-    from voicebatch.chunking import split_sentences
+    from voicebatch.inputs.chunking import split_sentences
 
     text = "Call No. 5 now. He said No. Then Dr. Smith left, e.g. at 9 a.m. Fine. J. R. R. Tolkien wrote."
     assert split_sentences(text) == [

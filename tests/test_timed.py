@@ -8,9 +8,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from voicebatch.inputs.timed import lay_out, plan_cue_speeds
+from voicebatch.inputs.transcripts import Segment
 from voicebatch.settings import Limit
-from voicebatch.timed import lay_out, plan_cue_speeds
-from voicebatch.transcripts import Segment
 
 
 def cue(start: float, end: float) -> Segment:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch.timings import assemble, chunk_boundaries, trim_silence
+from voicebatch.render.timings import assemble, chunk_boundaries, trim_silence
 
 RATE = 24_000
 

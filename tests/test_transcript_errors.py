@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.transcripts import TranscriptError, read_transcript
+from voicebatch.inputs.transcripts import TranscriptError, read_transcript
 
 BROKEN = Path(__file__).parent / "fixtures" / "transcripts" / "broken"
 

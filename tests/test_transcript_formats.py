@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch.transcripts import Segment, Word, parse_transcript_text, read_transcript
+from voicebatch.inputs.transcripts import Segment, Word, parse_transcript_text, read_transcript
 
 FORMATS = Path(__file__).parent / "fixtures" / "transcripts" / "formats"
 
@@ -323,7 +323,7 @@ def test_sbv_and_audacity_labels_as_the_tools_lay_them_out_read_back(cues_ms: li
 @settings(max_examples=60, deadline=None)
 @given(timed_texts(step_ms=1), st.booleans())
 def test_our_json_reads_back_with_words(cues_ms: list[tuple[int, int, str]], with_words: bool) -> None:
-    from voicebatch.transcripts.writers import to_json
+    from voicebatch.inputs.transcripts.writers import to_json
 
     segments = [
         Segment(

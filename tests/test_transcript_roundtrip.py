@@ -9,8 +9,8 @@ import webvtt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebatch.transcripts import Segment, parse_transcript_text
-from voicebatch.transcripts.writers import to_csv, to_srt, to_vtt
+from voicebatch.inputs.transcripts import Segment, parse_transcript_text
+from voicebatch.inputs.transcripts.writers import to_csv, to_srt, to_vtt
 
 # Spoken text: words of letters (accents and CJK too), digits and punctuation. SRT has no
 # escaping, so its alphabet leaves out markup characters; VTT and CSV take them.

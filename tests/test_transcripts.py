@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.transcripts import Segment, read_transcript
+from voicebatch.inputs.transcripts import Segment, read_transcript
 
 QUIRKS = Path(__file__).parent / "fixtures" / "transcripts" / "quirks"
 HELLO = (Segment(1.0, 2.5, "Hello there."), Segment(3.0, 4.0, "General Kenobi."))
@@ -85,7 +85,7 @@ def test_youtube_auto_captions_are_deduplicated() -> None:
 
 
 def test_repeated_single_line_cues_of_normal_length_are_kept() -> None:
-    from voicebatch.transcripts import parse_transcript_text
+    from voicebatch.inputs.transcripts import parse_transcript_text
 
     text = "WEBVTT\n\n00:01.000 --> 00:02.000\nYes.\n\n00:03.000 --> 00:04.000\nYes.\n"
     assert len(parse_transcript_text(text, "t.vtt", suffix=".vtt").segments) == 2
@@ -117,6 +117,6 @@ def test_plain_text_has_no_timings() -> None:
     [("01:02:03,456", 3723.456), ("02:03.5", 123.5), ("7", 7.0), ("7,25", 7.25), ("0:00:00.0004", 0.0)],
 )
 def test_timestamp_forms(value: str, seconds: float) -> None:
-    from voicebatch.transcripts.timestamps import parse_timestamp
+    from voicebatch.inputs.transcripts.timestamps import parse_timestamp
 
     assert parse_timestamp(value) == seconds

@@ -12,10 +12,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from voicebatch.keys import take_seed
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Reference
 from voicebatch.verify import VerifySettings, build_verifier
 from voicebatch.verify.signal import to_16k
-from voicebatch.verify.takes import RANDOM_WEIGHTS_NOTE, take_seed, verify_chunks
+from voicebatch.verify.takes import RANDOM_WEIGHTS_NOTE, verify_chunks
 from voicebatch.verify.text import guess_language, normalise
 
 from speech_helpers import onset, silence, speak
@@ -208,7 +209,7 @@ def test_random_weights_get_no_retakes(verifier) -> None:
 def test_sentence_and_word_times_match_known_times(verifier) -> None:
     """Sentences spoken separately and joined with known gaps (sentence starts within 100 ms);
     words spoken separately and joined (word starts within 150 ms)."""
-    from voicebatch.timings import assemble
+    from voicebatch.render.timings import assemble
     from voicebatch.verify.check import written_word_times
 
     sentences = (

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicebatch.pipeline import RunSettings
-from voicebatch.runs import RunConfig
-from voicebatch.storage import open_storage
+from voicebatch.keys import take_seed
+from voicebatch.locations.storage import open_storage
+from voicebatch.run.pipeline import RunSettings
+from voicebatch.run.runs import RunConfig
 from voicebatch.synthesis.engine import ChunkAudio
 from voicebatch.synthesis.models import load_model_files
 from voicebatch.verify.settings import VerifySettings
-from voicebatch.verify.takes import take_seed
 
 from run_helpers import run_stages
 from speech_helpers import speak

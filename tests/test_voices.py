@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from voicebatch.errors import InputError
-from voicebatch.voices import discover_voices, prepare_voice, prepare_voices, write_prepared_voice
+from voicebatch.inputs.voices import discover_voices, prepare_voice, prepare_voices, write_prepared_voice
 
 from audio_helpers import speech_like, srt, write_audio
 
@@ -124,7 +124,7 @@ def test_warnings_low_rate_clipping_late_and_overlapping_segments(tmp_path: Path
 
 
 def test_out_of_vocabulary_reference_text_is_reported(tmp_path: Path) -> None:
-    from voicebatch.vocab import Vocabulary
+    from voicebatch.inputs.vocab import Vocabulary
 
     write_audio(tmp_path / "v" / "a.wav", speech_like(5.0, [(0.2, 4.8)]))
     (tmp_path / "v" / "a.srt").write_text(srt([(0.2, 4.8, "Hello ☃ snow.")]))
@@ -154,7 +154,7 @@ def test_unsafe_voice_name_is_rejected(tmp_path: Path) -> None:
 
 
 def test_one_voice_by_path_in_every_layout(tmp_path: Path) -> None:
-    from voicebatch.voices import voice_source
+    from voicebatch.inputs.voices import voice_source
 
     make_voice(tmp_path, "folder_voice")
     make_voice(tmp_path, "flat_voice", flat=True)

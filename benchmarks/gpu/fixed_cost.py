@@ -27,10 +27,10 @@ def main() -> None:
     t = time.perf_counter()
     import f5_tts.infer.utils_infer  # noqa: F401 - F5's inference stack, as the engine imports it
 
+    from voicebatch.inputs.vocab import load_vocabulary
+    from voicebatch.inputs.voices import prepare_voices
     from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
     from voicebatch.synthesis.models import load_model_files
-    from voicebatch.vocab import load_vocabulary
-    from voicebatch.voices import prepare_voices
 
     f5_s = time.perf_counter() - t
 

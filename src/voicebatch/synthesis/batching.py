@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -90,10 +89,3 @@ def estimate_frames(ref_samples: int, ref_text: str, text: str, speed: float, ho
     gen_bytes = len(text.encode("utf-8"))
     speed = 0.3 if gen_bytes < 10 else speed
     return ref_frames + int(ref_frames / len(ref_text.encode("utf-8")) * gen_bytes / speed)
-
-
-def chunk_seed(base_seed: int, cache_key: str) -> int:
-    """A chunk's noise seed: from the run's seed and the chunk's cache key, so its audio
-    depends on neither its batch mates nor the order chunks run in."""
-    digest = hashlib.sha256(f"{base_seed}:{cache_key}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

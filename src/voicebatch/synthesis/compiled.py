@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voicebatch.synthesis.models import ModelFiles, default_cache_dir
+from voicebatch.locations.workdir import default_cache_dir
+from voicebatch.synthesis.models import ModelFiles
 
 if TYPE_CHECKING:
     import torch

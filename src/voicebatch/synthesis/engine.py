@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from voicebatch.audio import MODEL_SAMPLE_RATE
 from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, f5_reference_text, plan_batches
 from voicebatch.synthesis.buckets import DEFAULT_BUCKETS, FrameBuckets, plan_bucketed_batches
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24_000
 HOP_LENGTH = 256
 TARGET_RMS = 0.1
 DEFAULT_BATCH_FRAMES: int = DEFAULTS["batch_frames"]  # padded mel frames per forward pass
@@ -225,7 +225,7 @@ class Engine:
             nonlocal audio_seconds
             for index, audio in self._collect(launched, prepared, chunks):
                 results[index] = audio
-                audio_seconds += audio.samples.shape[0] / SAMPLE_RATE
+                audio_seconds += audio.samples.shape[0] / MODEL_SAMPLE_RATE
             if progress:
                 progress(Progress(len(results), len(chunks), audio_seconds, time.perf_counter() - started))
 
@@ -259,7 +259,7 @@ class Engine:
         if self.max_frames and duration > self.max_frames:
             raise ValueError(
                 f"chunk {chunk.key}: {duration} frames with its reference, over the model's {self.max_frames} "
-                f"({self.max_frames * HOP_LENGTH / SAMPLE_RATE:.0f} s): shorten the chunk or the reference clip"
+                f"({self.max_frames * HOP_LENGTH / MODEL_SAMPLE_RATE:.0f} s): shorten the chunk or the reference clip"
             )
         text = convert_char_to_pinyin([ref_text + chunk.text])[0]
         return _Prepared(mels[reference.voice], text, ref_frames, duration, rms)

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
-from voicebatch.chunking import Chunk
-from voicebatch.manifest import chunk_cache_key
-from voicebatch.scripts import Script, chunk_script
-from voicebatch.synthesis.batching import chunk_seed
+from voicebatch.inputs.chunking import Chunk
+from voicebatch.inputs.scripts import Script, chunk_script
+from voicebatch.inputs.voices import PreparedVoice
+from voicebatch.keys import chunk_cache_key, chunk_seed
 from voicebatch.synthesis.engine import (
     ChunkRequest,
     Progress,
@@ -17,7 +17,6 @@ from voicebatch.synthesis.engine import (
 )
 from voicebatch.text.markup import DEFAULT_PAUSES, PauseRules
 from voicebatch.text.spoken import DEFAULT_SPOKEN_FORM, SpokenForm
-from voicebatch.voices import PreparedVoice
 
 log = logging.getLogger(__name__)
 

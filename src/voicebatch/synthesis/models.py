@@ -31,15 +31,16 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from voicebatch.audio import file_sha256
+from voicebatch.locations.storage import Storage, is_s3_uri, open_storage
+from voicebatch.locations.workdir import default_cache_dir
 from voicebatch.settings import DEFAULTS
-from voicebatch.storage import Storage, is_s3_uri, open_storage
 from voicebatch.synthesis.builders import ModelConfigError, check_model_config, check_vocoder_config, read_yaml
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class ModelError(RuntimeError):
 
 
 class ModelRoots(Protocol):
-    """What the store asks of the deployment's allow-list (``voicebatch.allowlist.AllowList``)."""
+    """What the store asks of the deployment's allow-list (``voicebatch.locations.allowlist.AllowList``)."""
 
     def check_model(self, spec: str) -> None: ...
 
@@ -97,11 +98,6 @@ class ModelFiles:
     def lineage(self) -> dict:
         """What a manifest records of the model: enough to trace it, without needing its files."""
         return ModelManifest.of(self).lineage()
-
-
-def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get("VOICEBATCH_MODEL_DIR") or Path.home() / ".cache" / "voicebatch" / "models")
 
 
 def write_manifest(directory: Path) -> dict:
@@ -194,7 +190,7 @@ class ModelStore:
         self.cache_dir = cache_dir or default_cache_dir()
         self.s3_prefix = s3_prefix
         self.hub = hub
-        self.allowed = allowed  # the deployment's model roots (voicebatch.allowlist); None: any
+        self.allowed = allowed  # the deployment's model roots (voicebatch.locations.allowlist); None: any
         self.fetched: list[str] = []  # what this store downloaded (for logs and tests)
         self._verified: dict[Path, ModelFiles] = {}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from voicebatch.inputs.vocab import default_vocab_path
 from voicebatch.synthesis.models import ModelFiles, load_model_files, write_manifest
-from voicebatch.vocab import default_vocab_path
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,8 @@
 """Spoken form: per-language normalisation, the pronunciation lexicon and the
 pause/speed markup. The written text stays for subtitles and the timing table; only what
-F5-TTS speaks (and the chunk cache keys) use the spoken form."""
+F5-TTS speaks (and the chunk cache keys) use the spoken form.
+
+May import only ``voicebatch.errors`` and ``voicebatch.settings``."""
 
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ and time every word by forced alignment.
     store.py     speech models in the model store (cache, S3 prefix, public source)
     check.py     one take -> its check; Verifier
     takes.py     the re-take loop and the kept take
+
+May import ``voicebatch.locations``, ``voicebatch.text``, ``voicebatch.inputs`` and
+``voicebatch.synthesis`` (the engine a re-take calls).
 """
 
 from __future__ import annotations

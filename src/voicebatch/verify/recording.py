@@ -17,7 +17,7 @@ def verify_recording(path: Path, text: str, *, language: str = "en", settings: V
     """``{"passed", "cer", "wer", "transcript", "words", "sentences", "checks"}``; times in seconds."""
     import soundfile as sf
 
-    from voicebatch.chunking import split_sentences
+    from voicebatch.inputs.chunking import split_sentences
     from voicebatch.verify import build_verifier
     from voicebatch.verify.check import written_word_times
     from voicebatch.verify.text import written_words

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicebatch.audio import file_sha256
-from voicebatch.storage import Storage
-from voicebatch.synthesis.models import ModelError, default_cache_dir, hub_reachable
+from voicebatch.locations.storage import Storage
+from voicebatch.locations.workdir import default_cache_dir
+from voicebatch.synthesis.models import ModelError, hub_reachable
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,13 @@ cannot make noise speak, and the demo must not slow down by ``max_takes``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from voicebatch.audio import MODEL_SAMPLE_RATE
+from voicebatch.keys import take_seed
 from voicebatch.verify.check import TakeCheck, Verifier, batch_transcripts
 from voicebatch.verify.records import Alignment, WordTime
 from voicebatch.verify.signal import to_16k
@@ -26,16 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24_000
 RANDOM_WEIGHTS_NOTE = "re-takes skipped: the model has random weights (a new seed cannot make noise speak)"
-
-
-def take_seed(key: str, take: int, first_seed: int) -> int:
-    """The seed of take ``take`` (1-based) of the chunk with cache key ``key``."""
-    if take == 1:
-        return first_seed
-    digest = hashlib.sha256(f"take:{take}:{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +89,11 @@ def verify_chunks(
     notes: list[str] = []
     for number in range(1, max_takes + 1):
         failing = []
-        batched = batch_transcripts(verifier, [(r.key, a.samples, SAMPLE_RATE, r.text) for r, a in current])
+        batched = batch_transcripts(verifier, [(r.key, a.samples, MODEL_SAMPLE_RATE, r.text) for r, a in current])
         for request, result in current:
             check = verifier.check(
                 result.samples,
-                SAMPLE_RATE,
+                MODEL_SAMPLE_RATE,
                 request.text,
                 bytes_per_second=rates.get(request.voice),
                 speed=request.speed,
@@ -134,7 +126,10 @@ def verify_chunks(
         if check.alignment is None and verifier.mode != "off":
             # A kept failure was not aligned while it was being checked: align it now for its timings.
             alignment = verifier.align(
-                to_16k(chunk_takes[kept].audio.samples, SAMPLE_RATE), request.text, check.language, check.transcript
+                to_16k(chunk_takes[kept].audio.samples, MODEL_SAMPLE_RATE),
+                request.text,
+                check.language,
+                check.transcript,
             )
             check = replace(check, alignment=alignment)
             chunk_takes[kept] = replace(chunk_takes[kept], check=check)
@@ -160,6 +155,6 @@ def _r(value: float | None) -> float | None:
 
 
 def _bytes_per_second(reference: Reference) -> float | None:
-    seconds = reference.samples.shape[0] / SAMPLE_RATE
+    seconds = reference.samples.shape[0] / MODEL_SAMPLE_RATE
     size = len(reference.text.encode("utf-8"))
     return size / seconds if seconds > 0 and size else None

@@ -1,0 +1,98 @@
+"""A script's joined audio on disk, for works of any length.
+
+``assemble_to_file`` joins the chunk audio as it is read (``timings.assemble_stream``) into
+a raw float32 file, and measures its loudness and true peak on the way
+(``loudness.SignalMeter``); rendering then reads it back block by block
+(``read_blocks``), so memory stays flat in the length and time grows linearly. The file
+takes 4 bytes a sample: 346 MB an hour of audio at 24 kHz, in the temporary folder
+(``TMPDIR``), plus the encoded output beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from voicebatch.audio import MODEL_SAMPLE_RATE
+from voicebatch.render.loudness import BLOCK, Measured, SignalMeter
+from voicebatch.render.timings import CROSS_FADE_SECONDS, Timeline, WordTimes, assemble_stream
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SYNC_BYTES = 64 << 20  # written through to the disk every 64 MiB (see ``flushed``)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedAudio:
+    path: Path  # raw float32 samples, mono, native byte order
+    timeline: Timeline
+    measured: Measured  # loudness and true peak of the joined signal
+
+    @property
+    def frames(self) -> int:
+        return self.timeline.frames
+
+    @property
+    def sample_rate(self) -> int:
+        return self.timeline.sample_rate
+
+
+def assemble_to_file(
+    chunks: Iterable[np.ndarray],
+    sentences: Sequence[tuple[str, ...]],
+    path: str | Path,
+    *,
+    sample_rate: int = MODEL_SAMPLE_RATE,
+    cross_fade: float = CROSS_FADE_SECONDS,
+    trim: bool = True,
+    word_times: Sequence[WordTimes | None] | None = None,
+    pauses: Sequence[float] | None = None,
+) -> JoinedAudio:
+    """Join ``chunks`` (read one at a time when it is a generator) into the file at ``path``."""
+    import numpy as np
+
+    meter = SignalMeter(sample_rate)
+    with Path(path).open("wb") as f:
+        unsynced = 0
+
+        def write(block: np.ndarray) -> None:
+            nonlocal unsynced
+            f.write(np.ascontiguousarray(block, dtype=np.float32).data)
+            meter.add(block)
+            unsynced += block.shape[0] * 4
+            if unsynced >= SYNC_BYTES:
+                flushed(f)
+                unsynced = 0
+
+        timeline = assemble_stream(
+            chunks,
+            sentences,
+            write,
+            sample_rate=sample_rate,
+            cross_fade=cross_fade,
+            trim=trim,
+            word_times=word_times,
+            pauses=pauses,
+        )
+    return JoinedAudio(Path(path), timeline, meter.result())
+
+
+def flushed(f: BinaryIO) -> None:
+    """Written through to the disk. A book's joined signal (3.5 GB for ten hours) would
+    otherwise pile up as dirty pages until the kernel stalls every writer on the machine to
+    catch up; written through as it goes, dirty memory stays bounded and the cost linear."""
+    f.flush()
+    os.fdatasync(f.fileno())
+
+
+def read_blocks(path: str | Path, size: int = BLOCK) -> Iterator[np.ndarray]:
+    """The float32 samples of a raw file, ``size`` at a time."""
+    import numpy as np
+
+    with Path(path).open("rb") as f:
+        while (block := np.fromfile(f, dtype=np.float32, count=size)).shape[0]:
+            yield block
