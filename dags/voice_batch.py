@@ -56,7 +56,8 @@ def voice_batch() -> None:
 
     @task
     def list_voices(params: dict | None = None, run_id: str | None = None) -> list[list[str]]:
-        from voicebatch.run.runs import list_voice_names, task_groups
+        from voicebatch.run.ingest import list_voice_names
+        from voicebatch.run.config import task_groups
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "list_voices") as stage:
             check_param_names(params, PARAMS)  # a misspelt --conf key fails here, naming the valid ones
@@ -67,7 +68,9 @@ def voice_batch() -> None:
 
     @task(map_index_template="{{ voice_name }}")
     def ingest_voice(voices: list[str], params: dict | None = None, run_id: str | None = None) -> list[dict]:
-        from voicebatch.run.runs import group_label, ingest_voices, staging_prefix
+        from voicebatch.run.config import group_label
+        from voicebatch.run.ingest import ingest_voices
+        from voicebatch.run.layout import staging_prefix
 
         get_current_context()["voice_name"] = group_label(voices)  # the mapped task's label in the UI
         with airflow_errors():  # a bad voice fails only its own task (its group's), at once
@@ -77,7 +80,8 @@ def voice_batch() -> None:
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def plan(params: dict | None = None, run_id: str | None = None) -> list[str]:
-        from voicebatch.run.runs import plan_run, voices_listed
+        from voicebatch.run.plan import plan_run
+        from voicebatch.run.ingest import voices_listed
 
         from voicebatch_airflow import model_manifest, require_queue_worker, run_day
 
@@ -92,7 +96,8 @@ def voice_batch() -> None:
 
     @task(trigger_rule=TriggerRule.ALL_DONE, outlets=[AUDIO, VOICE_REGISTRY])
     def publish(params: dict | None = None, run_id: str | None = None) -> dict:
-        from voicebatch.run.runs import planned, publish_run
+        from voicebatch.run.plan import planned
+        from voicebatch.run.publish import publish_run
 
         from voicebatch_airflow import run_context
 

@@ -69,7 +69,7 @@ class F5SynthesizeOperator(BaseOperator):
         import json
 
         from voicebatch.run.outcomes import batch_part
-        from voicebatch.run.runs import synthesize_batch
+        from voicebatch.run.synthesize import synthesize_batch
         from voicebatch.synthesis.devices import lease_device
         from voicebatch.synthesis.f5_output import f5_output_to_log
         from voicebatch.synthesis.warm import task_engine

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from voicebatch.locations.allowlist import AllowList
     from voicebatch.locations.storage import Storage
-    from voicebatch.run.runs import RunConfig
+    from voicebatch.run.config import RunConfig
     from voicebatch.synthesis.models import ModelStore
 
 # Where models are published after a hub download, so the next worker starts warm.
@@ -144,7 +144,7 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
     default: the library's own, so the form, ``--conf`` and the CLI agree."""
     from voicebatch.render.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions
     from voicebatch.run.pipeline import RunSettings
-    from voicebatch.run.runs import RunConfig
+    from voicebatch.run.config import RunConfig
     from voicebatch.synthesis.engine import DEFAULT_PARAMS, SynthesisParams
     from voicebatch.text.lexicon import read_lexicon
     from voicebatch.text.markup import PauseRules
@@ -326,7 +326,7 @@ def run_stage(
     """One stage of a run: its outcome is recorded for the report (``voicebatch.run.outcomes``),
     and its errors are translated for Airflow."""
     from voicebatch.run.outcomes import record_stage
-    from voicebatch.run.runs import staging_prefix
+    from voicebatch.run.layout import staging_prefix
 
     with airflow_errors():
         output_allowed(output_uri, first=name == "list_voices")
@@ -372,7 +372,7 @@ def preflight(params: Mapping[str, Any], open_uri: Callable[[str], Storage]) -> 
     from botocore.exceptions import ClientError
 
     from voicebatch.errors import InputError
-    from voicebatch.run.runs import check_run_config
+    from voicebatch.run.config import check_run_config
 
     check_locations(params)  # outside the allow-list: one line naming the setting, nothing read
     check_run_config(run_config(params), params["output_uri"])

@@ -14,7 +14,8 @@ import pytest
 from voicebatch.errors import InputError
 from voicebatch.inputs.materialize import InputLimitError, InputLimits, materialize
 from voicebatch.locations.storage import open_storage
-from voicebatch.run.runs import RunConfig, list_voice_names
+from voicebatch.run.config import RunConfig
+from voicebatch.run.ingest import list_voice_names
 
 from conftest import tree_env
 

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 from voicebatch.locations.storage import open_storage
-from voicebatch.run.runs import RunConfig, ingest_voice, list_voice_names, plan_run, staging_prefix
+from voicebatch.run.config import RunConfig
+from voicebatch.run.ingest import ingest_voice, list_voice_names
+from voicebatch.run.plan import plan_run
+from voicebatch.run.layout import staging_prefix
 
 from airflow_helpers import ROOT, airflow_env
 from run_helpers import fake_model, make_voice

@@ -12,7 +12,7 @@ import pytest
 from test_verify_pipeline import BAD, GOOD, SpeakingEngine, _Files
 from voicebatch.locations.storage import open_storage
 from voicebatch.run.pipeline import RunSettings
-from voicebatch.run.runs import RunConfig
+from voicebatch.run.config import RunConfig
 from voicebatch.synthesis.models import load_model_files
 from voicebatch.verify.overlap import Events, SharedEngine, overlap_enabled, synthesize_then_verify
 from voicebatch.verify.settings import VerifySettings
@@ -144,7 +144,7 @@ def published_files(out) -> dict[str, bytes]:
 def test_a_run_with_overlap_publishes_exactly_what_the_serial_run_publishes(
     demo_voices: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import voicebatch.run.runs as runs
+    import voicebatch.run.synthesize as runs
 
     modes, scheduler = [], runs.synthesize_then_verify
 

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from voicebatch.locations.storage import open_storage
 from voicebatch.run.pipeline import RunSettings
-from voicebatch.run.runs import RunConfig, ingest_voice, list_voice_names, plan_run, staging_prefix
+from voicebatch.run.config import RunConfig
+from voicebatch.run.ingest import ingest_voice, list_voice_names
+from voicebatch.run.plan import plan_run
+from voicebatch.run.layout import staging_prefix
 from voicebatch.synthesis.engine import SynthesisParams
 from voicebatch.synthesis.models import load_model_files
 
@@ -25,7 +28,7 @@ from run_helpers import make_voice
 TASK = r"""
 import sys
 from pathlib import Path
-from voicebatch.run.runs import synthesize_batch
+from voicebatch.run.synthesize import synthesize_batch
 from voicebatch.locations.storage import open_storage
 from voicebatch.synthesis.engine import Engine
 from voicebatch.synthesis.models import load_model_files

@@ -16,15 +16,10 @@ import pytest
 from voicebatch.errors import InputError
 from voicebatch.locations import storage as storage_module
 from voicebatch.locations.storage import open_storage
-from voicebatch.run.runs import (
-    RunConfig,
-    ingest_voice,
-    ingest_voices,
-    list_voice_names,
-    plan_run,
-    staging_prefix,
-    task_groups,
-)
+from voicebatch.run.config import RunConfig, task_groups
+from voicebatch.run.ingest import ingest_voice, ingest_voices, list_voice_names
+from voicebatch.run.plan import plan_run
+from voicebatch.run.layout import staging_prefix
 from voicebatch.synthesis.models import MODEL_FILES, ModelStore
 
 from run_helpers import fake_model, make_voice
