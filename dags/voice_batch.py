@@ -56,8 +56,8 @@ def voice_batch() -> None:
 
     @task
     def list_voices(params: dict | None = None, run_id: str | None = None) -> list[list[str]]:
-        from voicebatch.run.ingest import list_voice_names
         from voicebatch.run.config import task_groups
+        from voicebatch.run.ingest import list_voice_names
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "list_voices") as stage:
             check_param_names(params, PARAMS)  # a misspelt --conf key fails here, naming the valid ones
@@ -80,8 +80,8 @@ def voice_batch() -> None:
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def plan(params: dict | None = None, run_id: str | None = None) -> list[str]:
-        from voicebatch.run.plan import plan_run
         from voicebatch.run.ingest import voices_listed
+        from voicebatch.run.plan import plan_run
 
         from voicebatch_airflow import model_manifest, require_queue_worker, run_day
 

@@ -53,8 +53,8 @@ class RunReportOperator(BaseOperator):
         from voicebatch.locations.storage import PRESIGN_SECONDS, is_s3_uri, local_path
         from voicebatch.publish.notify.summary import strict_failure
         from voicebatch.publish.report import report_prefix, share_report
-        from voicebatch.run.report import finish_run
         from voicebatch.run.layout import staging_prefix
+        from voicebatch.run.report import finish_run
 
         from voicebatch_airflow import airflow_errors, output_allowed, storage_opener
         from voicebatch_reports import XCOM_KEY

@@ -143,8 +143,8 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
     """The run's configuration from its Params. An optional Param left empty (None) means its
     default: the library's own, so the form, ``--conf`` and the CLI agree."""
     from voicebatch.render.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions
-    from voicebatch.run.pipeline import RunSettings
     from voicebatch.run.config import RunConfig
+    from voicebatch.run.pipeline import RunSettings
     from voicebatch.synthesis.engine import DEFAULT_PARAMS, SynthesisParams
     from voicebatch.text.lexicon import read_lexicon
     from voicebatch.text.markup import PauseRules
@@ -325,8 +325,8 @@ def run_stage(
 ) -> Iterator[Stage]:
     """One stage of a run: its outcome is recorded for the report (``voicebatch.run.outcomes``),
     and its errors are translated for Airflow."""
-    from voicebatch.run.outcomes import record_stage
     from voicebatch.run.layout import staging_prefix
+    from voicebatch.run.outcomes import record_stage
 
     with airflow_errors():
         output_allowed(output_uri, first=name == "list_voices")

@@ -11,13 +11,13 @@ import numpy as np
 
 from voicebatch.errors import InputError
 from voicebatch.locations.storage import Storage, open_storage
-from voicebatch.run.outcomes import batch_part, record_stage
 from voicebatch.run.config import RunConfig
-from voicebatch.run.report import finish_run
 from voicebatch.run.ingest import ingest_voice, list_voice_names
+from voicebatch.run.layout import staging_prefix
+from voicebatch.run.outcomes import batch_part, record_stage
 from voicebatch.run.plan import plan_run
 from voicebatch.run.publish import publish_run
-from voicebatch.run.layout import staging_prefix
+from voicebatch.run.report import finish_run
 from voicebatch.run.synthesize import synthesize_batch
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Reference, SynthesisParams
 from voicebatch.synthesis.models import ModelFiles

@@ -254,8 +254,8 @@ def test_params_ranges_are_the_clis(params_check: dict) -> None:
 
 def test_params_defaults_and_help_are_the_catalogues(params_check: dict) -> None:
     """The form is generated from the settings catalogue: no Param copies a library default."""
-    from voicebatch.run.pipeline import RunSettings
     from voicebatch.run.config import RunConfig
+    from voicebatch.run.pipeline import RunSettings
     from voicebatch.settings import CATALOGUE
 
     defaults = params_check["defaults"]

@@ -11,8 +11,8 @@ from pathlib import Path
 from voicebatch.locations.storage import open_storage
 from voicebatch.run.config import RunConfig
 from voicebatch.run.ingest import ingest_voice, list_voice_names
-from voicebatch.run.plan import plan_run
 from voicebatch.run.layout import staging_prefix
+from voicebatch.run.plan import plan_run
 
 from airflow_helpers import ROOT, airflow_env
 from run_helpers import fake_model, make_voice

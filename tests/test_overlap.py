@@ -11,8 +11,8 @@ import pytest
 
 from test_verify_pipeline import BAD, GOOD, SpeakingEngine, _Files
 from voicebatch.locations.storage import open_storage
-from voicebatch.run.pipeline import RunSettings
 from voicebatch.run.config import RunConfig
+from voicebatch.run.pipeline import RunSettings
 from voicebatch.synthesis.models import load_model_files
 from voicebatch.verify.overlap import Events, SharedEngine, overlap_enabled, synthesize_then_verify
 from voicebatch.verify.settings import VerifySettings

@@ -9,14 +9,14 @@ import pytest
 
 from voicebatch.locations.storage import open_storage
 from voicebatch.publish.report import report_prefix
+from voicebatch.run.config import RunConfig, check_run_config
+from voicebatch.run.ingest import ingest_voice, list_voice_names
+from voicebatch.run.layout import staging_prefix
 from voicebatch.run.outcomes import NO_RECORD, StageNotReady, record_stage
 from voicebatch.run.pipeline import RunSettings
-from voicebatch.run.config import RunConfig, check_run_config
-from voicebatch.run.report import finish_run
-from voicebatch.run.ingest import ingest_voice, list_voice_names
 from voicebatch.run.plan import plan_run
 from voicebatch.run.publish import publish_run
-from voicebatch.run.layout import staging_prefix
+from voicebatch.run.report import finish_run
 from voicebatch.synthesis.models import ModelError, ModelStore
 
 from run_helpers import FakeEngine, fake_model, make_voice, run_stages

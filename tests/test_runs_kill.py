@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 from voicebatch.locations.storage import open_storage
-from voicebatch.run.pipeline import RunSettings
 from voicebatch.run.config import RunConfig
 from voicebatch.run.ingest import ingest_voice, list_voice_names
-from voicebatch.run.plan import plan_run
 from voicebatch.run.layout import staging_prefix
+from voicebatch.run.pipeline import RunSettings
+from voicebatch.run.plan import plan_run
 from voicebatch.synthesis.engine import SynthesisParams
 from voicebatch.synthesis.models import load_model_files
 

@@ -18,8 +18,8 @@ from voicebatch.locations import storage as storage_module
 from voicebatch.locations.storage import open_storage
 from voicebatch.run.config import RunConfig, task_groups
 from voicebatch.run.ingest import ingest_voice, ingest_voices, list_voice_names
-from voicebatch.run.plan import plan_run
 from voicebatch.run.layout import staging_prefix
+from voicebatch.run.plan import plan_run
 from voicebatch.synthesis.models import MODEL_FILES, ModelStore
 
 from run_helpers import fake_model, make_voice

@@ -14,8 +14,8 @@ import pytest
 
 from voicebatch.keys import take_seed
 from voicebatch.locations.storage import open_storage
-from voicebatch.run.pipeline import RunSettings
 from voicebatch.run.config import RunConfig
+from voicebatch.run.pipeline import RunSettings
 from voicebatch.synthesis.engine import ChunkAudio
 from voicebatch.synthesis.models import load_model_files
 from voicebatch.verify.settings import VerifySettings
