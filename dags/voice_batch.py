@@ -1,8 +1,7 @@
 """
 ### voice_batch: batch voice cloning with F5-TTS
 
-Voice folders (a recording and its transcript) and scripts in; cloned-voice narration,
-subtitles, timings and a report out, to a local directory or S3-compatible storage.
+Voice folders and scripts in; narration, subtitles, timings and a report out (local or S3).
 
 1. **list_voices / ingest_voice**: a task per voice picks a reference clip whose text matches its audio.
 2. **plan**: loads the scripts (`{scripts_uri}/{YYYY-MM-DD}/` when it exists), skips what is published.
@@ -56,8 +55,7 @@ def voice_batch() -> None:
 
     @task
     def list_voices(params: dict | None = None, run_id: str | None = None) -> list[list[str]]:
-        from voicebatch.run.config import task_groups
-        from voicebatch.run.ingest import list_voice_names
+        from voicebatch.run.ingest import list_voice_names, task_groups
 
         with run_stage(params["aws_conn_id"], params["output_uri"], run_id, "list_voices") as stage:
             check_param_names(params, PARAMS)  # a misspelt --conf key fails here, naming the valid ones
@@ -68,8 +66,7 @@ def voice_batch() -> None:
 
     @task(map_index_template="{{ voice_name }}")
     def ingest_voice(voices: list[str], params: dict | None = None, run_id: str | None = None) -> list[dict]:
-        from voicebatch.run.config import group_label
-        from voicebatch.run.ingest import ingest_voices
+        from voicebatch.run.ingest import group_label, ingest_voices
         from voicebatch.run.layout import staging_prefix
 
         get_current_context()["voice_name"] = group_label(voices)  # the mapped task's label in the UI
@@ -110,10 +107,8 @@ def voice_batch() -> None:
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def final_check(run_id: str | None = None) -> None:
-        """The run's verdict. Airflow decides a run's state from its leaves, and report succeeds
-        whenever it could publish the report: this leaf runs only when no stage failed (skipped
-        stages, such as no synthesis on a cached re-run, are fine) and is upstream_failed, so
-        the run red, otherwise."""
+        """The run's verdict (Airflow decides a run's state from its leaves, and report succeeds
+        whenever it could publish): runs only when no stage failed, else upstream_failed: red."""
         logging.getLogger(__name__).info("run %s: no stage failed", run_id)
 
     listed = list_voices()

@@ -16,8 +16,8 @@ import pytest
 from voicebatch.errors import InputError
 from voicebatch.locations import storage as storage_module
 from voicebatch.locations.storage import open_storage
-from voicebatch.run.config import RunConfig, task_groups
-from voicebatch.run.ingest import ingest_voice, ingest_voices, list_voice_names
+from voicebatch.run.config import RunConfig
+from voicebatch.run.ingest import ingest_voice, ingest_voices, list_voice_names, task_groups
 from voicebatch.run.layout import staging_prefix
 from voicebatch.run.plan import plan_run
 from voicebatch.synthesis.models import MODEL_FILES, ModelStore

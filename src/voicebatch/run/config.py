@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime
 import logging
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from voicebatch.errors import InputError
 from voicebatch.locations.names import key_name_problem
@@ -23,9 +22,6 @@ log = logging.getLogger(__name__)
 
 
 Opener = Callable[[str], Storage]  # URI -> Storage (the Airflow layer builds S3 from a connection)
-
-
-T = TypeVar("T")
 
 
 DEFAULT_MAX_TASKS = 1024  # Airflow's default [core] max_map_length
@@ -80,17 +76,3 @@ def scripts_location(scripts_uri: str, day: datetime.date | None, open_uri: Open
         return scripts_uri
     dated = f"{scripts_uri.rstrip('/')}/{day:%Y-%m-%d}"
     return dated if open_uri(dated).list("") else scripts_uri
-
-
-def task_groups(items: Sequence[T], max_tasks: int) -> list[list[T]]:
-    """``items`` in order, in at most ``max_tasks`` groups of consecutive items: one item a
-    group while they fit, else ``ceil(n / max_tasks)`` a group. Airflow fails a mapped task
-    that would expand past ``[core] max_map_length`` (1024 by default); grouping keeps any
-    number of voices under it."""
-    size = max(1, math.ceil(len(items) / max(1, max_tasks)))
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-def group_label(names: Sequence[str]) -> str:
-    """A mapped task's label: the voice, or the first and last of its group."""
-    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} voices)"

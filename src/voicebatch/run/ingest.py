@@ -7,8 +7,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from voicebatch.errors import InputError
 from voicebatch.inputs.materialize import materialize
@@ -24,6 +25,8 @@ from voicebatch.run.config import Opener, RunConfig
 from voicebatch.run.layout import staged_json, voice_record_key, voice_record_prefix, voices_key
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 VOICE_DEPTH = 2  # <voice>/<file>, or <voice>.<suffix>: nothing deeper is a voice's
@@ -146,3 +149,17 @@ def voice_records(out: Storage, staging: str) -> dict[str, dict]:
 def voices_listed(out: Storage, staging: str) -> dict:
     """The staged voice listing; raises ``StageNotReady`` when list_voices did not finish."""
     return staged_json(out, voices_key(staging), "list_voices did not finish: no voices to plan with")
+
+
+def task_groups(items: Sequence[T], max_tasks: int) -> list[list[T]]:
+    """``items`` in order, in at most ``max_tasks`` groups of consecutive items: one item a
+    group while they fit, else ``ceil(n / max_tasks)`` a group. Airflow fails a mapped task
+    that would expand past ``[core] max_map_length`` (1024 by default); grouping keeps any
+    number of voices under it."""
+    size = max(1, math.ceil(len(items) / max(1, max_tasks)))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def group_label(names: Sequence[str]) -> str:
+    """A mapped task's label: the voice, or the first and last of its group."""
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} voices)"

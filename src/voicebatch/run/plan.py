@@ -24,8 +24,8 @@ from voicebatch.synthesis.models import ModelFiles, ModelManifest
 
 if TYPE_CHECKING:
     pass
-from voicebatch.run.config import DEFAULT_MAX_TASKS, Opener, RunConfig, scripts_location, task_groups
-from voicebatch.run.ingest import load_registered_voice, voice_records, voices_listed
+from voicebatch.run.config import DEFAULT_MAX_TASKS, Opener, RunConfig, scripts_location
+from voicebatch.run.ingest import load_registered_voice, task_groups, voice_records, voices_listed
 from voicebatch.run.layout import batch_key, plan_key, staged_json
 
 log = logging.getLogger(__name__)
