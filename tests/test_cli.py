@@ -199,7 +199,7 @@ def test_transcripts_convert_reads_standard_input() -> None:
 
 
 def test_errors_name_the_file_once_and_escape_control_characters(tmp_path: Path) -> None:
-    from voicebatch.cli.main import printable
+    from voicebatch.cli.output import printable
 
     assert printable("a.csv: a.csv: row 3: missing 'text'") == "a.csv: row 3: missing 'text'"
     assert printable("take\x1b[31m.srt: line 2:\tbad") == "take\\x1b[31m.srt: line 2: bad"

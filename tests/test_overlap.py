@@ -144,7 +144,7 @@ def published_files(out) -> dict[str, bytes]:
 def test_a_run_with_overlap_publishes_exactly_what_the_serial_run_publishes(
     demo_voices: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import voicebatch.run.synthesize as runs
+    import voicebatch.run.speak as runs
 
     modes, scheduler = [], runs.synthesize_then_verify
 

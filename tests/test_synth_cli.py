@@ -32,11 +32,11 @@ def test_synth_writes_wav_srt_vtt_csv(tiny_model_dir: Path, demo_voices: Path, t
     assert result.returncode == 0, result.stderr
     assert "random weights" in result.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["synth.csv", "synth.manifest.json", "synth.qa.json", "synth.srt", "synth.vtt", "synth.wav"]
+    assert names == ["synth.csv", "synth.manifest.json", "synth.srt", "synth.vtt", "synth.wav"]
     # Random weights speak noise: the content check fails every chunk, and no re-take is tried.
-    qa = json.loads((tmp_path / "out" / "synth.qa.json").read_text())
-    assert qa["qa"]["needs_review"] and qa["qa"]["retakes"] == 0
-    assert all(len(c["takes"]) == 1 and c["status"] == "quarantined" for c in qa["chunks"])
+    manifest = json.loads((tmp_path / "out" / "synth.manifest.json").read_text())
+    assert manifest["qa"]["needs_review"] and manifest["qa"]["retakes"] == 0
+    assert all(len(c["qa"]["takes"]) == 1 and c["qa"]["status"] == "quarantined" for c in manifest["chunks"])
     samples, rate = sf.read(tmp_path / "out" / "synth.wav")
     assert rate == 24_000 and samples.shape[0] > 0
     subs = pysrt.open(str(tmp_path / "out" / "synth.srt"))
@@ -127,10 +127,12 @@ class CountingEngine:
 
         self.fake = FakeEngine()
         self.calls = 0
+        self.sizes: list[int] = []  # chunks per call
         self.device, self.files = "cpu", None
 
     def synthesize(self, references, chunks, params, **options):
         self.calls += 1
+        self.sizes.append(len(chunks))
         return self.fake.synthesize(references, chunks, params, **options)
 
 
@@ -147,7 +149,9 @@ def test_a_folder_of_100_scripts_in_one_process_then_nothing_again(
     first_engine = CountingEngine()
     code, rows = run_synth(argv, first_engine)
     assert code == 0 and len(rows) == 100 and {r["status"] for r in rows} == {"written"}
-    assert first_engine.calls == 1, "every script's chunks go to the engine together"
+    # Every script's chunks go to the engine together, packed by the frame budget as the synthesize
+    # stage packs them: each call holds the chunks of many scripts.
+    assert first_engine.calls < 20 and min(first_engine.sizes[:-1], default=100) > 5, first_engine.sizes
     assert len(first_engine.fake.spoken) == 100
     assert sorted(p.name for p in out.glob("*.wav")) == [f"line-{n:03d}.wav" for n in range(100)]
     sidecars = {p.name: json.loads(p.read_text()) for p in out.glob("*.manifest.json")}
@@ -279,7 +283,7 @@ def test_a_multi_voice_toml_like_f5s_story(tiny_model_dir: Path, tmp_path: Path)
 
 
 def test_toml_speeds_are_per_voice_and_in_the_output_hash(demo_voices: Path, tiny_model_dir: Path) -> None:
-    from voicebatch.cli.synth import plan_with_voice_speeds
+    from voicebatch.cli.synth_inputs import plan_with_voice_speeds
     from voicebatch.inputs.scripts import Script, ScriptPart
     from voicebatch.inputs.voices import prepare_voice, voice_source
     from voicebatch.run.pipeline import RunSettings
@@ -342,7 +346,8 @@ def test_an_empty_ref_text_needs_an_asr_backend_that_transcribes(tmp_path: Path)
 def test_an_empty_ref_text_is_transcribed_into_timed_segments(tmp_path: Path) -> None:
     """The configured recogniser's words become a timed transcript, so the clip is cut at segment
     boundaries and its text is what was heard (a stand-in recogniser: whisper weights are not here)."""
-    from voicebatch.cli.synth import VoiceInput, prepare_inputs
+    from voicebatch.cli.synth_inputs import prepare_inputs
+    from voicebatch.cli.synth_records import VoiceInput
     from voicebatch.inputs.vocab import load_vocabulary
     from voicebatch.verify.records import Transcript
     from voicebatch.verify.settings import VerifySettings

@@ -123,7 +123,7 @@ def overlap_section(engine, workload, nfe: int, chunks: int, budget: int, tiny: 
     requests = workload.requests[:chunks]
     refs = workload.references
     frames = [estimate_frames(refs[r.voice].samples.shape[0], refs[r.voice].text, r.text, r.speed) for r in requests]
-    # The synthesis batches as run.synthesize.synthesis_batches makes them (it needs S3 libraries
+    # The synthesis batches as run.speak.synthesis_batches makes them (it needs S3 libraries
     # that the GPU machine does not have).
     cap = None if engine.device.startswith("cuda") else 1  # the engine's own rule: batches of one on a CPU
     if engine.buckets:

@@ -105,6 +105,13 @@ def to_pcm16(samples: np.ndarray) -> np.ndarray:
     return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
 
 
+def as_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples rounded to what a PCM16 file holds, as soundfile reads them back: a voice's
+    reference is these samples wherever it is spoken from (the registry keeps it as PCM16), so
+    the same clip hash always means the same audio."""
+    return to_pcm16(samples).astype("float32") / 32768.0
+
+
 def wav_bytes(mono: np.ndarray, sample_rate: int) -> bytes:
     """PCM16 WAV bytes: deterministic for the same samples."""
     import soundfile as sf

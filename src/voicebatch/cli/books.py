@@ -50,7 +50,7 @@ def check_acx_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
-        from voicebatch.cli.main import printable
+        from voicebatch.cli.output import printable
 
         for report in reports:
             print(printable(report.line()))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from voicebatch.locations.allowlist import AllowList
 
 if TYPE_CHECKING:
-    from voicebatch.cli.synth import SynthRequest
+    from voicebatch.cli.synth_records import SynthRequest
 
 INPUT, OUTPUT, MODEL = "input", "output", "model"
 POSITIONALS = {"file", "directory", "spec", "audio", "output"}

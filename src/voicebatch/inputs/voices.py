@@ -23,6 +23,7 @@ from voicebatch.audio import (
     AUDIO_SUFFIXES,
     MODEL_SAMPLE_RATE,
     Recording,
+    as_pcm16,
     file_sha256,
     integrated_loudness,
     measure_level,
@@ -180,7 +181,7 @@ def prepare_voice(
     warnings += more
     start_frame = round(window.start * recording.sample_rate)
     end_frame = round(window.end * recording.sample_rate)
-    clip = to_model_audio(recording.samples[start_frame:end_frame], recording.sample_rate)
+    clip = as_pcm16(to_model_audio(recording.samples[start_frame:end_frame], recording.sample_rate))
     if vocab is not None and (missing := vocab.unsupported_characters(window.text)):
         warnings.append(f"reference text has characters the model cannot speak: {' '.join(missing)}")
     clip_hash = pcm16_sha256(clip, window.text.encode("utf-8"))

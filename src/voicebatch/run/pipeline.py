@@ -1,8 +1,9 @@
 """Plan and publish: the steps the CLI and the Airflow tasks share.
 
 ``plan_scripts`` gives each script its output hash and marks those already published (the
-work a retry, re-run or backfill skips); ``publish_script_outputs`` assembles synthesized
-chunk audio, renders the files, builds the manifest and publishes through the protocol.
+work a retry, re-run or backfill skips); ``render_script`` assembles synthesized chunk audio,
+renders the files and builds the manifest, which ``publish_script_outputs`` publishes through
+the protocol and ``write_script_outputs`` writes into a plain folder.
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voicebatch.audio import file_sha256
 from voicebatch.inputs.chunking import Chunk
 from voicebatch.inputs.scripts import MAX_SPEED, MIN_SPEED, Script
 from voicebatch.inputs.voices import PreparedVoice
 from voicebatch.keys import output_hash
 from voicebatch.locations.storage import Storage
 from voicebatch.publish.manifest import build_manifest
-from voicebatch.publish.publishing import Published, is_published, publish_script, voice_prefix
+from voicebatch.publish.publishing import Published, is_published, json_bytes, publish_script, voice_prefix
 from voicebatch.render.longform import assemble_to_file
 from voicebatch.render.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_files
-from voicebatch.render.timings import CROSS_FADE_SECONDS, assemble
+from voicebatch.render.timings import CROSS_FADE_SECONDS
 from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
 from voicebatch.synthesis.jobs import plan_requests
@@ -37,8 +39,6 @@ from voicebatch.verify.settings import VerifySettings
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from voicebatch.render.timings import Assembly
 
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,97 @@ def plan_scripts(
     return plans
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedScript:
+    """One script's files (name -> bytes, or the path of a long file) and its manifest, before
+    they are put anywhere."""
+
+    files: Mapping[str, bytes | Path]
+    content_types: Mapping[str, str]
+    manifest: dict
+
+
+def render_script(
+    plan: ScriptPlan,
+    chunk_audio: Iterable[np.ndarray],
+    voices: Mapping[str, dict],
+    model: Mapping[str, object],
+    settings: RunSettings,
+    directory: Path,
+    *,
+    synthesis_seconds: float | None = None,
+    run: Mapping[str, object] | None = None,
+    qa: Sequence[Mapping | None] | None = None,
+    verification: Mapping[str, object] | None = None,
+) -> RenderedScript:
+    """Assemble and render one script, and build its manifest: the one function behind the DAG's
+    outputs and ``voicebatch synth``'s. ``chunk_audio``: each chunk's audio in order (a generator
+    reads one at a time); the joined audio goes to a file in ``directory`` and is rendered from
+    there block by block, so memory stays flat however long the script. ``voices``: each voice's
+    lineage record; ``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where
+    unverified; ``verification``: the settings and models that checked them."""
+    from voicebatch.verify.qa import script_qa, word_times
+
+    qa = list(qa) if qa is not None else [None] * len(plan.chunks)
+    joined = assemble_to_file(
+        chunk_audio,
+        [c.sentences for c in plan.chunks],
+        directory / "joined.f32",
+        cross_fade=settings.cross_fade,
+        pauses=[c.pause_after for c in plan.chunks],
+        word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
+    )
+    rendered = render_files(joined, plan.script.id, directory, settings.options, chunks=plan.chunks)
+    joined.path.unlink()  # the encoded file is what is published: half the disk
+    # The cues are in the files now; the manifest needs only where each chunk lies. Letting
+    # go of them here keeps a book's 100,000 word cues out of the manifest's memory peak.
+    spans, rate, duration = joined.timeline.chunks, joined.sample_rate, joined.timeline.duration
+    del joined
+    chunks = [
+        {
+            "index": c.index,
+            "voice": c.voice,
+            "text": " ".join(c.sentences),  # as written
+            "spoken": c.text,  # what F5 spoke
+            "speed": c.speed,
+            "pause_after": c.pause_after,
+            "key": r.key,
+            "seed": r.seed,
+            "start": round(s.start_sample / rate, 3),
+            "end": round(s.end_sample / rate, 3),
+            "qa": record,
+        }
+        for c, r, s, record in zip(plan.chunks, plan.requests, spans, qa, strict=True)
+    ]
+    script_text = plan.script.text
+    manifest = build_manifest(
+        script_id=plan.script.id,
+        output_hash=plan.output_hash,
+        script={
+            "uri": plan.script.source,
+            "sha256": hashlib.sha256(script_text.encode("utf-8")).hexdigest(),
+            "speed": plan.script.speed,
+            "parts": [{"voice": p.voice, "speed": p.speed, "lang": p.lang} for p in plan.script.parts],
+            "voices": list(plan.script.voices),
+        },
+        voices={v: dict(voices[v]) for v in plan.script.voices},
+        model=dict(model),  # ModelFiles.lineage(): publishing never needs the weights themselves
+        parameters={**settings.hashed(), "python": platform.python_version()},
+        chunks=chunks,
+        durations={
+            "audio_seconds": round(duration, 3),
+            "synthesis_seconds": synthesis_seconds,
+            "rtf": round(synthesis_seconds / duration, 4) if synthesis_seconds else None,
+        },
+        loudness=asdict(rendered.loudness) if rendered.loudness else None,
+        run=run,
+        lexicon=lexicon_record(settings.lexicon, plan.chunks),
+        subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
+    )
+    manifest["qa"] = script_qa(qa, settings.verify, verification)
+    return RenderedScript(rendered.files, rendered.content_types, manifest)
+
+
 def publish_script_outputs(
     storage: Storage,
     plan: ScriptPlan,
@@ -132,103 +223,58 @@ def publish_script_outputs(
     voices: Mapping[str, PreparedVoice],
     model: Mapping[str, object],
     settings: RunSettings,
-    *,
-    synthesis_seconds: float | None = None,
-    run: Mapping[str, object] | None = None,
-    qa: Sequence[Mapping | None] | None = None,
-    verification: Mapping[str, object] | None = None,
+    **made: object,
 ) -> Published:
-    """Assemble, render and publish one script. ``chunk_audio``: each chunk's audio in order
-    (a generator reads one at a time). The joined audio goes to a temporary file and is
-    rendered from there block by block: memory stays flat however long the script.
-    ``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
-    ``verification``: the settings and models that checked them, for the manifest."""
-    from voicebatch.verify.qa import script_qa, word_times
-
-    with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp_name:
-        tmp = Path(tmp_name)
-        qa = list(qa) if qa is not None else [None] * len(plan.chunks)
-        joined = assemble_to_file(
-            chunk_audio,
-            [c.sentences for c in plan.chunks],
-            tmp / "joined.f32",
-            cross_fade=settings.cross_fade,
-            pauses=[c.pause_after for c in plan.chunks],
-            word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
-        )
-        rendered = render_files(joined, plan.script.id, tmp, settings.options, chunks=plan.chunks)
-        joined.path.unlink()  # the encoded file is what is published: half the disk
-        # The cues are in the files now; the manifest needs only where each chunk lies. Letting
-        # go of them here keeps a book's 100,000 word cues out of the manifest's memory peak.
-        spans, rate, duration = joined.timeline.chunks, joined.sample_rate, joined.timeline.duration
-        del joined
-        chunks = [
-            {
-                "index": c.index,
-                "voice": c.voice,
-                "text": " ".join(c.sentences),  # as written
-                "spoken": c.text,  # what F5 spoke
-                "speed": c.speed,
-                "pause_after": c.pause_after,
-                "key": r.key,
-                "seed": r.seed,
-                "start": round(s.start_sample / rate, 3),
-                "end": round(s.end_sample / rate, 3),
-                "qa": record,
-            }
-            for c, r, s, record in zip(plan.chunks, plan.requests, spans, qa, strict=True)
-        ]
-        summary = script_qa(qa, settings.verify, verification)
-        script_text = plan.script.text
-        manifest = build_manifest(
-            script_id=plan.script.id,
-            output_hash=plan.output_hash,
-            script={
-                "uri": plan.script.source,
-                "sha256": hashlib.sha256(script_text.encode("utf-8")).hexdigest(),
-                "speed": plan.script.speed,
-                "parts": [{"voice": p.voice, "speed": p.speed, "lang": p.lang} for p in plan.script.parts],
-                "voices": list(plan.script.voices),
-            },
-            voices={v: _voice_lineage(storage, voices[v]) for v in plan.script.voices},
-            model=dict(model),  # ModelFiles.lineage(): publishing never needs the weights themselves
-            parameters={**settings.hashed(), "python": platform.python_version()},
-            chunks=chunks,
-            durations={
-                "audio_seconds": round(duration, 3),
-                "synthesis_seconds": synthesis_seconds,
-                "rtf": round(synthesis_seconds / duration, 4) if synthesis_seconds else None,
-            },
-            loudness=asdict(rendered.loudness) if rendered.loudness else None,
-            run=run,
-            lexicon=lexicon_record(settings.lexicon, plan.chunks),
-            subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
-        )
-        manifest["qa"] = summary
-        latest = {"needs_review": summary["needs_review"]}
+    """Render one script (``render_script``, whose keywords ``made`` are) and publish it through
+    the protocol: content-addressed under ``audio/<script>/<output_hash>/``, the manifest last,
+    then ``latest.json``."""
+    lineage = {v: voice_lineage(voices[v], storage.uri_for(voice_prefix(v, voices[v].clip_hash))) for v in voices}
+    with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp:
+        script = render_script(plan, chunk_audio, lineage, model, settings, Path(tmp), **made)
+        latest = {"needs_review": script.manifest["qa"]["needs_review"]}
         return publish_script(
-            storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest, latest=latest
+            storage,
+            plan.script.id,
+            plan.output_hash,
+            script.files,
+            script.content_types,
+            script.manifest,
+            latest=latest,
         )
 
 
-def assemble_chunks(
-    chunk_audio: Sequence[np.ndarray],
-    chunks: Sequence[Chunk],
+def write_script_outputs(
+    storage: Storage,
+    plan: ScriptPlan,
+    chunk_audio: Iterable[np.ndarray],
+    voices: Mapping[str, PreparedVoice],
+    model: Mapping[str, object],
     settings: RunSettings,
-    qa: Sequence[dict | None] | None = None,
-) -> Assembly:
-    """The script's audio: chunks joined with the pauses the script asks for, its cues placed
-    by the measured word times of each chunk's QA record where verification aligned it."""
-    from voicebatch.verify.qa import word_times
+    **made: object,
+) -> Published:
+    """Render one script (``render_script``) into a plain folder: the same files and the same
+    manifest as a published output, flat (``<script>.wav`` ...), then ``<script>.manifest.json``
+    last (its presence means the output is complete; it names the output hash)."""
+    lineage = {v: voice_lineage(voices[v], None) for v in voices}  # not registered anywhere: no URI
+    with tempfile.TemporaryDirectory(prefix="voicebatch-write-") as tmp:
+        script = render_script(plan, chunk_audio, lineage, model, settings, Path(tmp), **made)
+        outputs = []
+        for name, data in script.files.items():
+            content_type = script.content_types.get(name)
+            if isinstance(data, Path):
+                storage.put_file(name, data, content_type)
+                size, digest = data.stat().st_size, file_sha256(data)
+            else:
+                storage.put_bytes(name, data, content_type)
+                size, digest = len(data), hashlib.sha256(data).hexdigest()
+            outputs.append({"key": name, "size": size, "sha256": digest, "content_type": content_type})
+        manifest_name = local_manifest_name(plan.script.id)
+        storage.put_bytes(manifest_name, json_bytes({**script.manifest, "outputs": outputs}), "application/json")
+    return Published("", manifest_name, (*(o["key"] for o in outputs), manifest_name), False)
 
-    records = list(qa) if qa is not None else [None] * len(chunks)
-    return assemble(
-        chunk_audio,
-        [c.sentences for c in chunks],
-        cross_fade=settings.cross_fade,
-        pauses=[c.pause_after for c in chunks],
-        word_times=[word_times(c.sentences, r) for c, r in zip(chunks, records, strict=True)],
-    )
+
+def local_manifest_name(script_id: str) -> str:
+    return f"{script_id}.manifest.json"
 
 
 def lexicon_record(lexicon: Lexicon | None, chunks: Sequence[Chunk]) -> dict | None:
@@ -239,10 +285,11 @@ def lexicon_record(lexicon: Lexicon | None, chunks: Sequence[Chunk]) -> dict | N
     return {**lexicon.as_json(), "applied": sorted(used)}
 
 
-def _voice_lineage(storage: Storage, voice: PreparedVoice) -> dict:
+def voice_lineage(voice: PreparedVoice, uri: str | None) -> dict:
+    """A voice's record in a manifest; ``uri``: where it is registered (None: nowhere)."""
     meta = voice.metadata
     return {
-        "uri": storage.uri_for(voice_prefix(voice.name, voice.clip_hash)),
+        "uri": uri,
         "clip_hash": voice.clip_hash,
         "reference_text": voice.text,
         "window": meta.get("window"),

@@ -9,22 +9,22 @@ import io
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from voicebatch.audio import MODEL_SAMPLE_RATE, wav_bytes
 from voicebatch.locations.storage import Storage
 from voicebatch.publish.publishing import json_bytes
-from voicebatch.synthesis.batching import estimate_frames, plan_batches
-from voicebatch.synthesis.buckets import FrameBuckets, plan_bucketed_batches
-from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Reference, SynthesisParams
-from voicebatch.synthesis.jobs import format_eta, log_progress
-from voicebatch.verify.overlap import SharedEngine, overlap_enabled, synthesize_then_verify
+from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
+from voicebatch.synthesis.jobs import format_eta
+from voicebatch.verify.overlap import overlap_enabled
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from voicebatch.verify.takes import VerifiedChunk
 from voicebatch.run.ingest import load_registered_voice
 from voicebatch.run.layout import chunk_audio_key, chunk_record_key, take_key, verification_prefix
+from voicebatch.run.speak import Spoken, speak
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ def synthesize_batch(
     """Speak one batch spec. Each synthesis batch is checked (verification, re-takes) and its
     chunk audio staged as soon as it is done, and chunks staged by an earlier (killed or
     failed) try are not spoken again."""
+    from voicebatch.verify.settings import VerifySettings
+
     spec = json.loads(out.get_bytes(spec_key))
     requests = [ChunkRequest(**r) for r in spec["requests"]]
     todo = [r for r in requests if not out.exists(chunk_record_key(staging, r.key))]
@@ -44,24 +46,36 @@ def synthesize_batch(
     for voice, clip_hash in spec["voices"].items():
         prepared = load_registered_voice(out, voice, clip_hash)
         references[voice] = Reference(voice, prepared.samples, prepared.text)
-    params = SynthesisParams(**spec["params"])
-    batch_frames = int(spec["batch_frames"])
+    verify = VerifySettings(**spec.get("verify", {"mode": "off"}))
+    name = spec_key.rsplit("/", 1)[-1]
+
+    def stage(spoken: Spoken) -> None:
+        _stage_chunks(out, staging, spoken)
+        if spoken.verification is not None:  # rewritten per batch: a killed try leaves what it checked
+            document = json_bytes(spoken.verification)
+            out.put_bytes(f"{verification_prefix(staging)}{name}", document, "application/json")
+
+    def keep_takes(chunk: VerifiedChunk) -> None:  # every take of a quarantined chunk, to listen to
+        for take in chunk.takes:
+            audio = wav_bytes(take.audio.samples, MODEL_SAMPLE_RATE)
+            out.put_bytes(take_key(staging, chunk.request.key, take.number), audio, "audio/wav")
+
     started, seconds, done = time.perf_counter(), 0.0, 0
-    # Batch N is verified while batch N+1 synthesizes (verify/overlap.py); re-takes share the engine.
-    overlap = spec.get("verify", {}).get("mode", "off") != "off" and overlap_enabled()
-    engine = SharedEngine(engine) if overlap else engine
-    verification = BatchVerification(spec, spec_key, engine, out, staging, speech_models, batch_frames)
-    groups = synthesis_batches(todo, references, batch_frames, getattr(engine, "buckets", None))
-    for checked in synthesize_then_verify(
-        groups,
-        lambda group: synthesize_chunks(engine, references, group, params, batch_frames),
-        lambda group, audio: verification.check(references, group, params, audio),
-        deliver=lambda checked: _stage_chunks(out, staging, *checked.result, checked.synthesis_s + checked.verify_s),
+    overlap = verify.mode != "off" and overlap_enabled()
+    for spoken in speak(
+        engine,
+        references,
+        todo,
+        SynthesisParams(**spec["params"]),
+        int(spec["batch_frames"]),
+        verify,
+        speech_models=speech_models,
+        keep_takes=keep_takes,
+        deliver=stage,
         overlap=overlap,
     ):
-        audio = checked.result[0]
-        done += len(checked.group)
-        seconds += sum(a.samples.shape[0] for a in audio) / MODEL_SAMPLE_RATE
+        done += len(spoken.requests)
+        seconds += sum(a.samples.shape[0] for a in spoken.audio) / MODEL_SAMPLE_RATE
         elapsed = time.perf_counter() - started
         eta = format_eta(elapsed / done * (len(todo) - done)) if done < len(todo) else "done"
         rtf = elapsed / seconds if seconds else 0.0
@@ -86,123 +100,13 @@ def synthesize_batch(
     }
 
 
-def synthesis_batches(
-    requests: Sequence[ChunkRequest],
-    references: Mapping[str, Reference],
-    batch_frames: int,
-    buckets: FrameBuckets | None = None,
-) -> list[list[ChunkRequest]]:
-    """The chunks of one forward pass each, as the engine would pack them (same frame
-    estimate, same packing, its frame buckets if it has any): the unit that is staged as soon
-    as it is done."""
-    frames = [
-        estimate_frames(references[r.voice].samples.shape[0], references[r.voice].text, r.text, r.speed)
-        for r in requests
-    ]
-    if buckets is not None:
-        return [[requests[i] for i in batch.items] for batch in plan_bucketed_batches(frames, buckets, batch_frames)]
-    return [[requests[i] for i in batch.items] for batch in plan_batches(frames, batch_frames)]
-
-
-def synthesize_chunks(
-    engine: Engine,
-    references: Mapping[str, Reference],
-    requests: Sequence[ChunkRequest],
-    params: SynthesisParams,
-    batch_frames: int,
-) -> list[ChunkAudio]:
-    """The one call into the engine for a synthesis batch."""
-    return engine.synthesize(references, list(requests), params, batch_frames=batch_frames)
-
-
-def _stage_chunks(out: Storage, staging: str, audio: Sequence[ChunkAudio], qa: Mapping[str, dict], wall: float) -> None:
-    total_frames = sum(a.frames for a in audio) or 1
-    for result in audio:
+def _stage_chunks(out: Storage, staging: str, spoken: Spoken) -> None:
+    total_frames = sum(a.frames for a in spoken.audio) or 1
+    for result in spoken.audio:
         out.put_bytes(chunk_audio_key(staging, result.key), _float_wav(result.samples), "audio/wav")
-        share = {"frames": result.frames, "seconds": round(wall * result.frames / total_frames, 4)}
-        share["qa"] = (qa or {}).get(result.key)
+        share = {"frames": result.frames, "seconds": round(spoken.seconds * result.frames / total_frames, 4)}
+        share["qa"] = spoken.qa.get(result.key)
         out.put_bytes(chunk_record_key(staging, result.key), json_bytes(share), "application/json")  # written last
-
-
-class BatchVerification:
-    """The verification hook, right after each engine call of a synthesize task: check every chunk,
-    re-take failures with the engine still loaded, keep the best take. Stages every take of a
-    quarantined chunk for the report, and the verification's settings, models and notes
-    (``verification/<batch>.json``, rewritten after each synthesis batch so a killed try
-    leaves what it checked)."""
-
-    def __init__(
-        self,
-        spec: Mapping,
-        spec_key: str,
-        engine: Engine,
-        out: Storage,
-        staging: str,
-        speech_models: object = None,
-        batch_frames: int | None = None,
-    ) -> None:
-        from voicebatch.verify.settings import VerifySettings
-
-        self.settings = VerifySettings(**spec.get("verify", {"mode": "off"}))
-        self.engine, self.out, self.staging, self.batch_frames = engine, out, staging, batch_frames
-        self.speech_models = speech_models
-        self.name = spec_key.rsplit("/", 1)[-1]
-        self.verifier = None
-        self.seconds = 0.0
-
-    def check(
-        self,
-        references: Mapping[str, Reference],
-        requests: Sequence[ChunkRequest],
-        params: SynthesisParams,
-        audio: list[ChunkAudio],
-    ) -> tuple[list[ChunkAudio], dict[str, dict]]:
-        """The kept audio (same order) and each chunk's QA record."""
-        from voicebatch.verify.takes import verify_chunks
-
-        if self.settings.mode == "off" or not requests:
-            return audio, {}
-        verifier = self._verifier()
-        started = time.perf_counter()
-        verified = verify_chunks(
-            self.engine,
-            references,
-            requests,
-            params,
-            audio,
-            verifier,
-            max_takes=self.settings.max_takes,
-            random_weights=self.engine.files.random_weights,
-            batch_frames=self.batch_frames,
-            progress=log_progress,
-        )
-        for chunk in verified:
-            if chunk.status == "quarantined":
-                for take in chunk.takes:
-                    key = take_key(self.staging, chunk.request.key, take.number)
-                    audio = wav_bytes(take.audio.samples, MODEL_SAMPLE_RATE)  # PCM16: to listen
-                    self.out.put_bytes(key, audio, "audio/wav")
-        self.seconds += time.perf_counter() - started
-        document = {
-            "mode": verifier.mode,
-            "models": verifier.lineage(),
-            "notes": list(verifier.notes),
-            "seconds": round(self.seconds, 2),
-        }
-        self.out.put_bytes(f"{verification_prefix(self.staging)}{self.name}", json_bytes(document), "application/json")
-        counts = {s: sum(c.status == s for c in verified) for s in ("passed", "quarantined", "not_checked")}
-        retakes = sum(len(c.takes) - 1 for c in verified)
-        log.info("verification: %s, %d re-takes, %.1f s", counts, retakes, time.perf_counter() - started)
-        return [c.audio for c in verified], {c.request.key: c.qa_record() for c in verified}
-
-    def _verifier(self):
-        if self.verifier is None:
-            from voicebatch.verify import build_verifier
-            from voicebatch.verify.store import SpeechModelStore
-
-            store = self.speech_models if isinstance(self.speech_models, SpeechModelStore) else SpeechModelStore()
-            self.verifier = build_verifier(self.settings, models=store, device=self.engine.device)
-        return self.verifier
 
 
 def _float_wav(samples: np.ndarray) -> bytes:
