@@ -34,7 +34,8 @@ BUCKET = "voicebatch-demo"
 
 def choose_model() -> tuple[str, bool]:
     """(model spec, random weights?)"""
-    from voicebatch.synthesis.models import ModelError, ModelStore
+    from voicebatch.synthesis.model_store import ModelStore
+    from voicebatch.synthesis.models import ModelError
 
     from local_model import announce_tiny, tiny_model
 

@@ -28,7 +28,7 @@ def banner(text: str) -> str:
 def real_model_reachable() -> tuple[bool, str]:
     """(whether F5TTS_v1_Base can be had without downloading it now, and why not)."""
     from voicebatch.locations.workdir import default_cache_dir
-    from voicebatch.synthesis.models import hub_reachable
+    from voicebatch.synthesis.model_store import hub_reachable
 
     if (default_cache_dir() / DEFAULT_MODEL / "manifest.json").is_file():
         return True, ""

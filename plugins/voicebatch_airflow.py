@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from voicebatch.locations.allowlist import AllowList
     from voicebatch.locations.storage import Storage
     from voicebatch.run.config import RunConfig
-    from voicebatch.synthesis.models import ModelStore
+    from voicebatch.synthesis.model_store import ModelStore
 
 # Where models are published after a hub download, so the next worker starts warm.
 MODELS_URI_ENV = "VOICEBATCH_MODELS_URI"
@@ -106,7 +106,7 @@ def s3_client(aws_conn_id: str | None) -> Any:
 
 
 def model_store(open_uri: Callable[[str], Storage]) -> ModelStore:
-    from voicebatch.synthesis.models import ModelStore
+    from voicebatch.synthesis.model_store import ModelStore
 
     models_uri = os.environ.get(MODELS_URI_ENV)
     return ModelStore(s3_prefix=open_uri(models_uri) if models_uri else None, allowed=allow_list())
@@ -296,7 +296,7 @@ def airflow_errors() -> Iterator[None]:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from voicebatch.errors import InputError
-    from voicebatch.locations.storage import is_permanent
+    from voicebatch.locations.retry import is_permanent
     from voicebatch.run.outcomes import StageNotReady, error_line
     from voicebatch.synthesis.models import ModelError
 

@@ -64,7 +64,7 @@ def test_chunk_seed_is_deterministic_and_key_specific() -> None:
 # output hashes) and a few raw chunk seeds.
 SEEDS = r"""
 import json
-from voicebatch.synthesis.batching import chunk_seed
+from voicebatch.keys import chunk_seed
 from publish_helpers import plans
 print(json.dumps({
     "raw": [chunk_seed(7, "abc"), chunk_seed(0, "κλειδί")],

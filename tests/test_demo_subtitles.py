@@ -29,7 +29,7 @@ def published(demo_voices: Path, tiny_model_dir: Path, tmp_path_factory: pytest.
     from voicebatch.locations.storage import open_storage
     from voicebatch.run.pipeline import RunSettings, plan_scripts, publish_script_outputs
     from voicebatch.synthesis.engine import Engine, Reference, SynthesisParams
-    from voicebatch.synthesis.models import ModelStore
+    from voicebatch.synthesis.model_store import ModelStore
 
     out = tmp_path_factory.mktemp("demo-out")
     voices, _ = prepare_voices(demo_voices, vocab=load_vocabulary())

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from voicebatch.synthesis.engine import ChunkRequest, Engine, Reference, SynthesisParams
-from voicebatch.synthesis.models import ModelStore
+from voicebatch.synthesis.model_store import ModelStore
 
 from engine_helpers import TEXTS, make_references, make_requests
 

@@ -15,11 +15,12 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch import outputs
+from voicebatch.render import outputs
 from voicebatch.inputs.chunking import Chunk
-from voicebatch.render.longform import assemble_to_file, read_blocks
+from voicebatch.render.cues import place_cues as _cues
+from voicebatch.render.join import assemble, trim_silence
+from voicebatch.render.join_file import assemble_to_file, read_blocks
 from voicebatch.render.outputs import OutputOptions, encode_audio, render_files, render_outputs
-from voicebatch.render.timings import _cues, assemble, trim_silence
 
 from publish_helpers import RATE
 
@@ -34,7 +35,7 @@ def assemble_before_issue_11(chunks, sentences, *, cross_fade, trim=True, word_t
     """The joining as it was before the linear joining, verbatim (it re-concatenated the whole output for
     every chunk; pauses as the narration joining inserted them): the oracle the linear joining must agree
     with, sample for sample."""
-    from voicebatch.render.timings import ChunkSpan
+    from voicebatch.render.cues import ChunkSpan
 
     joined = np.zeros(0, dtype=np.float32)
     spans = []
@@ -68,7 +69,8 @@ def assemble_before_issue_11(chunks, sentences, *, cross_fade, trim=True, word_t
 
 def _join_with_pause(joined, piece, before, start, pause, rate, *, measure):
     """The first pause joining, verbatim (part of the oracle above)."""
-    from voicebatch.render.timings import ChunkSpan, quiet_margins
+    from voicebatch.render.cues import ChunkSpan
+    from voicebatch.render.join import quiet_margins
 
     tail = quiet_margins(joined[before.start_sample :], rate)[1] if measure else 0
     head = quiet_margins(piece, rate)[0] if measure else 0
@@ -144,7 +146,7 @@ def test_joining_reads_chunks_one_at_a_time(tmp_path: Path, monkeypatch: pytest.
     """A generator of chunks is consumed as the joining goes: when chunk k is read, chunk k-2
     is no longer referenced (a book is never held whole); the file, written through to the
     disk as it goes, holds the joined signal."""
-    from voicebatch import longform
+    from voicebatch.render import join_file as longform
 
     monkeypatch.setattr(longform, "SYNC_BYTES", 100_000)
     alive: list[weakref.ref] = []

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from voicebatch.locations.storage import open_storage
-from voicebatch.synthesis.models import MODEL_FILES, ModelError, ModelStore
+from voicebatch.synthesis.model_store import ModelStore
+from voicebatch.synthesis.models import MODEL_FILES, ModelError
 
 
 def upload(directory: Path, uri: str) -> None:
@@ -98,7 +99,7 @@ def test_two_processes_resolving_at_once_fetch_once(tiny_model_dir: Path, tmp_pa
         "import json, sys\n"
         "from pathlib import Path\n"
         "from voicebatch.locations.storage import open_storage\n"
-        "from voicebatch.synthesis.models import ModelStore\n"
+        "from voicebatch.synthesis.model_store import ModelStore\n"
         f"store = ModelStore(Path({str(tmp_path / 'cache')!r}), open_storage('s3://{s3_bucket}/models'), hub=False)\n"
         "files = store.resolve('tiny')\n"
         "print(json.dumps({'fetched': store.fetched, 'checksum': files.checksum}))\n"

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from voicebatch.synthesis.builders import ModelConfigError, check_model_config, check_vocoder_config
-from voicebatch.synthesis.models import ModelError, ModelFiles, ModelStore, load_model_files, write_manifest
+from voicebatch.synthesis.model_store import ModelStore
+from voicebatch.synthesis.models import ModelError, ModelFiles, load_model_files, write_manifest
 
 from conftest import tree_env
 from trust_helpers import crafted_model, pickled_weights

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from voicebatch.inputs.scripts import Script, ScriptPart, chunk_script, load_scripts
-from voicebatch.render.timings import assemble
+from voicebatch.render.join import assemble
 from voicebatch.text.markup import MarkupError, Pause, PauseRules, Speed, parse_markup
 
 RATE = 24_000

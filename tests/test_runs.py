@@ -17,7 +17,8 @@ from voicebatch.run.pipeline import RunSettings
 from voicebatch.run.plan import plan_run
 from voicebatch.run.publish import publish_run
 from voicebatch.run.report import finish_run
-from voicebatch.synthesis.models import ModelError, ModelStore
+from voicebatch.synthesis.model_store import ModelStore
+from voicebatch.synthesis.models import ModelError
 
 from run_helpers import FakeEngine, fake_model, make_voice, run_stages
 

@@ -20,7 +20,8 @@ from voicebatch.run.config import RunConfig
 from voicebatch.run.ingest import ingest_voice, ingest_voices, list_voice_names, task_groups
 from voicebatch.run.layout import staging_prefix
 from voicebatch.run.plan import plan_run
-from voicebatch.synthesis.models import MODEL_FILES, ModelStore
+from voicebatch.synthesis.model_store import ModelStore
+from voicebatch.synthesis.models import MODEL_FILES
 
 from run_helpers import fake_model, make_voice
 

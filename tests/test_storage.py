@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch.locations.storage import LocalStorage, is_transient, open_storage
+from voicebatch.locations.retry import is_transient
+from voicebatch.locations.storage import LocalStorage, open_storage
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -18,16 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicebatch.inputs.materialize import materialize
-from voicebatch.locations.storage import (
-    MAX_KEY_BYTES,
-    UnsafeKeyError,
-    describe_error,
-    is_permanent,
-    is_transient,
-    key_problem,
-    local_target,
-    retrying,
-)
+from voicebatch.locations.retry import describe_error, is_permanent, is_transient, retrying
+from voicebatch.locations.storage import MAX_KEY_BYTES, UnsafeKeyError, key_problem, local_target
 
 # Keys built from the pieces that matter: separators, dots, backslashes, control characters.
 PIECES = st.sampled_from(["a", "voice", ".", "..", "...", "/", "//", "\\", "\x00", "\n", "é", "x" * 200, " ", "~"])

@@ -183,15 +183,13 @@ def build_subtitles_whole(sentences: list[TimedSentence]) -> tuple:
     the whole list merged (the scan starting again at the first cue after every merge), then
     the whole list timed. The oracle for the streamed build, which must give the same."""
     from voicebatch.inputs.transcripts.segment import Segment
-    from voicebatch.render.subtitles import (
-        Subtitles,
-        _Cue,
-        _joined,
-        _layout,
-        _split_sentence,
-        _tokens,
-        _word_count,
-    )
+    from voicebatch.render.line_breaks import layout, word_count
+    from voicebatch.render.subtitles import Subtitles, _Cue, _joined, _split_sentence, _tokens
+
+    def _layout(tokens, rules):  # the line layout as it was called then
+        return layout(tokens, rules.max_line_width, rules.max_lines)
+
+    _word_count = word_count
 
     rules = SubtitleRules()
     cues = []

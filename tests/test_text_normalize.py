@@ -97,8 +97,8 @@ def test_f5_speaks_the_spoken_form_while_subtitles_and_csv_keep_the_written_text
     import numpy as np
 
     from voicebatch.inputs.scripts import Script, ScriptPart, chunk_script
+    from voicebatch.render.join import assemble
     from voicebatch.render.outputs import OutputOptions, render_outputs
-    from voicebatch.render.timings import assemble
 
     written = "It costs $3.50 on March 5, 2024. Dr. Lee agreed at 3:30 pm."
     script = Script("price", "price.txt", (ScriptPart("anna", written),))

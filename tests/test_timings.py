@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch.render.timings import assemble, chunk_boundaries, trim_silence
+from voicebatch.render.cues import chunk_boundaries
+from voicebatch.render.join import assemble, trim_silence
 
 RATE = 24_000
 

@@ -209,7 +209,7 @@ def test_random_weights_get_no_retakes(verifier) -> None:
 def test_sentence_and_word_times_match_known_times(verifier) -> None:
     """Sentences spoken separately and joined with known gaps (sentence starts within 100 ms);
     words spoken separately and joined (word starts within 150 ms)."""
-    from voicebatch.render.timings import assemble
+    from voicebatch.render.join import assemble
     from voicebatch.verify.check import written_word_times
 
     sentences = (

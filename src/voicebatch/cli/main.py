@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def error_message(error: BaseException, args: argparse.Namespace) -> str:
     """One line: what went wrong and where (the file, or the storage location and its cause)."""
-    from voicebatch.locations.storage import describe_error, is_permanent, is_transient
+    from voicebatch.locations.retry import describe_error, is_permanent, is_transient
     from voicebatch.synthesis.models import ModelError
 
     if isinstance(error, (InputError, ModelError)):

@@ -47,7 +47,7 @@ def model_tiny_command(args: argparse.Namespace) -> int:
 
 def model_resolve_command(args: argparse.Namespace) -> int:
     from voicebatch.locations.storage import open_storage
-    from voicebatch.synthesis.models import ModelStore
+    from voicebatch.synthesis.model_store import ModelStore
 
     store = ModelStore(s3_prefix=open_storage(args.s3_prefix) if args.s3_prefix else None)
     files = store.resolve(args.spec)

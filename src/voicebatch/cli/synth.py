@@ -44,7 +44,7 @@ from voicebatch.run.speak import speak
 from voicebatch.synthesis.engine import Engine, Progress, Reference
 from voicebatch.synthesis.f5_output import f5_output_to_log
 from voicebatch.synthesis.jobs import log_progress
-from voicebatch.synthesis.models import ModelStore
+from voicebatch.synthesis.model_store import ModelStore
 from voicebatch.text.lexicon import read_lexicon
 
 if TYPE_CHECKING:

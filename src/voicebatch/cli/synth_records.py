@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voicebatch.render.join import CROSS_FADE_SECONDS
 from voicebatch.render.outputs import OutputOptions
-from voicebatch.render.timings import CROSS_FADE_SECONDS
 from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.engine import SynthesisParams
 from voicebatch.verify.settings import VerifySettings

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicebatch.errors import InputError
+from voicebatch.render.join import CROSS_FADE_SECONDS
 from voicebatch.render.outputs import OutputOptions
-from voicebatch.render.timings import CROSS_FADE_SECONDS
 from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.engine import SynthesisParams
 from voicebatch.verify.settings import VerifySettings

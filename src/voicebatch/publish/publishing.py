@@ -28,7 +28,8 @@ from pathlib import Path
 
 from voicebatch.audio import MODEL_SAMPLE_RATE, file_sha256, wav_bytes
 from voicebatch.inputs.voices import PreparedVoice
-from voicebatch.locations.storage import Storage, retrying
+from voicebatch.locations.retry import retrying
+from voicebatch.locations.storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from voicebatch.audio import to_pcm16
 from voicebatch.inputs.transcripts.writers import to_srt, to_timing_csv, to_vtt, write_timing_csv
+from voicebatch.render.join import Assembly, Timeline
 from voicebatch.render.loudness import (
     DEFAULT_TARGET_LUFS,
     DEFAULT_TRUE_PEAK_DBTP,
@@ -28,14 +29,13 @@ from voicebatch.render.loudness import (
 )
 from voicebatch.render.subtitles import DEFAULT_RULES, SubtitleProblem, SubtitleRules, build_subtitles
 from voicebatch.render.timetable import COLUMNS, timing_table, whole_sentences
-from voicebatch.render.timings import Assembly, Timeline
 from voicebatch.settings import DEFAULTS
 
 if TYPE_CHECKING:
     import numpy as np
 
     from voicebatch.inputs.chunking import Chunk
-    from voicebatch.render.longform import JoinedAudio
+    from voicebatch.render.join_file import JoinedAudio
 
 # format name -> (libsndfile format, subtype, content type). libsndfile writes MP3 itself
 # (LAME inside the soundfile wheel): no FFmpeg anywhere.
@@ -124,7 +124,7 @@ def render_files(
     """The four outputs of one script whose joined audio is on disk: the audio encoded, block
     by block, into a file in ``directory`` (the gain from the loudness measured while it was
     joined), the text files as bytes."""
-    from voicebatch.render.longform import read_blocks
+    from voicebatch.render.join_file import read_blocks
 
     gain, loudness = None, None
     if options.loudness_lufs is not None:

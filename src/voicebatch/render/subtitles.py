@@ -19,104 +19,16 @@ second), the cue stays true to the speech and the problem is reported.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from voicebatch.inputs.transcripts import Segment
+from voicebatch.render.line_breaks import CJK, Token, break_cost, cut_wide, display_width, layout, word_count
 
 MAX_LINE_CHARS = 42
-MAX_LINES = 2
 
-_CLAUSE_END = re.compile(r"[,;:.!?…)\]\"'»”’—–、，。！？；：」』）]\s*$")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]")
-# English function words: never end a line on an article or possessive (it belongs to its
-# noun); avoid ending one on a preposition, auxiliary or subject pronoun; a conjunction
-# or preposition is a good word to start a line with.
-NEVER_LAST = frozenset(["a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those"])
-PREPOSITIONS = frozenset(
-    [
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "from",
-        "by",
-        "about",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "after",
-        "before",
-        "between",
-        "through",
-        "during",
-        "without",
-    ]
-)
-AVOID_LAST = PREPOSITIONS | frozenset(
-    [
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "am",
-        "will",
-        "would",
-        "can",
-        "could",
-        "shall",
-        "should",
-        "may",
-        "might",
-        "must",
-        "has",
-        "have",
-        "had",
-        "do",
-        "does",
-        "did",
-        "i",
-        "you",
-        "he",
-        "she",
-        "we",
-        "they",
-        "it",
-        "not",
-        "very",
-    ]
-)
-GOOD_FIRST = PREPOSITIONS | frozenset(
-    [
-        "and",
-        "but",
-        "or",
-        "nor",
-        "so",
-        "yet",
-        "because",
-        "although",
-        "though",
-        "while",
-        "when",
-        "whereas",
-        "if",
-        "unless",
-        "that",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "where",
-    ]
-)
+
+MAX_LINES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,26 +80,12 @@ class Subtitles:
     problems: tuple[SubtitleProblem, ...] = field(default=())
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
-    text: str  # with its trailing space, as UAX #14 gives it
-    start: float
-    end: float
-
-
 @dataclass(slots=True)
 class _Cue:
-    tokens: list[_Token]
+    tokens: list[Token]
     voice: str | None
     start: float
     end: float
-
-
-def display_width(text: str) -> int:
-    from wcwidth import wcswidth
-
-    width = wcswidth(text)
-    return width if width >= 0 else len(text)
 
 
 def build_subtitles(sentences: Iterable[TimedSentence], rules: SubtitleRules = DEFAULT_RULES) -> Subtitles:
@@ -216,37 +114,19 @@ def build_subtitles(sentences: Iterable[TimedSentence], rules: SubtitleRules = D
     return timer.close()
 
 
-# -- tokens and their times ---------------------------------------------------------------
-
-
-def _tokens(sentence: TimedSentence, rules: SubtitleRules) -> list[_Token]:
+def _tokens(sentence: TimedSentence, rules: SubtitleRules) -> list[Token]:
     from uniseg.linebreak import line_break_units
 
     text = " ".join(sentence.text.split())
     clock = _char_clock(text, sentence)
-    tokens: list[_Token] = []
+    tokens: list[Token] = []
     position = 0
     for unit in line_break_units(text):
-        for piece in _cut_wide(unit, rules.max_line_width):
+        for piece in cut_wide(unit, rules.max_line_width):
             stripped = len(piece.rstrip()) or len(piece)
-            tokens.append(_Token(piece, clock(position), clock(position + stripped, end=True)))
+            tokens.append(Token(piece, clock(position), clock(position + stripped, end=True)))
             position += len(piece)
     return tokens
-
-
-def _cut_wide(unit: str, width: int) -> list[str]:
-    """A unit wider than a line (a long URL, a run of ideographs without break points), cut."""
-    if display_width(unit.rstrip()) <= width:
-        return [unit]
-    from uniseg.graphemecluster import grapheme_clusters
-
-    pieces, current = [], ""
-    for cluster in grapheme_clusters(unit):
-        if current and display_width((current + cluster).rstrip()) > width:
-            pieces.append(current)
-            current = ""
-        current += cluster
-    return [*pieces, current] if current else pieces
 
 
 def _char_clock(text: str, sentence: TimedSentence) -> Callable[..., float]:
@@ -273,66 +153,12 @@ def _char_clock(text: str, sentence: TimedSentence) -> Callable[..., float]:
     return clock
 
 
-# -- splitting a sentence into cues and a cue into lines ---------------------------------
-
-
-def _word(token: _Token) -> str:
-    return token.text.strip().strip("\"'“”‘’()[]").lower()
-
-
-def _word_count(tokens: Sequence[_Token]) -> int:
-    """Words on screen; each Chinese or Japanese character counts as one."""
-    text = "".join(t.text for t in tokens)
-    ideographs = len(_CJK.findall(text))
-    return ideographs if ideographs else len(text.split())
-
-
-def _break_cost(before: _Token, after: _Token) -> float:
-    """How bad a line or cue break between two tokens is (0: after punctuation)."""
-    if _CLAUSE_END.search(before.text):
-        return 0.0
-    if _CJK.search(before.text[-1:] or "") or _CJK.search(after.text[:1]):
-        return 2.0
-    last, first = _word(before), _word(after)
-    if last in NEVER_LAST:
-        return 1000.0
-    if last in AVOID_LAST:
-        return 8.0
-    if first in GOOD_FIRST:
-        return 1.0
-    return 3.0
-
-
-def _layout(tokens: Sequence[_Token], rules: SubtitleRules) -> tuple[float, list[str]]:
-    """(cost, lines) of the best layout, or (inf, []) when it does not fit ``max_lines``."""
-    text = "".join(t.text for t in tokens).strip()
-    if display_width(text) <= rules.max_line_width:
-        return 0.0, [text]
-    if rules.max_lines < 2:
-        return float("inf"), []
-    best: tuple[float, list[str]] = (float("inf"), [])
-    for k in range(1, len(tokens)):
-        first = "".join(t.text for t in tokens[:k]).strip()
-        if display_width(first) > rules.max_line_width:
-            break
-        cost, rest = _layout(tokens[k:], SubtitleRules(rules.max_line_width, rules.max_lines - 1))
-        if not rest:
-            continue
-        widths = [display_width(first), *(display_width(r) for r in rest)]
-        # Balanced lines; a slightly longer bottom line is the convention (a "pyramid").
-        imbalance = abs(widths[0] - widths[1]) / rules.max_line_width * 10 + (2 if widths[0] > widths[1] else 0)
-        total = cost + _break_cost(tokens[k - 1], tokens[k]) + imbalance
-        if total < best[0]:
-            best = (total, [first, *rest])
-    return best
-
-
-def _split_sentence(tokens: list[_Token], rules: SubtitleRules) -> list[list[_Token]]:
+def _split_sentence(tokens: list[Token], rules: SubtitleRules) -> list[list[Token]]:
     """The best partition of a sentence's tokens into cues (dynamic programming)."""
     n = len(tokens)
     if n == 0:
         return []
-    words = _word_count(tokens)
+    words = word_count(tokens)
     best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * n
     for j in range(1, n + 1):
         for i in range(j - 1, -1, -1):
@@ -340,19 +166,19 @@ def _split_sentence(tokens: list[_Token], rules: SubtitleRules) -> list[list[_To
             width = display_width("".join(t.text for t in group).strip())
             if width > rules.max_line_width * rules.max_lines + rules.max_lines and j - i > 1:
                 break
-            layout_cost, lines = _layout(group, rules)
+            layout_cost, lines = layout(group, rules.max_line_width, rules.max_lines)
             if not lines:
                 continue
             duration = group[-1].end - group[0].start
             cost = best[i][0] + 10 + layout_cost
             if duration > rules.max_duration and j - i > 1:
                 cost += 100 + 100 * (duration - rules.max_duration)
-            if words > 1 and _word_count(group) == 1:
+            if words > 1 and word_count(group) == 1:
                 cost += 60  # a one-word cue: an orphan
             if duration < rules.min_duration:
                 cost += 4
             if j < n:
-                cost += _break_cost(tokens[j - 1], tokens[j])
+                cost += break_cost(tokens[j - 1], tokens[j])
             if cost < best[j][0]:
                 best[j] = (cost, i)
     groups, j = [], n
@@ -376,7 +202,7 @@ def _merge_orphans(cues: list[_Cue], rules: SubtitleRules, start: int = 0, *, co
     while k < len(cues) - (0 if complete else 2):
         cue = cues[k]
         short = cue.end - cue.start < rules.min_duration
-        if not (_word_count(cue.tokens) == 1 or short):
+        if not (word_count(cue.tokens) == 1 or short):
             k += 1
             continue
         options = []
@@ -386,7 +212,10 @@ def _merge_orphans(cues: list[_Cue], rules: SubtitleRules, start: int = 0, *, co
                 tokens = _joined(cues[a].tokens, cues[b].tokens)
                 # The merged cue ends where the next cue's gap begins, if that is sooner.
                 end = min(cues[b].end, cues[b + 1].start - rules.min_gap) if b + 1 < len(cues) else cues[b].end
-                fits = _layout(tokens, rules)[1] and end - cues[a].start <= rules.max_duration
+                fits = (
+                    layout(tokens, rules.max_line_width, rules.max_lines)[1]
+                    and end - cues[a].start <= rules.max_duration
+                )
                 if fits:
                     options.append((cues[b].end - cues[a].start, a, b, tokens))
         if not options:
@@ -412,15 +241,12 @@ def _settled(cues: list[_Cue], scan: int, rules: SubtitleRules) -> int:
     return count
 
 
-def _joined(first: list[_Token], second: list[_Token]) -> list[_Token]:
+def _joined(first: list[Token], second: list[Token]) -> list[Token]:
     """Two cues' tokens as one; a space between sentences unless either side is CJK."""
     last = first[-1]
-    if not last.text[-1:].isspace() and not (_CJK.search(last.text[-1:]) or _CJK.search(second[0].text[:1])):
-        first = [*first[:-1], _Token(last.text + " ", last.start, last.end)]
+    if not last.text[-1:].isspace() and not (CJK.search(last.text[-1:]) or CJK.search(second[0].text[:1])):
+        first = [*first[:-1], Token(last.text + " ", last.start, last.end)]
     return first + second
-
-
-# -- timing ----------------------------------------------------------------------------------
 
 
 class _Timer:
@@ -461,7 +287,7 @@ class _Timer:
         """The cue held long enough to read (into the silence before ``limit``), laid out."""
         rules = self.rules
         number = len(self.segments) + 1
-        lines = _layout(cue.tokens, rules)[1]
+        lines = layout(cue.tokens, rules.max_line_width, rules.max_lines)[1]
         characters = sum(len(line) for line in lines)  # on screen, line breaks not counted
         needed = max(rules.min_duration, characters / rules.max_cps)
         if cue.end - cue.start < needed:

@@ -20,8 +20,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from voicebatch.inputs.chunking import Chunk, join_sentences
+from voicebatch.render.cues import Cue
+from voicebatch.render.join import Assembly, Timeline
 from voicebatch.render.subtitles import TimedSentence, TimedWord
-from voicebatch.render.timings import Assembly, Cue, Timeline
 
 COLUMNS = ("script", "voice", "level", "index", "sentence", "start_s", "end_s", "text", "estimated", "source")
 

@@ -15,7 +15,8 @@ import logging
 from collections.abc import Iterator, Sequence
 
 from voicebatch.errors import InputError
-from voicebatch.locations.storage import Storage, describe_error, is_permanent, is_transient
+from voicebatch.locations.retry import describe_error, is_permanent, is_transient
+from voicebatch.locations.storage import Storage
 from voicebatch.publish.publishing import json_bytes
 
 log = logging.getLogger(__name__)

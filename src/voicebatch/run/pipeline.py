@@ -25,9 +25,9 @@ from voicebatch.keys import output_hash
 from voicebatch.locations.storage import Storage
 from voicebatch.publish.manifest import build_manifest
 from voicebatch.publish.publishing import Published, is_published, json_bytes, publish_script, voice_prefix
-from voicebatch.render.longform import assemble_to_file
+from voicebatch.render.join import CROSS_FADE_SECONDS
+from voicebatch.render.join_file import assemble_to_file
 from voicebatch.render.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_files
-from voicebatch.render.timings import CROSS_FADE_SECONDS
 from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
 from voicebatch.synthesis.jobs import plan_requests

@@ -31,7 +31,8 @@ from pathlib import Path
 from voicebatch.audio import file_sha256
 from voicebatch.locations.storage import Storage
 from voicebatch.locations.workdir import default_cache_dir
-from voicebatch.synthesis.models import ModelError, hub_reachable
+from voicebatch.synthesis.model_store import hub_reachable
+from voicebatch.synthesis.models import ModelError
 
 log = logging.getLogger(__name__)
 

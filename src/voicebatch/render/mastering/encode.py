@@ -22,7 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voicebatch.render.longform import read_blocks
+from voicebatch.render.join_file import read_blocks
 
 if TYPE_CHECKING:
     import numpy as np

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voicebatch.render.longform import SYNC_BYTES, flushed
+from voicebatch.render.join_file import SYNC_BYTES, flushed
 from voicebatch.render.loudness import BLOCK, SignalMeter
 from voicebatch.render.mastering.limiter import TruePeakLimiter
 from voicebatch.render.mastering.profiles import Profile

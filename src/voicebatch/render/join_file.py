@@ -14,11 +14,11 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Unpack
 
 from voicebatch.audio import MODEL_SAMPLE_RATE
+from voicebatch.render.join import JoinOptions, Timeline, assemble_stream
 from voicebatch.render.loudness import BLOCK, Measured, SignalMeter
-from voicebatch.render.timings import CROSS_FADE_SECONDS, Timeline, WordTimes, assemble_stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,20 +42,12 @@ class JoinedAudio:
 
 
 def assemble_to_file(
-    chunks: Iterable[np.ndarray],
-    sentences: Sequence[tuple[str, ...]],
-    path: str | Path,
-    *,
-    sample_rate: int = MODEL_SAMPLE_RATE,
-    cross_fade: float = CROSS_FADE_SECONDS,
-    trim: bool = True,
-    word_times: Sequence[WordTimes | None] | None = None,
-    pauses: Sequence[float] | None = None,
+    chunks: Iterable[np.ndarray], sentences: Sequence[tuple[str, ...]], path: str | Path, **options: Unpack[JoinOptions]
 ) -> JoinedAudio:
     """Join ``chunks`` (read one at a time when it is a generator) into the file at ``path``."""
     import numpy as np
 
-    meter = SignalMeter(sample_rate)
+    meter = SignalMeter(options.get("sample_rate", MODEL_SAMPLE_RATE))
     with Path(path).open("wb") as f:
         unsynced = 0
 
@@ -68,16 +60,7 @@ def assemble_to_file(
                 flushed(f)
                 unsynced = 0
 
-        timeline = assemble_stream(
-            chunks,
-            sentences,
-            write,
-            sample_rate=sample_rate,
-            cross_fade=cross_fade,
-            trim=trim,
-            word_times=word_times,
-            pauses=pauses,
-        )
+        timeline = assemble_stream(chunks, sentences, write, **options)
     return JoinedAudio(Path(path), timeline, meter.result())
 
 
