@@ -15,8 +15,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebatch.render import outputs
 from voicebatch.inputs.chunking import Chunk
+from voicebatch.render import outputs
 from voicebatch.render.cues import place_cues as _cues
 from voicebatch.render.join import assemble, trim_silence
 from voicebatch.render.join_file import assemble_to_file, read_blocks
