@@ -11,13 +11,13 @@ takes 4 bytes a sample: 346 MB an hour of audio at 24 kHz, in the temporary fold
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from voicebatch.loudness import BLOCK, Measured, SignalMeter
-from voicebatch.timings import CROSS_FADE_SECONDS, SAMPLE_RATE, Timeline, WordTimes, assemble_stream
+from voicebatch.timings import CROSS_FADE_SECONDS, SAMPLE_RATE, Timeline, WordTimes, Write, assemble_stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,6 +52,25 @@ def assemble_to_file(
     pauses: Sequence[float] | None = None,
 ) -> JoinedAudio:
     """Join ``chunks`` (read one at a time when it is a generator) into the file at ``path``."""
+    return join_to_file(
+        lambda write: assemble_stream(
+            chunks,
+            sentences,
+            write,
+            sample_rate=sample_rate,
+            cross_fade=cross_fade,
+            trim=trim,
+            word_times=word_times,
+            pauses=pauses,
+        ),
+        path,
+        sample_rate,
+    )
+
+
+def join_to_file(join: Callable[[Write], Timeline], path: str | Path, sample_rate: int = SAMPLE_RATE) -> JoinedAudio:
+    """What ``join`` writes (it is handed the writer, and returns where everything lies) into
+    the file at ``path``, measured on the way."""
     import numpy as np
 
     meter = SignalMeter(sample_rate)
@@ -67,16 +86,7 @@ def assemble_to_file(
                 flushed(f)
                 unsynced = 0
 
-        timeline = assemble_stream(
-            chunks,
-            sentences,
-            write,
-            sample_rate=sample_rate,
-            cross_fade=cross_fade,
-            trim=trim,
-            word_times=word_times,
-            pauses=pauses,
-        )
+        timeline = join(write)
     return JoinedAudio(Path(path), timeline, meter.result())
 
 

@@ -447,8 +447,16 @@ def _finish(
             manifest["durations"]["audio_seconds"],
             bool(quarantined),
         )
-    assembly = assemble_chunks(audio, plan.chunks, settings, qa)
-    rendered = render_outputs(assembly, sid, settings.options, chunks=plan.chunks).files
+    timed = None
+    if plan.script.cues:  # a timed script: each take at its cue's start (voicebatch.timed_render)
+        from voicebatch.timed_render import assemble_timed, with_source_subtitles
+
+        assembly, timed = assemble_timed(audio, plan.script, plan.chunks)
+        rendered = render_outputs(assembly, sid, settings.options, chunks=plan.chunks)
+        rendered = with_source_subtitles(rendered, plan.script).files
+    else:
+        assembly = assemble_chunks(audio, plan.chunks, settings, qa)
+        rendered = render_outputs(assembly, sid, settings.options, chunks=plan.chunks).files
     if qa is not None:
         document = {"qa": script_qa(qa, settings.verify, verification), "chunks": qa}
         rendered[f"{sid}.qa.json"] = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -470,6 +478,8 @@ def _finish(
             {"name": n, "size": len(rendered[n]), "sha256": hashlib.sha256(rendered[n]).hexdigest()} for n in written
         ],
     }
+    if timed is not None:
+        sidecar["timed"] = timed.record
     storage.put_bytes(sid + SIDECAR, (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return ScriptResult(
         sid,

@@ -146,15 +146,23 @@ def publish_script_outputs(
     with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp_name:
         tmp = Path(tmp_name)
         qa = list(qa) if qa is not None else [None] * len(plan.chunks)
-        joined = assemble_to_file(
-            chunk_audio,
-            [c.sentences for c in plan.chunks],
-            tmp / "joined.f32",
-            cross_fade=settings.cross_fade,
-            pauses=[c.pause_after for c in plan.chunks],
-            word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
-        )
+        timed = None
+        if plan.script.cues:  # a timed script: each take at its cue's start (voicebatch.timed_render)
+            from voicebatch.timed_render import assemble_timed_to_file, with_source_subtitles
+
+            joined, timed = assemble_timed_to_file(chunk_audio, plan.script, plan.chunks, tmp / "joined.f32")
+        else:
+            joined = assemble_to_file(
+                chunk_audio,
+                [c.sentences for c in plan.chunks],
+                tmp / "joined.f32",
+                cross_fade=settings.cross_fade,
+                pauses=[c.pause_after for c in plan.chunks],
+                word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
+            )
         rendered = render_files(joined, plan.script.id, tmp, settings.options, chunks=plan.chunks)
+        if timed is not None:
+            rendered = with_source_subtitles(rendered, plan.script)
         joined.path.unlink()  # the encoded file is what is published: half the disk
         # The cues are in the files now; the manifest needs only where each chunk lies. Letting
         # go of them here keeps a book's 100,000 word cues out of the manifest's memory peak.
@@ -203,6 +211,8 @@ def publish_script_outputs(
             subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
         )
         manifest["qa"] = summary
+        if timed is not None:
+            manifest["timed"] = timed.record
         latest = {"needs_review": summary["needs_review"]}
         return publish_script(
             storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest, latest=latest

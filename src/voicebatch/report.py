@@ -106,7 +106,7 @@ def build_report(
     for outcome in scripts:
         row = {**asdict(outcome), "duration": None, "rtf": None, "keys": [], "links": {}, "qa": None}
         row["quarantined"] = [_take_links(storage, c, expires) for c in outcome.quarantined]
-        row.update(voices=[], chunks=None, waveform=None)
+        row.update(voices=[], chunks=None, waveform=None, timed=None)
         if outcome.manifest_key and outcome.status in ("published", "skipped"):
             manifest = json.loads(retrying(lambda k=outcome.manifest_key: storage.get_bytes(k)))
             row["keys"] = [o["key"] for o in manifest["outputs"]] + [outcome.manifest_key]
@@ -117,6 +117,7 @@ def build_report(
             row["voices"] = list(manifest.get("inputs", {}).get("script", {}).get("voices", []))
             row["chunks"] = len(manifest.get("chunks", []))
             row["waveform"] = _waveform(storage, manifest)
+            row["timed"] = timed_summary(manifest.get("timed"))
             audio_seconds += row["duration"] or 0.0
             if outcome.status == "published":
                 synthesis_seconds += manifest["durations"].get("synthesis_seconds") or 0.0
@@ -152,6 +153,33 @@ def build_report(
     report["files"] = sorted(referenced_keys(report))  # what a server of this report may hand out
     prefix = report_prefix(dag_id, run_id)
     return report, render_html(report, relative_link(prefix), _captions(storage, report))
+
+
+def timed_summary(timed: Mapping | None) -> dict | None:
+    """A timed script's cues, and those that did not fit their slot (late or past it)."""
+    if not timed:
+        return None
+    flagged = [
+        {"cue": c["index"] + 1, "cue_start": c["cue_start"], "late": c["late"], "overrun": c["overrun"]}
+        for c in timed["cues"]
+        if not c["fits"]
+    ]
+    return {"cues": len(timed["cues"]), "track_end": timed["track_end"], "flagged": flagged}
+
+
+def _timed_html(timed: Mapping) -> str:
+    e = html.escape
+    if not timed["flagged"]:
+        return f"<p class='timed'>timed script: all {_plural(timed['cues'], 'cue')} fit their slots</p>"
+    items = "".join(
+        f"<li>cue {c['cue']} ({c['cue_start']:.3f} s): starts {c['late']:.3f} s late, "
+        f"lasts {c['overrun']:.3f} s past its slot</li>"
+        for c in timed["flagged"]
+    )
+    return (
+        f"<div class='review timed'>timed script: {e(_plural(len(timed['flagged']), 'cue'))} of {timed['cues']} "
+        f"did not fit their slots, even at the fastest rate<ul>{items}</ul></div>"
+    )
 
 
 def qa_totals(rows: Sequence[dict]) -> dict:
@@ -514,6 +542,8 @@ def render_html(report: dict, link: Link, captions: Mapping[str, str] | None = N
             f"{', ' + _plural(script['chunks'], 'chunk') if script.get('chunks') else ''}"
             f"{', voices ' + e(', '.join(script['voices'])) if script.get('voices') else ''}</p>"
         )
+        if script.get("timed"):
+            parts.append(_timed_html(script["timed"]))
         if audio:
             parts.append(_player(link(audio), captions.get(sid), "subtitles"))
         if script.get("waveform"):

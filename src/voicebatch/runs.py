@@ -49,6 +49,7 @@ from voicebatch.synthesis.buckets import FrameBuckets, plan_bucketed_batches
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Reference, SynthesisParams
 from voicebatch.synthesis.jobs import format_eta, log_progress
 from voicebatch.synthesis.models import ModelFiles, ModelManifest
+from voicebatch.transcripts import Segment
 from voicebatch.verify.overlap import SharedEngine, overlap_enabled, synthesize_then_verify
 from voicebatch.vocab import load_vocabulary
 from voicebatch.voices import PreparedVoice, discover_voices, prepare_voice, voice_source
@@ -347,13 +348,16 @@ def _plan_json(plan: ScriptPlan) -> dict:
         "source": plan.script.source,
         "speed": plan.script.speed,
         "parts": [asdict(p) for p in plan.script.parts],
+        "cues": [[c.start, c.end, c.text, c.speaker] for c in plan.script.cues],  # a timed script's
         "chunks": [asdict(c) for c in plan.chunks],
         "requests": [asdict(r) for r in plan.requests],
     }
 
 
 def _plan_from_json(entry: dict) -> ScriptPlan:
-    script = Script(entry["id"], entry["source"], tuple(ScriptPart(**p) for p in entry["parts"]), entry["speed"])
+    cues = tuple(Segment(*c) for c in entry.get("cues", ()))
+    parts = tuple(ScriptPart(**p) for p in entry["parts"])
+    script = Script(entry["id"], entry["source"], parts, entry["speed"], cues=cues)
     chunks = tuple(Chunk(**{**c, "sentences": tuple(c["sentences"])}) for c in entry["chunks"])
     return ScriptPlan(script, entry["output_hash"], chunks, tuple(ChunkRequest(**r) for r in entry["requests"]), False)
 

@@ -5,7 +5,9 @@
 - ``.jsonl``: one script per line: ``{"id", "voice", "text", "speed"?}``;
 - ``.csv``: one script per row, columns ``id, voice, text[, speed]``;
 - ``.docx`` / ``.html`` / ``.htm`` / ``.ssml``: one script per document, id = file stem, turned
-  into the same text and markup (``voicebatch.documents``); their errors name the paragraph.
+  into the same text and markup (``voicebatch.documents``); their errors name the paragraph;
+- ``.srt`` / ``.vtt`` / ``.ttml`` / ``.dfxp`` / ``.ass`` / ``.ssa`` / ``.sbv``: a timed script, id =
+  file stem, each cue spoken inside its time slot (``voicebatch.timed_scripts``); errors name the cue.
 
 ``[voice]`` tags switch voice mid-script, as F5-TTS's own CLI does; ``[voice speed=0.9
 lang=de]`` also sets that part's speed and language. Pause and speed markup and paragraph
@@ -36,13 +38,15 @@ from voicebatch.names import key_name_problem
 from voicebatch.text.markup import DEFAULT_PAUSES, PauseRules, find_markup_problem, strip_markup
 from voicebatch.text.normalize import language_problem, normalize
 from voicebatch.text.spoken import DEFAULT_SPOKEN_FORM, SpokenForm
+from voicebatch.timed_scripts import TIMED_SUFFIXES
 
 if TYPE_CHECKING:
+    from voicebatch.transcripts import Segment
     from voicebatch.vocab import Vocabulary
 
 _Fail = Callable[..., ScriptError]  # builds the one-line error for the script at hand
 
-SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", *DOCUMENT_SUFFIXES)
+SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", *DOCUMENT_SUFFIXES, *TIMED_SUFFIXES)
 # A whole book is one script (issue 11): about 90 hours of narration. The cap only stops a
 # runaway input (a mis-saved binary, a concatenated corpus) before it is chunked.
 MAX_SCRIPT_CHARS = 5_000_000
@@ -71,6 +75,7 @@ class Script:
     parts: tuple[ScriptPart, ...]
     speed: float = 1.0
     warnings: tuple[str, ...] = ()  # what a document asked for and could not get (SSML)
+    cues: tuple[Segment, ...] = ()  # a timed script's source cues, one a part (empty: not timed)
 
     @property
     def voices(self) -> tuple[str, ...]:
@@ -79,6 +84,10 @@ class Script:
     @property
     def text(self) -> str:
         """The script as written, voice tags included: what the cache key hashes."""
+        if self.cues:
+            from voicebatch.timed_scripts import timed_text
+
+            return timed_text(self.parts, self.cues, _attributes)
         return " ".join(f"[{p.voice}{_attributes(p)}] {p.text}" for p in self.parts)
 
 
@@ -97,6 +106,7 @@ class _Raw:
     line_offset: int = 0  # line of the file where ``text`` starts, minus one
     paragraphs: bool = False  # a document's text (one line per paragraph): errors name the paragraph
     warnings: tuple[str, ...] = ()
+    cues: tuple[Segment, ...] = ()  # a timed script (one line a cue): errors name the cue
 
 
 def load_scripts(
@@ -168,7 +178,12 @@ def chunk_script(
 
     F5-TTS is given the spoken form (``spoken``); the chunk keeps the written sentences for
     subtitles. A chunk never spans a paragraph, a pause, a speed change or a voice change;
-    with a sentence pause it holds one sentence (or a piece of one too long to speak at once)."""
+    with a sentence pause it holds one sentence (or a piece of one too long to speak at once).
+    A timed script has one chunk a cue, at the rate that fits it (``voicebatch.timed_plan``)."""
+    if script.cues:
+        from voicebatch.timed_plan import plan_timed
+
+        return list(plan_timed(script, references, spoken).chunks)
     chunks: list[Chunk] = []
     sentence = 0
     for n, part in enumerate(script.parts):
@@ -236,6 +251,11 @@ def _read_file(path: Path) -> list[_Raw | ScriptError]:
     a problem with the whole file (encoding, header) raises."""
     if path.suffix.lower() in DOCUMENT_SUFFIXES:
         return [_document_raw(path)]
+    if path.suffix.lower() in TIMED_SUFFIXES:  # read by the transcript readers (their encodings too)
+        from voicebatch.timed_scripts import cue_lines, read_cues
+
+        cues = read_cues(path)
+        return [_Raw(path.stem, str(path), None, cue_lines(cues), None, 1.0, cues=cues)]
     try:
         data = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -373,6 +393,8 @@ def _validate(raw: _Raw, known: set[str] | None, vocab: Vocabulary | None, max_c
         where = raw.where or (f"line {line + raw.line_offset}" if line else None)
         if line and raw.paragraphs:  # paragraphs are separated by one blank line: line 2n-1 is paragraph n
             where = f"paragraph {(line + 1) // 2}"
+        if line and raw.cues:  # one line a cue
+            where = f"cue {line}"
         return ScriptError(raw.source, message, where=where)
 
     if problem := key_name_problem(raw.id):
@@ -390,10 +412,16 @@ def _validate(raw: _Raw, known: set[str] | None, vocab: Vocabulary | None, max_c
             spoken = normalize(strip_markup(normalise_text(_TAG.sub(" ", line))))
             if missing := vocab.unsupported_characters(spoken):
                 raise fail(f"characters the model cannot speak: {' '.join(missing)}", number)
-    parts = _parts(raw, known, fail)
+    if raw.cues:
+        from voicebatch.timed_scripts import timed_parts
+
+        parts = timed_parts(raw.text, raw.cues, known, fail, _TAG, _tag_attributes, _only_voice)
+    else:
+        parts = _parts(raw, known, fail)
     if not parts:
         raise fail("no text to speak")
-    return Script(raw.id, raw.source + (f" {raw.where}" if raw.where else ""), tuple(parts), speed, raw.warnings)
+    source = raw.source + (f" {raw.where}" if raw.where else "")
+    return Script(raw.id, source, tuple(parts), speed, raw.warnings, raw.cues)
 
 
 def _parts(raw: _Raw, known: set[str] | None, fail: _Fail) -> list[ScriptPart]:
