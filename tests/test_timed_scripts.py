@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,8 @@ from voicebatch.timed_plan import plan_timed
 from voicebatch.transcripts import read_transcript
 
 from audio_helpers import srt
+from conftest import tree_env
+from timed_helpers import PUSHED, TOO_LONG, make_timed_voice, seconds_a_byte, write_timed_script
 
 # A reference of 3 s for "Hello there, this is Anna." (26 bytes, F5 adds a trailing space: 27):
 # F5 speaks 3 / 27 s a byte at rate 1.0.
@@ -131,3 +136,23 @@ def test_the_source_cues_are_what_the_file_says(tmp_path: Path) -> None:
     (script,) = load_script_file(tmp_path / "dub.ass", {"anna", "ben"})
     assert script.cues == read_transcript(tmp_path / "dub.ass").segments
     assert [p.voice for p in script.parts] == ["anna", "anna"]
+
+
+def test_scripts_check_shows_a_timed_script_with_its_rates_and_flagged_cues(tmp_path: Path) -> None:
+    voice = make_timed_voice(tmp_path / "voices")
+    write_timed_script(tmp_path / "scripts", seconds_a_byte(voice))
+    command = [sys.executable, "-m", "voicebatch.cli", "scripts", "check", str(tmp_path / "scripts")]
+    command += ["--voices", str(tmp_path / "voices")]
+    result = subprocess.run([*command, "--json"], capture_output=True, text=True, env=tree_env())
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    timed = row["timed"]
+    assert row["chunks"] == timed["cues"] == 10
+    assert timed["flagged"] == [TOO_LONG + 1, PUSHED + 1]
+    speeds = {c["cue"]: c["speed"] for c in timed["cue_list"]}
+    assert speeds[1] == 1.0 and 1.3 < speeds[2] < 1.5 and 1.7 < speeds[4] < 1.9 and speeds[TOO_LONG + 1] == 2.0
+    assert [c["speed"] for c in row["chunk_list"]] == list(speeds.values())
+    table = subprocess.run(command, capture_output=True, text=True, env=tree_env())
+    assert table.returncode == 0, table.stderr
+    assert f"(timed: 10 cues, not fitting: {TOO_LONG + 1}, {PUSHED + 1})" in table.stdout
+    assert "dub: timed script, track" in table.stdout and table.stdout.count("NO: flagged") == 2
