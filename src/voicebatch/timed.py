@@ -6,8 +6,9 @@ Two pure steps, with no audio and no model:
 
 1. ``plan_cue_speeds``: from each cue's natural duration (seconds of speech at rate 1.0), the
    rate to speak it at. A cue that fits at the requested rate keeps it (never slowed down to
-   fill its slot: the rest is silence); one that does not is sped up just enough, up to the
-   top of the speed Param's range (``limits.LIMITS["speed"]``). A cue that still does not fit
+   fill its slot: the rest is silence); one that does not is sped up just enough to end
+   ``gap`` before the next cue's start, up to the top of the speed Param's range
+   (``limits.LIMITS["speed"]``). A cue that still does not fit
    spills over: the next cue then starts late (never on top of it) and is itself sped up to
    win the time back where its range allows. Cues that start late or end past their slot are
    flagged.
