@@ -126,7 +126,14 @@ PARAMS = {
         "cfg_strength", 2.0, "Guidance strength (CFG)", "How closely speech follows the text.", MODEL, "number"
     ),
     "seed": _ranged("seed", 0, "Seed", "Same seed and inputs give the same audio.", MODEL, "integer"),
-    "speed": _ranged("speed", 1.0, "Speed", "Multiplies each script's own speed.", SOUND, "number"),
+    "speed": _ranged(
+        "speed",
+        1.0,
+        "Speed",
+        "Multiplies each script's own speed; a timed script's cues start from it and are sped up to fit.",
+        SOUND,
+        "number",
+    ),
     "audio_format": _param(
         "wav",
         "Audio format",
