@@ -226,7 +226,7 @@ def test_verbose_and_quiet_anywhere_and_stdout_only_results(tmp_path: Path) -> N
 
 JSON_ROWS = {
     "voice": {"voice", "status", "start", "end", "text", "reason", "warnings"},
-    "script": {"script", "status", "source", "voices", "chunks", "characters", "chunk_list", "reason"},
+    "script": {"script", "status", "source", "voices", "chunks", "characters", "chunk_list", "reason", "timed"},
     "model": {"name", "directory", "checksum", "random_weights", "fetched"},
     "synth": {"script", "status", "source", "files", "output_hash", "duration", "needs_review", "reason"},
 }

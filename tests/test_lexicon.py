@@ -137,7 +137,7 @@ def test_cli_applies_a_lexicon_to_the_spoken_form(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "voicebatch.cli.main",
+        "voicebatch.cli",
         "text",
         "normalize",
         "Nguyen has $5.",

@@ -212,7 +212,7 @@ def test_f5s_own_basic_toml_runs_as_it_is(tiny_model_dir: Path, tmp_path: Path) 
     command = [
         sys.executable,
         "-m",
-        "voicebatch.cli.main",
+        "voicebatch.cli",
         "synth",
         "--config",
         "basic.toml",
@@ -322,7 +322,7 @@ def test_an_empty_ref_text_needs_an_asr_backend_that_transcribes(tmp_path: Path)
         [
             sys.executable,
             "-m",
-            "voicebatch.cli.main",
+            "voicebatch.cli",
             "synth",
             "--config",
             str(tmp_path / "c.toml"),
@@ -410,7 +410,7 @@ def test_several_voices_by_name_speak_their_tags(tiny_model_dir: Path, demo_voic
         [
             sys.executable,
             "-m",
-            "voicebatch.cli.main",
+            "voicebatch.cli",
             "synth",
             "--voice",
             f"anna={demo_voices / 'nature'}",

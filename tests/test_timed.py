@@ -119,8 +119,11 @@ def test_plan_properties(timeline: tuple[list[Segment], list[float], float], bas
                 assert plan[i - 1].end + gap > fit.cue_start
         if fit.speed < SPEEDS.high and fit.planned_start <= fit.slot_end:
             assert fit.end <= fit.slot_end + 1e-9  # an overrun only at the fastest rate allowed
-        if natural[i] / base <= fit.slot_end - fit.planned_start:
+        room = fit.slot_end - fit.planned_start - (gap if i < len(plan) - 1 else 0.0)
+        if natural[i] / base <= room:
             assert fit.speed == base  # no needless speed-up
+        if fit.speed < SPEEDS.high and room > 0:
+            assert fit.end <= fit.slot_end - (gap if i < len(plan) - 1 else 0.0) + 1e-9  # the gap kept
 
 
 @settings(max_examples=300, deadline=None)
@@ -146,3 +149,13 @@ def test_layout_properties(timeline: tuple[list[Segment], list[float], float], r
         assert on_time or i in layout.flagged
     assert layout.total == max(round(track_end * rate), placements[-1].end)
     assert sum(p.silence_before + p.length for p in placements) + layout.trailing_silence == layout.total
+
+
+def test_a_sped_up_take_ends_the_gap_before_the_next_cue() -> None:
+    cues = [cue(0.0, 1.0), cue(2.0, 3.0)]
+    # 2 s of speech in a 2 s slot: at 1.0 it would touch the next cue; with a 0.1 s gap it must
+    # end by 1.9 s: 2 / 1.9 = 1.052632, rounded up to 1.0527. The last cue needs no gap after it.
+    plan = plan_cue_speeds(cues, [2.0, 1.0], gap=0.1)
+    assert [f.speed for f in plan] == [1.0527, 1.0]
+    assert plan[0].end <= 1.9
+    assert plan_cue_speeds(cues, [2.0, 1.0])[0].speed == 1.0  # no gap asked: it may touch

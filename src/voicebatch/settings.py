@@ -169,7 +169,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _ranged("cfg_strength", 2.0, "Guidance strength (CFG)", "How closely speech follows the text.", MODEL, Limit(0, 5)),
     _ranged("seed", 0, "Seed", "Same seed and inputs give the same audio.", MODEL, Limit(0, None, integer=True)),
-    _ranged("speed", 1.0, "Speed", "Multiplies each script's own speed.", SOUND, Limit(0.5, 2.0)),
+    _ranged(
+        "speed",
+        1.0,
+        "Speed",
+        "Multiplies each script's own speed; a timed script's cues start from it and are sped up to fit.",
+        SOUND,
+        Limit(0.5, 2.0),
+    ),
     Setting(
         "audio_format",
         "wav",

@@ -131,6 +131,7 @@ def script_row(
     characters: int | None = None,
     chunk_list: Sequence[dict] = (),
     reason: str | None = None,
+    timed: dict | None = None,
 ) -> dict:
     """The one shape of a script row in ``scripts check --json`` (``chunk_list`` empty for an error)."""
     return {
@@ -142,12 +143,14 @@ def script_row(
         "characters": characters,
         "chunk_list": list(chunk_list),
         "reason": reason,
+        "timed": timed,  # a timed script's cues, planned rates and flagged cues (voicebatch.synthesis.timed_plan)
     }
 
 
 def scripts_check_command(args: argparse.Namespace) -> int:
     from voicebatch.inputs.scripts import chunk_script, load_scripts, script_label
     from voicebatch.inputs.voices import prepare_voices
+    from voicebatch.synthesis.timed_plan import TIMED_COLUMNS, timed_table_row
     from voicebatch.text.spoken import SpokenForm
 
     vocab = _vocabulary(args.vocab)
@@ -164,6 +167,11 @@ def scripts_check_command(args: argparse.Namespace) -> int:
             results.append(script_row(script.id, "error", script.source, voices=script.voices, reason=reason))
             continue
         chunks = chunk_script(script, references, spoken=spoken)
+        timed = None
+        if script.cues:
+            from voicebatch.synthesis.timed_plan import plan_timed, timed_check
+
+            timed = timed_check(plan_timed(script, references, spoken))
         results.append(
             script_row(
                 script.id,
@@ -183,6 +191,7 @@ def scripts_check_command(args: argparse.Namespace) -> int:
                     }
                     for c in chunks
                 ],
+                timed=timed,
             )
         )
     for problem in problems:  # every bad item of a .jsonl / .csv is its own row
@@ -194,8 +203,14 @@ def scripts_check_command(args: argparse.Namespace) -> int:
         for r in results:
             chunks = "" if r["chunks"] is None else str(r["chunks"])
             said = (r["source"] or "") if r["status"] == "ok" else _without_location(r["reason"], r["source"])
+            if r["timed"]:
+                flagged = ", ".join(map(str, r["timed"]["flagged"])) or "none"
+                said += f" (timed: {_plural(r['timed']['cues'], 'cue')}, not fitting: {flagged})"
             rows.append((r["script"], r["status"], ", ".join(r["voices"]), chunks, said))
         print_table(("script", "status", "voices", "chunks", "source / reason"), rows)
+        for r in (r for r in results if r["timed"]):  # a timed script: its cues' planned rates
+            print(f"\n{r['script']}: timed script, track {r['timed']['track_end']:.3f} s")
+            print_table(TIMED_COLUMNS, [timed_table_row(c) for c in r["timed"]["cue_list"]])
         total = sum(r["chunks"] or 0 for r in results)
         failed = sum(r["status"] != "ok" for r in results)
         print(f"\n{_plural(len(results), 'script')}: {_plural(total, 'chunk')} to synthesize, {failed} with problems")

@@ -3,7 +3,7 @@
 Conventions: results go to stdout, everything else (logs, progress, errors) to
 stderr; ``--json`` on every command that produces results, one JSON shape per kind of row;
 ``-v``/``-q`` anywhere on the line; ``--version``; every option with its help and default, and
-examples in each command's help; numeric ranges from ``voicebatch.limits``, the same ones the
+examples in each command's help; numeric ranges from ``voicebatch.settings``, the same ones the
 DAG's Params use. Exit codes: 0 success, 1 some inputs are unusable (the rows say which), 2 bad
 usage or an error (one line on stderr; ``-v`` adds the traceback).
 """

@@ -84,7 +84,7 @@ def _group(groups: argparse._SubParsersAction, name: str, summary: str) -> argpa
 
 
 def ranged(name: str, kind: Callable[[str], float] = float) -> Callable[[str], float]:
-    """An argparse type: a number within ``voicebatch.limits.LIMITS[name]`` (the DAG Param's range)."""
+    """An argparse type: a number within ``voicebatch.settings.LIMITS[name]`` (the DAG Param's range)."""
 
     def parse(text: str) -> float:
         try:
@@ -176,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         scripts_check_command,
     )
     scheck.add_argument(
-        "directory", type=Path, help="a folder of scripts (.txt, .md, .jsonl, .csv, .docx, .html, .ssml)"
+        "directory",
+        type=Path,
+        help="a folder of scripts (.txt, .md, .jsonl, .csv, .docx, .html, .ssml; subtitle files are timed scripts)",
     )
     scheck.add_argument("--voices", type=Path, required=True, help="the folder of voices the scripts speak with")
     scheck.add_argument(
@@ -310,7 +312,8 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
         action="append",
         type=Path,
         metavar="FILE_OR_DIR",
-        help="a script file (.txt, .md, .jsonl, .csv, .docx, .html, .ssml) or a folder of them; repeat for several",
+        help="a script file (.txt, .md, .jsonl, .csv, .docx, .html, .ssml; a subtitle file .srt, .vtt, .ttml, .ass, "
+        ".sbv is a timed script, each cue spoken in its slot) or a folder of them; repeat for several",
     )
     synth.add_argument(
         "--out", help="output folder, or s3://bucket/prefix to publish (default: the config's output_dir)"

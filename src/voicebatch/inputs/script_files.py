@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from voicebatch.errors import ScriptError
 from voicebatch.inputs.documents import DOCUMENT_SUFFIXES
+from voicebatch.inputs.timed_scripts import TIMED_SUFFIXES
 
 if TYPE_CHECKING:
-    pass
+    from voicebatch.inputs.transcripts import Segment
 
 # A Markdown link or image: [text](url "title"); a URL may hold balanced parentheses
 # (https://en.wikipedia.org/wiki/Mercury_(planet)) and may sit in angle brackets.
@@ -36,6 +37,7 @@ class RawScript:
     line_offset: int = 0  # line of the file where ``text`` starts, minus one
     paragraphs: bool = False  # a document's text (one line per paragraph): errors name the paragraph
     warnings: tuple[str, ...] = ()
+    cues: tuple[Segment, ...] = ()  # a timed script (one line a cue): errors name the cue
 
 
 def read_script_file(path: Path) -> list[RawScript | ScriptError]:
@@ -43,6 +45,11 @@ def read_script_file(path: Path) -> list[RawScript | ScriptError]:
     a problem with the whole file (encoding, header) raises."""
     if path.suffix.lower() in DOCUMENT_SUFFIXES:
         return [_document_raw(path)]
+    if path.suffix.lower() in TIMED_SUFFIXES:  # read by the transcript readers (their encodings too)
+        from voicebatch.inputs.timed_scripts import cue_lines, read_cues
+
+        cues = read_cues(path)
+        return [RawScript(path.stem, str(path), None, cue_lines(cues), None, 1.0, cues=cues)]
     try:
         data = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:

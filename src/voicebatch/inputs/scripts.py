@@ -5,7 +5,9 @@
 - ``.jsonl``: one script per line: ``{"id", "voice", "text", "speed"?}``;
 - ``.csv``: one script per row, columns ``id, voice, text[, speed]``;
 - ``.docx`` / ``.html`` / ``.htm`` / ``.ssml``: one script per document, id = file stem, turned
-  into the same text and markup (``voicebatch.inputs.documents``); their errors name the paragraph.
+  into the same text and markup (``voicebatch.inputs.documents``); their errors name the paragraph;
+- ``.srt`` / ``.vtt`` / ``.ttml`` / ``.dfxp`` / ``.ass`` / ``.ssa`` / ``.sbv``: a timed script, id =
+  file stem, each cue spoken inside its time slot (``voicebatch.inputs.timed_scripts``); errors name the cue.
 
 ``[voice]`` tags switch voice mid-script, as F5-TTS's own CLI does; ``[voice speed=0.9
 lang=de]`` also sets that part's speed and language. Pause and speed markup and paragraph
@@ -31,19 +33,21 @@ from voicebatch.inputs.chunking import (
     split_long_pieces,
 )
 from voicebatch.inputs.documents import DOCUMENT_SUFFIXES
+from voicebatch.inputs.timed_scripts import TIMED_SUFFIXES
 from voicebatch.locations.names import key_name_problem
 from voicebatch.text.markup import DEFAULT_PAUSES, PauseRules, find_markup_problem, strip_markup
 from voicebatch.text.normalize import language_problem, normalize
 from voicebatch.text.spoken import DEFAULT_SPOKEN_FORM, SpokenForm
 
 if TYPE_CHECKING:
+    from voicebatch.inputs.transcripts import Segment
     from voicebatch.inputs.vocab import Vocabulary
 from voicebatch.inputs.script_files import QUOTES, RawScript, read_script_file
 
 _Fail = Callable[..., ScriptError]  # builds the one-line error for the script at hand
 
 
-SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", *DOCUMENT_SUFFIXES)
+SCRIPT_SUFFIXES = (".txt", ".md", ".jsonl", ".csv", *DOCUMENT_SUFFIXES, *TIMED_SUFFIXES)
 
 
 # A whole book is one script: about 90 hours of narration. The cap only stops a
@@ -76,6 +80,7 @@ class Script:
     parts: tuple[ScriptPart, ...]
     speed: float = 1.0
     warnings: tuple[str, ...] = ()  # what a document asked for and could not get (SSML)
+    cues: tuple[Segment, ...] = ()  # a timed script's source cues, one a part (empty: not timed)
 
     @property
     def voices(self) -> tuple[str, ...]:
@@ -84,6 +89,10 @@ class Script:
     @property
     def text(self) -> str:
         """The script as written, voice tags included: what the cache key hashes."""
+        if self.cues:
+            from voicebatch.inputs.timed_scripts import timed_text
+
+            return timed_text(self.parts, self.cues, _attributes)
         return " ".join(f"[{p.voice}{_attributes(p)}] {p.text}" for p in self.parts)
 
 
@@ -160,7 +169,12 @@ def chunk_script(
 
     F5-TTS is given the spoken form (``spoken``); the chunk keeps the written sentences for
     subtitles. A chunk never spans a paragraph, a pause, a speed change or a voice change;
-    with a sentence pause it holds one sentence (or a piece of one too long to speak at once)."""
+    with a sentence pause it holds one sentence (or a piece of one too long to speak at once).
+    A timed script has one chunk a cue, at the rate that fits it (``voicebatch.synthesis.timed_plan``)."""
+    if script.cues:
+        from voicebatch.synthesis.timed_plan import plan_timed
+
+        return list(plan_timed(script, references, spoken).chunks)
     chunks: list[Chunk] = []
     sentence = 0
     for n, part in enumerate(script.parts):
@@ -228,6 +242,8 @@ def _validate(raw: RawScript, known: set[str] | None, vocab: Vocabulary | None, 
         where = raw.where or (f"line {line + raw.line_offset}" if line else None)
         if line and raw.paragraphs:  # paragraphs are separated by one blank line: line 2n-1 is paragraph n
             where = f"paragraph {(line + 1) // 2}"
+        if line and raw.cues:  # one line a cue
+            where = f"cue {line}"
         return ScriptError(raw.source, message, where=where)
 
     if problem := key_name_problem(raw.id):
@@ -245,10 +261,16 @@ def _validate(raw: RawScript, known: set[str] | None, vocab: Vocabulary | None, 
             spoken = normalize(strip_markup(normalise_text(_TAG.sub(" ", line))))
             if missing := vocab.unsupported_characters(spoken):
                 raise fail(f"characters the model cannot speak: {' '.join(missing)}", number)
-    parts = _parts(raw, known, fail)
+    if raw.cues:
+        from voicebatch.inputs.timed_scripts import timed_parts
+
+        parts = timed_parts(raw.text, raw.cues, known, fail, _TAG, _tag_attributes, _only_voice)
+    else:
+        parts = _parts(raw, known, fail)
     if not parts:
         raise fail("no text to speak")
-    return Script(raw.id, raw.source + (f" {raw.where}" if raw.where else ""), tuple(parts), speed, raw.warnings)
+    source = raw.source + (f" {raw.where}" if raw.where else "")
+    return Script(raw.id, source, tuple(parts), speed, raw.warnings, raw.cues)
 
 
 def _parts(raw: RawScript, known: set[str] | None, fail: _Fail) -> list[ScriptPart]:

@@ -6,8 +6,9 @@ Two pure steps, with no audio and no model:
 
 1. ``plan_cue_speeds``: from each cue's natural duration (seconds of speech at rate 1.0), the
    rate to speak it at. A cue that fits at the requested rate keeps it (never slowed down to
-   fill its slot: the rest is silence); one that does not is sped up just enough, up to the
-   top of the speed Param's range (``limits.LIMITS["speed"]``). A cue that still does not fit
+   fill its slot: the rest is silence); one that does not is sped up just enough to end
+   ``gap`` before the next cue's start, up to the top of the speed Param's range
+   (``limits.LIMITS["speed"]``). A cue that still does not fit
    spills over: the next cue then starts late (never on top of it) and is itself sped up to
    win the time back where its range allows. Cues that start late or end past their slot are
    flagged.
@@ -100,7 +101,9 @@ def plan_cue_speeds(
     gap: float = 0.0,
 ) -> list[CueFit]:
     """The rate of each cue (see the module's docstring); ``natural[i]`` is cue i's speech in
-    seconds at rate 1.0, ``gap`` the least silence kept between two takes that touch."""
+    seconds at rate 1.0, ``gap`` the least silence kept between two takes: a take is sped up to
+    end ``gap`` before the next cue's start where it can, and starts ``gap`` after a take that
+    spilled into its slot. A take ending inside that gap is not late: it is not flagged."""
     if len(natural) != len(cues):
         raise ValueError(f"{len(natural)} natural durations for {len(cues)} cues")
     if any(n < 0 or not math.isfinite(n) for n in natural):
@@ -109,9 +112,10 @@ def plan_cue_speeds(
     base = min(high, max(low, base_speed))
     fits: list[CueFit] = []
     previous_end = -math.inf
+    last = len(cues) - 1
     for index, (cue, slot_end, seconds) in enumerate(zip(cues, slot_ends(cues, track_end), natural, strict=True)):
         start = max(cue.start, previous_end + gap)
-        room = slot_end - start
+        room = slot_end - start - (gap if index < last else 0.0)  # the last take ends the track: no gap after it
         needed = seconds / room if room > 0 else (0.0 if seconds == 0 else math.inf)
         speed = base if needed <= base else high if needed >= high else min(high, _round_up(needed))
         fit = CueFit(index, cue.start, start, slot_end, seconds, speed)

@@ -111,7 +111,7 @@ def build_report(
     for outcome in scripts:
         row = {**asdict(outcome), "duration": None, "rtf": None, "keys": [], "links": {}, "qa": None}
         row["quarantined"] = [_take_links(storage, c, expires) for c in outcome.quarantined]
-        row.update(voices=[], chunks=None, waveform=None)
+        row.update(voices=[], chunks=None, waveform=None, timed=None)
         if outcome.manifest_key and outcome.status in ("published", "skipped"):
             manifest = json.loads(retrying(lambda k=outcome.manifest_key: storage.get_bytes(k)))
             row["keys"] = [o["key"] for o in manifest["outputs"]] + [outcome.manifest_key]
@@ -122,6 +122,7 @@ def build_report(
             row["voices"] = list(manifest.get("inputs", {}).get("script", {}).get("voices", []))
             row["chunks"] = len(manifest.get("chunks", []))
             row["waveform"] = _waveform(storage, manifest)
+            row["timed"] = timed_summary(manifest.get("timed"))
             audio_seconds += row["duration"] or 0.0
             if outcome.status == "published":
                 synthesis_seconds += manifest["durations"].get("synthesis_seconds") or 0.0
@@ -157,6 +158,18 @@ def build_report(
     report["files"] = sorted(referenced_keys(report))  # what a server of this report may hand out
     prefix = report_prefix(dag_id, run_id)
     return report, render_html(report, relative_link(prefix), _captions(storage, report))
+
+
+def timed_summary(timed: Mapping | None) -> dict | None:
+    """A timed script's cues, and those that did not fit their slot (late or past it)."""
+    if not timed:
+        return None
+    flagged = [
+        {"cue": c["index"] + 1, "cue_start": c["cue_start"], "late": c["late"], "overrun": c["overrun"]}
+        for c in timed["cues"]
+        if not c["fits"]
+    ]
+    return {"cues": len(timed["cues"]), "track_end": timed["track_end"], "flagged": flagged}
 
 
 def qa_totals(rows: Sequence[dict]) -> dict:

@@ -52,6 +52,21 @@ def _player(src: str, vtt: str | None, label: str) -> str:
     return f"<audio controls preload='metadata' src='{html.escape(src)}'>{track}</audio>"
 
 
+def _timed_html(timed: Mapping) -> str:
+    e = html.escape
+    if not timed["flagged"]:
+        return f"<p class='timed'>timed script: all {_plural(timed['cues'], 'cue')} fit their slots</p>"
+    items = "".join(
+        f"<li>cue {c['cue']} ({c['cue_start']:.3f} s): starts {c['late']:.3f} s late, "
+        f"lasts {c['overrun']:.3f} s past its slot</li>"
+        for c in timed["flagged"]
+    )
+    return (
+        f"<div class='review timed'>timed script: {e(_plural(len(timed['flagged']), 'cue'))} of {timed['cues']} "
+        f"did not fit their slots, even at the fastest rate<ul>{items}</ul></div>"
+    )
+
+
 def waveform_svg(waveform: Mapping, title: str) -> str:
     """The envelope as one SVG path, a line at every sentence boundary (a few KB)."""
     peaks, duration = waveform["peaks"], waveform["duration"] or 1.0
@@ -281,6 +296,8 @@ def render_html(report: dict, link: Link, captions: Mapping[str, str] | None = N
             f"{', ' + _plural(script['chunks'], 'chunk') if script.get('chunks') else ''}"
             f"{', voices ' + e(', '.join(script['voices'])) if script.get('voices') else ''}</p>"
         )
+        if script.get("timed"):
+            parts.append(_timed_html(script["timed"]))
         if audio:
             parts.append(_player(link(audio), captions.get(sid), "subtitles"))
         if script.get("waveform"):

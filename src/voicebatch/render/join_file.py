@@ -11,13 +11,13 @@ takes 4 bytes a sample: 346 MB an hour of audio at 24 kHz, in the temporary fold
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Unpack
 
 from voicebatch.audio import MODEL_SAMPLE_RATE
-from voicebatch.render.join import JoinOptions, Timeline, assemble_stream
+from voicebatch.render.join import JoinOptions, Timeline, Write, assemble_stream
 from voicebatch.render.loudness import BLOCK, Measured, SignalMeter
 
 if TYPE_CHECKING:
@@ -45,9 +45,21 @@ def assemble_to_file(
     chunks: Iterable[np.ndarray], sentences: Sequence[tuple[str, ...]], path: str | Path, **options: Unpack[JoinOptions]
 ) -> JoinedAudio:
     """Join ``chunks`` (read one at a time when it is a generator) into the file at ``path``."""
+    return join_to_file(
+        lambda write: assemble_stream(chunks, sentences, write, **options),
+        path,
+        options.get("sample_rate", MODEL_SAMPLE_RATE),
+    )
+
+
+def join_to_file(
+    join: Callable[[Write], Timeline], path: str | Path, sample_rate: int = MODEL_SAMPLE_RATE
+) -> JoinedAudio:
+    """What ``join`` writes (it is handed the writer, and returns where everything lies) into
+    the file at ``path``, measured on the way."""
     import numpy as np
 
-    meter = SignalMeter(options.get("sample_rate", MODEL_SAMPLE_RATE))
+    meter = SignalMeter(sample_rate)
     with Path(path).open("wb") as f:
         unsynced = 0
 
@@ -60,7 +72,7 @@ def assemble_to_file(
                 flushed(f)
                 unsynced = 0
 
-        timeline = assemble_stream(chunks, sentences, write, **options)
+        timeline = join(write)
     return JoinedAudio(Path(path), timeline, meter.result())
 
 

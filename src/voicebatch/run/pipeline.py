@@ -157,15 +157,25 @@ def render_script(
     from voicebatch.verify.qa import script_qa, word_times
 
     qa = list(qa) if qa is not None else [None] * len(plan.chunks)
-    joined = assemble_to_file(
-        chunk_audio,
-        [c.sentences for c in plan.chunks],
-        directory / "joined.f32",
-        cross_fade=settings.cross_fade,
-        pauses=[c.pause_after for c in plan.chunks],
-        word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
-    )
+    timed = None
+    if plan.script.cues:  # a timed script: each take at its cue's start (voicebatch.render.timed_render)
+        from voicebatch.render.timed_render import assemble_timed_to_file
+
+        joined, timed = assemble_timed_to_file(chunk_audio, plan.script, plan.chunks, directory / "joined.f32")
+    else:
+        joined = assemble_to_file(
+            chunk_audio,
+            [c.sentences for c in plan.chunks],
+            directory / "joined.f32",
+            cross_fade=settings.cross_fade,
+            pauses=[c.pause_after for c in plan.chunks],
+            word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
+        )
     rendered = render_files(joined, plan.script.id, directory, settings.options, chunks=plan.chunks)
+    if timed is not None:  # the published subtitles are the source cues with their own times
+        from voicebatch.render.timed_render import with_source_subtitles
+
+        rendered = with_source_subtitles(rendered, plan.script)
     joined.path.unlink()  # the encoded file is what is published: half the disk
     # The cues are in the files now; the manifest needs only where each chunk lies. Letting
     # go of them here keeps a book's 100,000 word cues out of the manifest's memory peak.
@@ -213,6 +223,8 @@ def render_script(
         subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
     )
     manifest["qa"] = script_qa(qa, settings.verify, verification)
+    if timed is not None:
+        manifest["timed"] = timed.record
     return RenderedScript(rendered.files, rendered.content_types, manifest)
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from voicebatch.inputs.chunking import Chunk
 from voicebatch.inputs.materialize import materialize
 from voicebatch.inputs.scripts import Script, ScriptError, ScriptPart, load_scripts, script_label
+from voicebatch.inputs.transcripts import Segment
 from voicebatch.inputs.vocab import load_vocabulary
 from voicebatch.inputs.voices import PreparedVoice
 from voicebatch.locations.storage import Storage
@@ -118,13 +119,16 @@ def _plan_json(plan: ScriptPlan) -> dict:
         "source": plan.script.source,
         "speed": plan.script.speed,
         "parts": [asdict(p) for p in plan.script.parts],
+        "cues": [[c.start, c.end, c.text, c.speaker] for c in plan.script.cues],  # a timed script's
         "chunks": [asdict(c) for c in plan.chunks],
         "requests": [asdict(r) for r in plan.requests],
     }
 
 
 def plan_from_json(entry: dict) -> ScriptPlan:
-    script = Script(entry["id"], entry["source"], tuple(ScriptPart(**p) for p in entry["parts"]), entry["speed"])
+    cues = tuple(Segment(*c) for c in entry.get("cues", ()))
+    parts = tuple(ScriptPart(**p) for p in entry["parts"])
+    script = Script(entry["id"], entry["source"], parts, entry["speed"], cues=cues)
     chunks = tuple(Chunk(**{**c, "sentences": tuple(c["sentences"])}) for c in entry["chunks"])
     return ScriptPlan(script, entry["output_hash"], chunks, tuple(ChunkRequest(**r) for r in entry["requests"]), False)
 
