@@ -106,6 +106,14 @@ PARAMS = {
         type=_optional("array"),
         items={"type": "string"},
     ),
+    "script_files": _param(
+        [],
+        "Only these script files",
+        "File names in the scripts folder, one per line; empty: every script (runs on arrival set it).",
+        INPUTS,
+        type=_optional("array"),
+        items={"type": "string"},
+    ),
     "model": _param(
         ENV("VOICEBATCH_MODEL", "F5TTS_v1_Base"),
         "Model",

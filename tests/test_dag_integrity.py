@@ -107,6 +107,7 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "paragraph_pause",
             "speaker_pause",
             "voices",
+            "script_files",
             "force",
             "strict",
             "verify",
@@ -150,6 +151,7 @@ CONFS = {
         for k in [
             "aws_conn_id",
             "voices",
+            "script_files",
             "nfe_steps",
             "cfg_strength",
             "seed",
@@ -181,6 +183,7 @@ CONFS = {
     "unknown_format": {"audio_format": "ogg"},
     "loudness_too_loud": {"loudness_lufs": 0},
     "voices_not_a_list": {"voices": "nature"},
+    "script_files_not_a_list": {"script_files": "a.txt"},
     "negative_seed": {"seed": -1},
     "unknown_verify_mode": {"verify": "maybe"},
     "no_takes": {"max_takes": 0},

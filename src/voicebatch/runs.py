@@ -43,7 +43,7 @@ from voicebatch.publish import json_bytes, point_latest, publish_voice, voice_pr
 from voicebatch.report import ScriptOutcome, StageFailure, VoiceOutcome, build_report, publish_report, report_prefix
 from voicebatch.scripts import Script, ScriptError, ScriptPart, load_scripts, script_label
 from voicebatch.stages import StageNotReady, error_line, stage_outcomes
-from voicebatch.storage import PRESIGN_SECONDS, Storage, is_s3_uri, local_path
+from voicebatch.storage import PRESIGN_SECONDS, Storage, is_s3_uri, key_problem, local_path
 from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS, estimate_frames, plan_batches, plan_tasks
 from voicebatch.synthesis.buckets import FrameBuckets, plan_bucketed_batches
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Reference, SynthesisParams
@@ -75,6 +75,7 @@ class RunConfig:
     chunks_per_task: int = DEFAULT_CHUNKS_PER_TASK
     task_gpu_seconds: float = DEFAULT_TASK_GPU_SECONDS
     voices: tuple[str, ...] = ()  # only these voices; empty: all
+    script_files: tuple[str, ...] = ()  # only these files of the scripts folder; empty: all
     force: bool = False
     max_tasks: int = DEFAULT_MAX_TASKS  # mapped tasks per stage at most: Airflow's [core] max_map_length
 
@@ -104,6 +105,9 @@ def check_run_config(config: RunConfig, output_uri: str) -> None:
     for name in config.voices:
         if problem := key_name_problem(name):
             raise InputError("voices", f"voice name {name!r} {problem}")
+    for name in config.script_files:
+        if problem := ("contains a slash" if "/" in name else key_problem(name)):
+            raise InputError("script_files", f"file name {name!r} {problem} (a file of the scripts folder)")
 
 
 def _location(uri: str) -> str:
@@ -275,7 +279,15 @@ def plan_run(
     location = scripts_location(config.scripts_uri, day, open_uri)
     log.info("scripts from %s; voices ready: %s", location, ", ".join(sorted(voices)) or "none")
     # Only the folder's own files are scripts (dated sub-folders are other days' scripts).
-    with materialize(location, open_uri, only=lambda key: "/" not in key, depth=1) as found:
+    wanted = set(config.script_files)  # empty: every file
+
+    def only(key: str) -> bool:
+        return "/" not in key and (not wanted or key in wanted)
+
+    with materialize(location, open_uri, only=only, depth=1) as found:
+        if missing := sorted(wanted - {p.name for p in found.root.iterdir()}):
+            refused = "".join(f"; {e}" for e in found.rejected)  # a file refused is not there either
+            raise InputError(location, f"script files not found: {', '.join(missing)} (script_files){refused}")
         scripts, problems = load_scripts(found.root, set(listing["voices"]), load_vocabulary())
     scripts = [replace(s, source=found.label(s.source)) for s in scripts]
     entries = [_failed_entry(found.relabel(p)) for p in problems]
