@@ -34,8 +34,8 @@ class Failed(Exception):
     """A usage or HTTP error: one line, exit status 2."""
 
 
-def call(url: str, token: str | None = None, body: dict | None = None) -> Any:
-    """One request; JSON in and out (a file's bytes when the answer is not JSON)."""
+def call(url: str, token: str | None = None, body: dict | None = None, *, raw: bool = False) -> Any:
+    """One request; JSON in and out (the answer's bytes when ``raw`` or when it is not JSON)."""
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -45,7 +45,7 @@ def call(url: str, token: str | None = None, body: dict | None = None) -> Any:
         with urllib.request.urlopen(request, timeout=60) as response:
             payload = response.read()
             is_json = response.headers.get_content_type() == "application/json"
-            return json.loads(payload) if is_json else payload
+            return json.loads(payload) if is_json and not raw else payload
     except urllib.error.HTTPError as e:
         raise Failed(
             f"{request.get_method()} {url}: HTTP {e.code}: {e.read()[:500].decode(errors='replace')}"
@@ -62,10 +62,10 @@ def run(base: str, username: str, password: str, dag_id: str, conf: dict, poll: 
     quoted = urllib.parse.quote(run_id, safe="")
     print(f"triggered {dag_id} run {run_id}", file=sys.stderr)
     deadline = time.monotonic() + timeout
-    while (state := call(f"{base}/api/v2/dags/{dag_id}/dagRuns/{quoted}", token)["state"]) not in (
-        "success",
-        "failed",
-    ):
+    while True:
+        state = call(f"{base}/api/v2/dags/{dag_id}/dagRuns/{quoted}", token)["state"]
+        if state in ("success", "failed"):
+            break
         if time.monotonic() > deadline:
             raise Failed(f"run {run_id}: still {state} after {timeout:.0f} s")
         time.sleep(poll)  # the run's state changes when its tasks end: nothing to wait on but the API
@@ -78,12 +78,20 @@ def run(base: str, username: str, password: str, dag_id: str, conf: dict, poll: 
         return result
     summary = json.loads(value) if isinstance(value, str) else value
     files = f"{base}/voicebatch/runs/{dag_id}/{quoted}/files/"
-    report = call(files + urllib.parse.quote(summary["report_json"]), token)
-    report = json.loads(report) if isinstance(report, bytes) else report
+    report = json.loads(call(files + urllib.parse.quote(summary["report_json"]), token, raw=True))
     result |= {
         "summary": summary,
         "report": files + urllib.parse.quote(summary["report"]),
-        "scripts": [{k: s.get(k) for k in ("script_id", "status", "manifest", "error")} for s in report["scripts"]],
+        "scripts": [
+            {
+                "script_id": s["script_id"],
+                "status": s["status"],  # published, skipped (published before), held or failed
+                "manifest": s.get("manifest_key"),
+                "outputs": s.get("keys") or [],
+                "error": s.get("error"),
+            }
+            for s in report["scripts"]
+        ],
         "files": sorted(report.get("files", ())),
         "_files_url": files,
         "_token": token,
@@ -97,8 +105,7 @@ def download(result: dict, folder: Path) -> list[str]:
     for key in result.get("files", ()):
         target = folder / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        data = call(result["_files_url"] + urllib.parse.quote(key), result["_token"])
-        target.write_bytes(data if isinstance(data, bytes) else json.dumps(data).encode())
+        target.write_bytes(call(result["_files_url"] + urllib.parse.quote(key), result["_token"], raw=True))
         saved.append(str(target))
     return saved
 
