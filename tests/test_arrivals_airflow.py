@@ -177,6 +177,9 @@ def test_a_script_landing_in_s3_starts_a_run_that_publishes_it(landing: dict) ->
     assert started["run_type"] == "asset_triggered" and run["run_type"] == "operator_triggered"
     selected = task_log(landing["home"], "voice_batch_on_arrival", started["dag_run_id"], "select_scripts")
     assert f"scripts arrived in {folder}: arrived.txt" in selected
+    quoted = urllib.parse.quote(started["dag_run_id"], safe="")
+    found = api(port, f"/api/v2/dags/voice_batch_on_arrival/dagRuns/{quoted}/taskInstances?task_id=start_voice_batch")
+    assert [t["rendered_map_index"] for t in found["task_instances"]] == [folder], "labelled with its folder"
     # The messages were taken off the queue.
     attributes = landing["sqs"].get_queue_attributes(
         QueueUrl=landing["queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
