@@ -195,6 +195,7 @@ def run_config(params: Mapping[str, Any]) -> RunConfig:
         chunks_per_task=get("chunks_per_task", defaults.chunks_per_task, int),
         task_gpu_seconds=get("task_gpu_seconds", defaults.task_gpu_seconds, float),
         voices=tuple(params.get("voices") or ()),
+        script_files=tuple(params.get("script_files") or ()),
         force=get("force", False, bool),
         max_tasks=max_map_length(),
     )

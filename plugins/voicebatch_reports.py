@@ -2,8 +2,8 @@
 ``/voicebatch`` and a "Run report" tab on every DAG run page.
 
     /voicebatch/                                   recent voicebatch runs you may read
-    /voicebatch/run/runs/<dag_id>/<run_id>/            the run's report (or "not ready yet")
-    /voicebatch/run/runs/<dag_id>/<run_id>/files/<key> a file the report links to, streamed from the
+    /voicebatch/runs/<dag_id>/<run_id>/            the run's report (or "not ready yet")
+    /voicebatch/runs/<dag_id>/<run_id>/files/<key> a file the report links to, streamed from the
                                                    run's storage (local, or S3 through its connection)
 
 Links never expire: nothing is presigned, the API server reads the storage itself. The report

@@ -89,7 +89,7 @@ def test_unset_means_no_callbacks_with_one_line_naming_the_setting() -> None:
         ("hooks.example.com", "http://HOOKS.example.com/"),
         ("hooks.example.com:8443", "https://hooks.example.com:8443/a"),
         ("https://hooks.example.com/voicebatch", "https://hooks.example.com/voicebatch"),
-        ("https://hooks.example.com/voicebatch/", "https://hooks.example.com/voicebatch/run/runs/1"),
+        ("https://hooks.example.com/voicebatch/", "https://hooks.example.com/voicebatch/runs/1"),
         ("https://a.example.com, https://hooks.example.com/vb", "https://hooks.example.com:443/vb/x"),
         ("a.example.com\nhttp://127.0.0.1:8080/cb", "http://127.0.0.1:8080/cb/z"),
     ],

@@ -107,6 +107,7 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "paragraph_pause",
             "speaker_pause",
             "voices",
+            "script_files",
             "force",
             "strict",
             "verify",
@@ -151,6 +152,7 @@ CONFS = {
         for k in [
             "aws_conn_id",
             "voices",
+            "script_files",
             "nfe_steps",
             "cfg_strength",
             "seed",
@@ -182,6 +184,7 @@ CONFS = {
     "unknown_format": {"audio_format": "ogg"},
     "loudness_too_loud": {"loudness_lufs": 0},
     "voices_not_a_list": {"voices": "nature"},
+    "script_files_not_a_list": {"script_files": "a.txt"},
     "negative_seed": {"seed": -1},
     "unknown_verify_mode": {"verify": "maybe"},
     "no_takes": {"max_takes": 0},
@@ -314,3 +317,65 @@ def test_the_dag_parses_without_the_library_as_in_the_control_image(tmp_path: Pa
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found == {"errors": {}, "dags": ["voice_batch"]}
+
+
+ARRIVALS_CHECK = r"""
+import json, sys
+if sys.argv[2] == "control":
+    sys.modules["voicebatch"] = None  # the control image: no voicebatch library
+    sys.path.insert(0, sys.argv[3])
+from airflow.models.dagbag import DagBag
+bag = DagBag(sys.argv[1])
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags)}
+dag = bag.dags.get("voice_batch_on_arrival")
+if dag is not None:
+    (asset,) = dag.timetable.asset_condition.objects
+    (watcher,) = asset.watchers
+    out["asset"] = asset.name
+    out["trigger"] = watcher.trigger.serialize()
+    out["tasks"] = {t.task_id: {"retries": t.retries, "upstream": sorted(t.upstream_task_ids)} for t in dag.tasks}
+    out["params"] = sorted(dag.params.keys())
+print(json.dumps(out))
+"""
+
+
+def arrivals_parse(tmp_path: Path, how: str, **extra: str) -> dict:
+    import shutil
+
+    copied = tmp_path / "copied"
+    copied.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "src" / "voicebatch" / "limits.py", copied / "voicebatch_limits.py")
+    env = airflow_env(tmp_path / "airflow", **extra)
+    result = subprocess.run(
+        [sys.executable, "-c", ARRIVALS_CHECK, str(ROOT / "dags"), how, str(copied)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("how", ["worker", "control"])
+def test_the_arrivals_dag_watches_the_deployments_queue(tmp_path: Path, how: str) -> None:
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/scripts-arrived"
+    found = arrivals_parse(tmp_path, how, VOICEBATCH_ARRIVALS_QUEUE_URL=queue, VOICEBATCH_AWS_CONN_ID="media_s3")
+    assert found["errors"] == {} and found["dags"] == ["voice_batch", "voice_batch_on_arrival"]
+    assert found["asset"] == "voicebatch_script_arrivals"
+    path, kwargs = found["trigger"]
+    assert path == "airflow.providers.amazon.aws.triggers.sqs.SqsSensorTrigger"
+    assert kwargs["sqs_queue"] == queue and kwargs["aws_conn_id"] == "media_s3", "the runs' connection by default"
+    assert kwargs["delete_message_on_reception"] and kwargs["wait_time_seconds"] == 20
+    assert found["tasks"] == {
+        "select_scripts": {"retries": 2, "upstream": []},
+        "start_voice_batch": {"retries": 2, "upstream": ["select_scripts"]},
+    }
+    assert found["params"] == [], "nothing a run's conf could change: the queue is the deployment's"
+    own = arrivals_parse(
+        tmp_path, how, VOICEBATCH_ARRIVALS_QUEUE_URL=queue, VOICEBATCH_ARRIVALS_AWS_CONN_ID="queue_reader"
+    )
+    assert own["trigger"][1]["aws_conn_id"] == "queue_reader"
+
+
+def test_without_a_queue_there_is_no_arrivals_dag(tmp_path: Path) -> None:
+    assert arrivals_parse(tmp_path, "worker")["dags"] == ["voice_batch"]

@@ -244,9 +244,7 @@ def test_a_missing_model_fails_plan_once_and_the_report_says_so(setup: dict) -> 
     assert run["events"] == []
     # The failed run's "Run report" link is on the report task (no synthesize task ran): the API
     # server's plugin serves that report from this location (tests/test_local_airflow.py opens it).
-    assert (
-        run["links"]["report[-1]"] == f"/voicebatch/run/runs/voice_batch/{urllib.parse.quote(run['run_id'], safe='')}/"
-    )
+    assert run["links"]["report[-1]"] == f"/voicebatch/runs/voice_batch/{urllib.parse.quote(run['run_id'], safe='')}/"
     page = storage.get_bytes(report_prefix("voice_batch", run["run_id"]) + "report.html").decode()
     assert "Run failed: stage <code>plan</code>" in page and "no such directory" in page
 

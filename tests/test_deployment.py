@@ -233,14 +233,14 @@ def test_the_run_report_streams_from_s3_through_the_api_server(deployment: dict,
         with urllib.request.urlopen(found, timeout=30) as response:  # follows the redirect to report.html
             return response.status, response.read(), response.geturl()
 
-    status, page, url = fetch("/voicebatch/run/runs/voice_batch/cli_conf/")
+    status, page, url = fetch("/voicebatch/runs/voice_batch/cli_conf/")
     assert status == 200 and url.endswith("/files/runs/voice_batch/cli_conf/report.html")
     assert page == storage.get_bytes("runs/voice_batch/cli_conf/report.html")
     report = json.loads(storage.get_bytes("runs/voice_batch/cli_conf/report.json"))
     wav = next(k for k in report["files"] if k.startswith("audio/") and k.endswith(".wav"))
     assert f"../../../{wav}" in page.decode(), "the page links the audio relative to itself"
-    status, body, _ = fetch(f"/voicebatch/run/runs/voice_batch/cli_conf/files/{wav}")
+    status, body, _ = fetch(f"/voicebatch/runs/voice_batch/cli_conf/files/{wav}")
     assert status == 200 and body == storage.get_bytes(wav)
-    status, part, _ = fetch(f"/voicebatch/run/runs/voice_batch/cli_conf/files/{wav}", Range="bytes=100-199")
+    status, part, _ = fetch(f"/voicebatch/runs/voice_batch/cli_conf/files/{wav}", Range="bytes=100-199")
     assert status == 206 and part == storage.get_bytes(wav)[100:200]
     assert storage.exists("runs/voice_batch/cli_conf/report.shared.html"), "a presigned copy, to share outside"

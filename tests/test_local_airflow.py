@@ -210,18 +210,18 @@ def test_synthesize_tasks_are_labelled_with_their_scripts(local: dict, scheduled
 
 def test_the_plugin_serves_only_the_reports_files_and_only_to_users(local: dict, scheduled_run: dict) -> None:
     port, run = local["port"], urllib.parse.quote(scheduled_run["dag_run_id"], safe="")
-    assert get(port, f"/voicebatch/run/runs/voice_batch/{run}/")[0] == 401
+    assert get(port, f"/voicebatch/runs/voice_batch/{run}/")[0] == 401
     assert get(port, "/voicebatch/")[0] == 401
     bearer = token(port)
     status, body, _ = get(port, "/voicebatch/", bearer)
     assert status == 200 and scheduled_run["dag_run_id"] in body.decode()
     report = report_of(local, scheduled_run["dag_run_id"])
     wav = next(k for k in report["files"] if k.endswith(".wav") and k.startswith("audio/"))
-    status, body, headers = get(port, f"/voicebatch/run/runs/voice_batch/{run}/files/{wav}", bearer)
+    status, body, headers = get(port, f"/voicebatch/runs/voice_batch/{run}/files/{wav}", bearer)
     assert status == 200 and body == (local["output"] / wav).read_bytes() and headers["content-type"] == "audio/wav"
     for outside in ("_staging/x.json", "voices/../../../passwords.json", "audio/nope.wav"):
-        assert get(port, f"/voicebatch/run/runs/voice_batch/{run}/files/{outside}", bearer)[0] == 404, outside
-    assert get(port, "/voicebatch/run/runs/voice_batch/no-such-run/", bearer)[0] == 404
+        assert get(port, f"/voicebatch/runs/voice_batch/{run}/files/{outside}", bearer)[0] == 404, outside
+    assert get(port, "/voicebatch/runs/voice_batch/no-such-run/", bearer)[0] == 404
 
 
 def test_the_plugin_serves_nothing_without_a_valid_token_docs_routes_included(local: dict, scheduled_run: dict) -> None:
@@ -229,7 +229,7 @@ def test_the_plugin_serves_nothing_without_a_valid_token_docs_routes_included(lo
     report = report_of(local, scheduled_run["dag_run_id"])
     wav = next(k for k in report["files"] if k.endswith(".wav"))
     docs = ("/voicebatch/docs", "/voicebatch/redoc", "/voicebatch/openapi.json", "/voicebatch/docs/oauth2-redirect")
-    pages = (f"/voicebatch/run/runs/voice_batch/{run}/", f"/voicebatch/run/runs/voice_batch/{run}/files/{wav}")
+    pages = (f"/voicebatch/runs/voice_batch/{run}/", f"/voicebatch/runs/voice_batch/{run}/files/{wav}")
     routes = (*docs, "/voicebatch/", *pages)
     for path in (*routes, "/voicebatch/no-such-page"):
         for bearer, refused in ((None, 401), (forged_token(), 403), ("not.a.token", 403)):
@@ -239,7 +239,7 @@ def test_the_plugin_serves_nothing_without_a_valid_token_docs_routes_included(lo
     bearer = token(port)
     for path in docs:  # not there at all, even for a signed-in user: no schema, no Swagger from a CDN
         assert get(port, path, bearer)[0] == 404, path
-    assert get(port, f"/voicebatch/run/runs/voice_batch/{run}/files/{wav}", bearer)[0] == 200
+    assert get(port, f"/voicebatch/runs/voice_batch/{run}/files/{wav}", bearer)[0] == 200
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +407,7 @@ def test_trigger_form_guides_and_the_run_report_opens_through_the_api_server(loc
             }"""
         )
         Path(local["logs"], "run-report.png").write_bytes(page.screenshot(full_page=True))
-        prefix = f"http://127.0.0.1:{port}/voicebatch/run/runs/voice_batch/"
+        prefix = f"http://127.0.0.1:{port}/voicebatch/runs/voice_batch/"
         assert all(p["src"].startswith(prefix) and "/files/" in p["src"] for p in loaded), loaded
         assert all(p["ready"] >= 1 and p["duration"] > 0.5 and p["cues"] >= 1 for p in loaded), loaded
         # The report task's "Run report" link (Details tab) opens the same report, an http link.
@@ -417,7 +417,7 @@ def test_trigger_form_guides_and_the_run_report_opens_through_the_api_server(loc
         link = page.get_by_role("link", name="Run report")
         link.wait_for()
         href = link.get_attribute("href")
-        assert href == f"/voicebatch/run/runs/voice_batch/{urllib.parse.quote(run['dag_run_id'], safe='')}/"
+        assert href == f"/voicebatch/runs/voice_batch/{urllib.parse.quote(run['dag_run_id'], safe='')}/"
         page.goto(f"http://127.0.0.1:{port}{href}")
         assert page.locator("h1").inner_text() == "voicebatch run report"
         assert page.url.endswith("/report.html")

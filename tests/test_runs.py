@@ -166,3 +166,41 @@ def test_param_combinations_no_run_can_succeed_with(voices: str, scripts: str, o
     with pytest.raises(InputError, match=says):
         check_run_config(RunConfig(voices, scripts), output)
     check_run_config(RunConfig("s3://b/voices", "s3://b/scripts"), "s3://b/output")  # the compose layout is fine
+
+
+def test_script_files_reads_only_the_files_named(tmp_path: Path, inputs) -> None:
+    voices, scripts = inputs
+    (scripts / "other.txt").write_text("---\nvoice: anna\n---\nNot asked for.")
+    (scripts / "lines.jsonl").write_text('{"id": "first", "voice": "anna", "text": "One."}\n')
+    out = open_storage(str(tmp_path / "out"))
+    config = RunConfig(str(voices), str(scripts), script_files=("lines.jsonl", "hello.txt"))
+    check_run_config(config, str(tmp_path / "out"))
+    result = run_stages(config, out, "some", FakeEngine())
+    published = {k.split("/")[1] for k in out.list("audio/") if k.endswith("manifest.json")}
+    assert published == {"hello", "first"}
+    assert {s["script_id"] for s in report_of(out, "some")["scripts"]} == {"hello", "first"}
+    assert result["summary"]["failed_stages"] == []
+
+
+def test_a_script_file_not_in_the_folder_fails_plan_naming_it(tmp_path: Path, inputs) -> None:
+    voices, scripts = inputs
+    out = open_storage(str(tmp_path / "out"))
+    config = RunConfig(str(voices), str(scripts), script_files=("hello.txt", "gone.md"))
+    from voicebatch.errors import InputError
+
+    with pytest.raises(InputError, match="script files not found"):
+        run_stages(config, out, "gone", FakeEngine())
+    finish_run(out, staging_prefix("gone"), dag_id="test", run_id="gone", started_at=None)
+    failures = {f["stage"]: f["error"] for f in report_of(out, "gone")["failed_stages"]}
+    assert failures["plan"] == f"{scripts}: script files not found: gone.md (script_files)"
+    assert not [k for k in out.list("audio/") if k.endswith("manifest.json")], "nothing of the run published"
+
+
+@pytest.mark.parametrize(
+    ("name", "says"), [("a/b.txt", "contains a slash"), ("..", "'.' or '..' segment"), ("", "empty")]
+)
+def test_a_script_file_name_must_be_a_file_of_the_folder(name: str, says: str) -> None:
+    from voicebatch.errors import InputError
+
+    with pytest.raises(InputError, match=f"script_files: file name {name!r} .*{says}"):
+        check_run_config(RunConfig("in/voices", "in/scripts", script_files=(name,)), "out")

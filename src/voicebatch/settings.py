@@ -149,6 +149,15 @@ SETTINGS: tuple[Setting, ...] = (
         schema={"items": {"type": "string"}},
     ),
     Setting(
+        "script_files",
+        (),
+        "Only these script files",
+        "File names in the scripts folder, one per line; empty: every script (runs on arrival set it).",
+        INPUTS,
+        "array",
+        schema={"items": {"type": "string"}},
+    ),
+    Setting(
         "model",
         "F5TTS_v1_Base",
         "Model",

@@ -71,7 +71,7 @@ def test_voice_batch_runs_green_through_the_rest_api(stack: dict, main_run: dict
 def test_the_run_report_through_the_api_servers_voicebatch_app(stack: dict, main_run: dict) -> None:
     airflow, s3 = stack["airflow"], stack["s3"]
     run_id = main_run["run_id"]
-    status, page, url = airflow.fetch(f"/voicebatch/run/runs/voice_batch/{run_id}/")
+    status, page, url = airflow.fetch(f"/voicebatch/runs/voice_batch/{run_id}/")
     assert status == 200 and url.endswith(f"/files/runs/voice_batch/{run_id}/report.html"), url
     stored = s3.get_object(Bucket=BUCKET, Key=f"output/main/runs/voice_batch/{run_id}/report.html")["Body"].read()
     assert page == stored

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from voicebatch.errors import InputError
 from voicebatch.locations.names import key_name_problem
-from voicebatch.locations.storage import Storage, is_s3_uri, local_path
+from voicebatch.locations.storage import Storage, is_s3_uri, key_problem, local_path
 from voicebatch.run.pipeline import RunSettings
 from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.batching import DEFAULT_TASK_GPU_SECONDS
@@ -36,6 +36,7 @@ class RunConfig:
     chunks_per_task: int = DEFAULTS["chunks_per_task"]  # caps the GPU-time sizing
     task_gpu_seconds: float = DEFAULT_TASK_GPU_SECONDS
     voices: tuple[str, ...] = ()  # only these voices; empty: all
+    script_files: tuple[str, ...] = ()  # only these files of the scripts folder; empty: all
     force: bool = DEFAULTS["force"]
     max_tasks: int = DEFAULT_MAX_TASKS  # mapped tasks per stage at most: Airflow's [core] max_map_length
 
@@ -61,6 +62,9 @@ def check_run_config(config: RunConfig, output_uri: str) -> None:
     for name in config.voices:
         if problem := key_name_problem(name):
             raise InputError("voices", f"voice name {name!r} {problem}")
+    for name in config.script_files:
+        if problem := ("contains a slash" if "/" in name else key_problem(name)):
+            raise InputError("script_files", f"file name {name!r} {problem} (a file of the scripts folder)")
 
 
 def _location(uri: str) -> str:

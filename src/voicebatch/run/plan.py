@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
+from voicebatch.errors import InputError
 from voicebatch.inputs.chunking import Chunk
 from voicebatch.inputs.materialize import materialize
 from voicebatch.inputs.scripts import Script, ScriptError, ScriptPart, load_scripts, script_label
@@ -53,7 +54,15 @@ def plan_run(
     location = scripts_location(config.scripts_uri, day, open_uri)
     log.info("scripts from %s; voices ready: %s", location, ", ".join(sorted(voices)) or "none")
     # Only the folder's own files are scripts (dated sub-folders are other days' scripts).
-    with materialize(location, open_uri, only=lambda key: "/" not in key, depth=1) as found:
+    wanted = set(config.script_files)  # empty: every file
+
+    def only(key: str) -> bool:
+        return "/" not in key and (not wanted or key in wanted)
+
+    with materialize(location, open_uri, only=only, depth=1) as found:
+        if missing := sorted(wanted - {p.name for p in found.root.iterdir()}):
+            refused = "".join(f"; {e}" for e in found.rejected)  # a file refused is not there either
+            raise InputError(location, f"script files not found: {', '.join(missing)} (script_files){refused}")
         scripts, problems = load_scripts(found.root, set(listing["voices"]), load_vocabulary())
     scripts = [replace(s, source=found.label(s.source)) for s in scripts]
     entries = [_failed_entry(found.relabel(p)) for p in problems]
