@@ -54,7 +54,7 @@ class RunReportOperator(BaseOperator):
         from voicebatch.publish.notify.summary import strict_failure
         from voicebatch.publish.report import report_prefix, share_report
         from voicebatch.run.layout import staging_prefix
-        from voicebatch.run.report import finish_run
+        from voicebatch.run.report import report_run
 
         from voicebatch_airflow import airflow_errors, output_allowed, storage_opener
         from voicebatch_reports import XCOM_KEY
@@ -66,7 +66,7 @@ class RunReportOperator(BaseOperator):
         with airflow_errors():
             output_allowed(self.output_uri, first=False)  # refused: nowhere to write; list_voices said why
             out = storage_opener(self.aws_conn_id)(self.output_uri)
-            summary = finish_run(
+            summary = report_run(
                 out, staging_prefix(run_id), dag_id=self.dag_id, run_id=run_id, started_at=started, expires=expires
             )
             # Where the API server's plugin finds this run's report (the "Run report" link and tab).

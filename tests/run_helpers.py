@@ -17,7 +17,7 @@ from voicebatch.run.layout import staging_prefix
 from voicebatch.run.outcomes import batch_part, record_stage
 from voicebatch.run.plan import plan_run
 from voicebatch.run.publish import publish_run
-from voicebatch.run.report import finish_run
+from voicebatch.run.report import report_run
 from voicebatch.run.synthesize import synthesize_batch
 from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Reference, SynthesisParams
 from voicebatch.synthesis.models import ModelFiles
@@ -85,5 +85,5 @@ def run_stages(
             synthesize_batch(key, out, staging, engine)
     with record_stage(out, staging, "publish"):
         published = publish_run(out, staging, config.settings, run)
-    summary = finish_run(out, staging, dag_id="test", run_id=run_id, started_at=None)
+    summary = report_run(out, staging, dag_id="test", run_id=run_id, started_at=None)
     return {"plan": planned, "published": published, "summary": summary}

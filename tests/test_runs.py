@@ -16,7 +16,7 @@ from voicebatch.run.outcomes import NO_RECORD, StageNotReady, record_stage
 from voicebatch.run.pipeline import RunSettings
 from voicebatch.run.plan import plan_run
 from voicebatch.run.publish import publish_run
-from voicebatch.run.report import finish_run
+from voicebatch.run.report import report_run
 from voicebatch.synthesis.model_store import ModelStore
 from voicebatch.synthesis.models import ModelError
 
@@ -47,7 +47,7 @@ def test_a_failed_plan_is_named_once_and_publish_is_skipped_not_failed(tmp_path:
         ModelStore(cache_dir=tmp_path / "cache", hub=False).resolve(str(tmp_path / "no" / "such" / "dir"))
     with pytest.raises(StageNotReady, match="plan did not finish"), record_stage(out, staging, "publish"):
         publish_run(out, staging, RunSettings(), {})
-    summary = finish_run(out, staging, dag_id="test", run_id="r1", started_at=None)
+    summary = report_run(out, staging, dag_id="test", run_id="r1", started_at=None)
     report = report_of(out, "r1")
     assert report["status"] == "failed" and summary["stages_failed"] == 1
     (failure,) = report["failed_stages"]
@@ -72,7 +72,7 @@ def test_a_stage_that_recorded_nothing_did_not_finish(tmp_path: Path, inputs) ->
         plan_run(config, out, staging, fake_model(), open_storage, None)
     with pytest.raises(PermissionError), record_stage(out, staging, "publish"):
         raise PermissionError(13, "Permission denied", str(tmp_path / "out" / "audio"))
-    finish_run(out, staging, dag_id="test", run_id="killed", started_at=None)
+    report_run(out, staging, dag_id="test", run_id="killed", started_at=None)
     failures = report_of(out, "killed")["failed_stages"]
     assert [(f["stage"], f["part"]) for f in failures] == [("synthesize", "0000"), ("publish", None)]
     assert (
@@ -190,7 +190,7 @@ def test_a_script_file_not_in_the_folder_fails_plan_naming_it(tmp_path: Path, in
 
     with pytest.raises(InputError, match="script files not found"):
         run_stages(config, out, "gone", FakeEngine())
-    finish_run(out, staging_prefix("gone"), dag_id="test", run_id="gone", started_at=None)
+    report_run(out, staging_prefix("gone"), dag_id="test", run_id="gone", started_at=None)
     failures = {f["stage"]: f["error"] for f in report_of(out, "gone")["failed_stages"]}
     assert failures["plan"] == f"{scripts}: script files not found: gone.md (script_files)"
     assert not [k for k in out.list("audio/") if k.endswith("manifest.json")], "nothing of the run published"

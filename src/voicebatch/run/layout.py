@@ -1,11 +1,11 @@
 """Where a run keeps its intermediate bytes: every staging key, named once.
 
     ingest_voice (one per voice) -> plan_run -> synthesize_batch (one per batch spec)
-        -> publish_run -> finish_run
+        -> publish_run -> report_run
 
 Every stage reads and writes the output storage; what passes between stages (and so
 through XCom) is keys, names and counts. Intermediate bytes live under
-``_staging/<run_id>/`` and are removed by ``finish_run``:
+``_staging/<run_id>/`` and are removed by ``report_run``:
 
     voices.json            the voices listed (and inputs refused while listing them)
     voices/<voice>.json    each voice's outcome (ok with its clip, or the reason it failed)

@@ -28,7 +28,7 @@ from voicebatch.run.layout import outcomes_key, plan_key, take_key, voices_key
 log = logging.getLogger(__name__)
 
 
-def finish_run(
+def report_run(
     out: Storage,
     staging: str,
     *,
