@@ -12,8 +12,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from voicebatch.inputs.chunking import f5_reference_text
 from voicebatch.keys import chunk_seed
-from voicebatch.synthesis.batching import estimate_frames, f5_reference_text, plan_batches
+from voicebatch.synthesis.batching import estimate_frames, plan_batches
 
 from conftest import tree_env
 

@@ -11,8 +11,8 @@ import pytest
 
 from voicebatch.errors import ScriptError
 from voicebatch.inputs.scripts import chunk_script, load_script_file, load_scripts
+from voicebatch.inputs.timed_plan import plan_timed
 from voicebatch.inputs.transcripts import read_transcript
-from voicebatch.synthesis.timed_plan import plan_timed
 
 from audio_helpers import srt
 from conftest import tree_env

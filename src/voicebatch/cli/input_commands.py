@@ -143,14 +143,14 @@ def script_row(
         "characters": characters,
         "chunk_list": list(chunk_list),
         "reason": reason,
-        "timed": timed,  # a timed script's cues, planned rates and flagged cues (voicebatch.synthesis.timed_plan)
+        "timed": timed,  # a timed script's cues, planned rates and flagged cues (voicebatch.inputs.timed_plan)
     }
 
 
 def scripts_check_command(args: argparse.Namespace) -> int:
     from voicebatch.inputs.scripts import chunk_script, load_scripts, script_label
+    from voicebatch.inputs.timed_plan import TIMED_COLUMNS, timed_table_row
     from voicebatch.inputs.voices import prepare_voices
-    from voicebatch.synthesis.timed_plan import TIMED_COLUMNS, timed_table_row
     from voicebatch.text.spoken import SpokenForm
 
     vocab = _vocabulary(args.vocab)
@@ -169,7 +169,7 @@ def scripts_check_command(args: argparse.Namespace) -> int:
         chunks = chunk_script(script, references, spoken=spoken)
         timed = None
         if script.cues:
-            from voicebatch.synthesis.timed_plan import plan_timed, timed_check
+            from voicebatch.inputs.timed_plan import plan_timed, timed_check
 
             timed = timed_check(plan_timed(script, references, spoken))
         results.append(

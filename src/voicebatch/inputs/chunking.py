@@ -284,3 +284,9 @@ def pack_pieces(pieces: Sequence[Piece], limit_for: Callable[[float], int], *, p
             groups.append([piece])
             size = utf8_len(piece.spoken)
     return groups
+
+
+def f5_reference_text(text: str) -> str:
+    """The reference text as F5-TTS speaks it: a space appended after a one-byte final
+    character, so the chunk's text does not run into it."""
+    return text + " " if len(text[-1].encode("utf-8")) == 1 else text

@@ -170,9 +170,9 @@ def chunk_script(
     F5-TTS is given the spoken form (``spoken``); the chunk keeps the written sentences for
     subtitles. A chunk never spans a paragraph, a pause, a speed change or a voice change;
     with a sentence pause it holds one sentence (or a piece of one too long to speak at once).
-    A timed script has one chunk a cue, at the rate that fits it (``voicebatch.synthesis.timed_plan``)."""
+    A timed script has one chunk a cue, at the rate that fits it (``voicebatch.inputs.timed_plan``)."""
     if script.cues:
-        from voicebatch.synthesis.timed_plan import plan_timed
+        from voicebatch.inputs.timed_plan import plan_timed
 
         return list(plan_timed(script, references, spoken).chunks)
     chunks: list[Chunk] = []

@@ -1,7 +1,7 @@
 """Timed scripts: a subtitle track (SRT, WebVTT, TTML, ASS/SSA, SBV) given as a script.
 
 Each cue is spoken on its own, at its cue's start, fast enough to be over before the next
-cue starts (``voicebatch.synthesis.timed_plan`` chooses the rates, ``voicebatch.render.timed_render`` places
+cue starts (``voicebatch.inputs.timed_plan`` chooses the rates, ``voicebatch.render.timed_render`` places
 the takes). Here the file becomes a ``Script`` whose parts are its cues, one part a cue, in
 order, and whose ``cues`` keep the source times and text (the published subtitles).
 

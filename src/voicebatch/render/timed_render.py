@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 
 from voicebatch.audio import MODEL_SAMPLE_RATE as SAMPLE_RATE
 from voicebatch.inputs.timed import TimedLayout, lay_out
+from voicebatch.inputs.timed_plan import TIMED_GAP, track_end
 from voicebatch.render.cues import ChunkSpan, Cue, utf8_len
 from voicebatch.render.join import TRIM_MARGIN_SECONDS, ArraySink, Assembly, Timeline, Write, quiet_margins
 from voicebatch.render.join_file import JoinedAudio, join_to_file
 from voicebatch.render.loudness import BLOCK
-from voicebatch.synthesis.timed_plan import TIMED_GAP, track_end
 
 if TYPE_CHECKING:
     import numpy as np

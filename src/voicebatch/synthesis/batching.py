@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from voicebatch.inputs.chunking import f5_reference_text
 from voicebatch.settings import DEFAULTS
 
 
@@ -71,12 +72,6 @@ def plan_tasks(
         tasks[-1].append(index)
         seconds += cost
     return [tuple(t) for t in tasks]
-
-
-def f5_reference_text(text: str) -> str:
-    """The reference text as F5-TTS speaks it: a space appended after a one-byte final
-    character, so the chunk's text does not run into it."""
-    return text + " " if len(text[-1].encode("utf-8")) == 1 else text
 
 
 def estimate_frames(ref_samples: int, ref_text: str, text: str, speed: float, hop_length: int = 256) -> int:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from voicebatch.audio import MODEL_SAMPLE_RATE
+from voicebatch.inputs.chunking import f5_reference_text
 from voicebatch.settings import DEFAULTS
-from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, f5_reference_text, plan_batches
+from voicebatch.synthesis.batching import SynthesisBatch, estimate_frames, plan_batches
 from voicebatch.synthesis.buckets import DEFAULT_BUCKETS, FrameBuckets, plan_bucketed_batches
 from voicebatch.synthesis.models import ModelError, ModelFiles
 

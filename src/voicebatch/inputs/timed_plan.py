@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from voicebatch.inputs.chunking import Chunk
+from voicebatch.inputs.chunking import Chunk, f5_reference_text
 from voicebatch.inputs.scripts import Script
 from voicebatch.inputs.timed import CueFit, plan_cue_speeds
 from voicebatch.settings import LIMITS
-from voicebatch.synthesis.batching import f5_reference_text
 from voicebatch.text.markup import strip_markup
 
 SAMPLE_RATE, HOP_LENGTH = 24_000, 256
