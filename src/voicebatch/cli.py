@@ -39,7 +39,7 @@ CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
 AUDIO_FORMATS = ("wav", "flac", "mp3")
 DEFAULT_MODEL = "F5TTS_v1_Base"
 # Commands whose INFO lines are progress a user waits for (the checks stay quiet unless -v).
-CHATTY = ("synth", "model tiny", "model resolve", "verify")
+CHATTY = ("synth", "retake", "model tiny", "model resolve", "verify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +89,7 @@ def printable(text: str) -> str:
 
 def _storage_locations(args: argparse.Namespace) -> list[str]:
     """The locations a command reads or writes, in the order an error most likely concerns them."""
-    names = ("out", "output", "s3_prefix", "spec", "model")
+    names = ("out", "output", "manifest", "s3_prefix", "spec", "model")
     return [str(getattr(args, name)) for name in names if getattr(args, name, None)]
 
 
@@ -287,6 +287,10 @@ def _parser() -> argparse.ArgumentParser:
     from voicebatch.cli_books import add_check_commands
 
     add_check_commands(groups, _group, _command)
+
+    from voicebatch.cli_retake import add_retake_command
+
+    add_retake_command(groups, _command)
 
     verify = _command(
         groups,

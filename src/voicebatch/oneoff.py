@@ -383,7 +383,7 @@ def synthesize_scripts(
             audio = engine.synthesize(
                 references, requests, settings.params, batch_frames=request.batch_frames, progress=progress
             )
-            verified, verification = _verify(
+            verified, verification = verify_takes(
                 engine, references, requests, settings, audio, request.batch_frames, progress
             )
     finally:
@@ -533,7 +533,7 @@ def _skipped(storage: Storage, plan: ScriptPlan, publishing: bool) -> ScriptResu
     )
 
 
-def _verify(
+def verify_takes(
     engine: Engine,
     references: dict,
     requests: list,

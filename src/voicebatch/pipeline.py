@@ -16,13 +16,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voicebatch.audio import file_sha256
+from voicebatch.chunk_store import CHUNK_AUDIO_FORMAT, CHUNK_AUDIO_NAME, ChunkAudioWriter
 from voicebatch.chunking import Chunk
 from voicebatch.longform import assemble_to_file
 from voicebatch.manifest import build_manifest, output_hash
 from voicebatch.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_files
-from voicebatch.publish import Published, is_published, publish_script, voice_prefix
+from voicebatch.publish import Published, is_published, output_prefix, publish_script, voice_prefix
 from voicebatch.scripts import MAX_SPEED, MIN_SPEED, Script
-from voicebatch.storage import Storage
+from voicebatch.storage import Storage, retrying
 from voicebatch.synthesis.engine import DEFAULT_PARAMS, ChunkRequest, SynthesisParams
 from voicebatch.synthesis.jobs import plan_requests
 from voicebatch.text.lexicon import Lexicon
@@ -135,25 +137,30 @@ def publish_script_outputs(
     run: Mapping[str, object] | None = None,
     qa: Sequence[Mapping | None] | None = None,
     verification: Mapping[str, object] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> Published:
     """Assemble, render and publish one script. ``chunk_audio``: each chunk's audio in order
     (a generator reads one at a time). The joined audio goes to a temporary file and is
     rendered from there block by block: memory stays flat however long the script (issue 11).
     ``qa``: each chunk's QA record (``VerifiedChunk.qa_record``), None where unverified;
-    ``verification``: the settings and models that checked them, for the manifest."""
+    ``verification``: the settings and models that checked them, for the manifest; ``extra``:
+    manifest fields set last (a re-take's ``supersedes``). Each chunk's own audio is kept
+    beside the files (``chunk_store``), so a chunk can be re-taken later."""
     from voicebatch.verify.qa import script_qa, word_times
 
     with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp_name:
         tmp = Path(tmp_name)
         qa = list(qa) if qa is not None else [None] * len(plan.chunks)
+        kept = ChunkAudioWriter(tmp / CHUNK_AUDIO_NAME)
         joined = assemble_to_file(
-            chunk_audio,
+            kept.keep(chunk_audio),
             [c.sentences for c in plan.chunks],
             tmp / "joined.f32",
             cross_fade=settings.cross_fade,
             pauses=[c.pause_after for c in plan.chunks],
             word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
         )
+        kept.close()
         rendered = render_files(joined, plan.script.id, tmp, settings.options, chunks=plan.chunks)
         joined.path.unlink()  # the encoded file is what is published: half the disk
         # The cues are in the files now; the manifest needs only where each chunk lies. Letting
@@ -166,6 +173,10 @@ def publish_script_outputs(
                 "voice": c.voice,
                 "text": " ".join(c.sentences),  # as written
                 "spoken": c.text,  # what F5 spoke
+                # The chunk as planned, so a re-take rebuilds it (subtitles follow its sentences).
+                "sentences": list(c.sentences),
+                "spoken_sentences": list(c.spoken),
+                "sentence_ids": list(c.sentence_ids),
                 "speed": c.speed,
                 "pause_after": c.pause_after,
                 "key": r.key,
@@ -173,8 +184,9 @@ def publish_script_outputs(
                 "start": round(s.start_sample / rate, 3),
                 "end": round(s.end_sample / rate, 3),
                 "qa": record,
+                "audio": stored.as_json(),
             }
-            for c, r, s, record in zip(plan.chunks, plan.requests, spans, qa, strict=True)
+            for c, r, s, record, stored in zip(plan.chunks, plan.requests, spans, qa, kept.spans, strict=True)
         ]
         summary = script_qa(qa, settings.verify, verification)
         script_text = plan.script.text
@@ -203,10 +215,20 @@ def publish_script_outputs(
             subtitle_problems=[asdict(p) for p in rendered.subtitle_problems],
         )
         manifest["qa"] = summary
+        manifest["chunk_audio"] = _keep_chunk_audio(storage, plan, kept.path)
+        manifest.update(extra or {})
         latest = {"needs_review": summary["needs_review"]}
         return publish_script(
             storage, plan.script.id, plan.output_hash, rendered.files, rendered.content_types, manifest, latest=latest
         )
+
+
+def _keep_chunk_audio(storage: Storage, plan: ScriptPlan, path: Path) -> dict:
+    """Upload the chunks' own audio (before the manifest: complete or absent, like the files)."""
+    key = output_prefix(plan.script.id, plan.output_hash) + CHUNK_AUDIO_NAME
+    if not is_published(storage, plan.script.id, plan.output_hash):
+        retrying(lambda: storage.put_file(key, path, "audio/flac"), what=f"upload {key}")
+    return {"key": key, "size": path.stat().st_size, "sha256": file_sha256(path), **CHUNK_AUDIO_FORMAT}
 
 
 def assemble_chunks(
