@@ -18,6 +18,9 @@ narration with subtitles, and publishes it to a local directory or S3-compatible
 6. **final_check**: fails (upstream_failed) when any stage failed, so the run ends red.
 7. **notify** (a teardown: never changes the run's state): with `callback_url`, POSTs the run's
    signed summary there, green or red.
+8. **review_list / review / apply_review**: when published scripts have quarantined chunks, the
+   run waits for a reviewer (Human-in-the-loop: accept, re-take with a new seed or edited text, or
+   drop; accept when nobody answers in time), then re-takes the chosen chunks as new outputs.
 
 Trigger with a form (Params below), by schedule (daily) or with `airflow backfill create`.
 """
@@ -219,6 +222,15 @@ PARAMS = {
         CONTROL,
         type=_optional("boolean"),
     ),
+    "review": _param(
+        False,
+        "Review quarantined chunks",
+        "Wait for a reviewer (Human-in-the-loop task review) on the published scripts' quarantined chunks: "
+        "accept, re-take with a new seed or edited text, or drop; accept when nobody answers in time. "
+        "Off: publish them as they are.",
+        CONTROL,
+        type=_optional("boolean"),
+    ),
     "callback_url": _param(
         None,
         "Callback URL",
@@ -373,6 +385,11 @@ def voice_batch() -> None:
         strict="{{ params.strict }}",
     )
     [reported, verdict] >> notify.as_teardown()
+    # Quarantined chunks of published scripts wait for a reviewer (Human-in-the-loop), then are
+    # re-taken; the verdict (and so the callback) waits for them, and a failed re-take turns the run red.
+    from voicebatch_review import add_review
+
+    add_review(reported, GPU_QUEUE, "f5_gpu") >> verdict
 
 
 voice_batch()
