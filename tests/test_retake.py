@@ -150,3 +150,28 @@ def test_retake_of_an_output_without_chunk_audio_says_why(published: tuple[Path,
         f"error: {path}: published without each chunk's own audio (an older voicebatch): synthesize it again "
         "(force) to re-take"
     )
+
+
+def test_retake_of_an_s3_output_publishes_beside_it(tiny_model_dir: Path, tmp_path: Path, s3_bucket: str) -> None:
+    from voicebatch.storage import open_storage
+
+    voice = make_voice(tmp_path / "voices", "anna")
+    out = f"s3://{s3_bucket}/published"
+    synth = [sys.executable, "-m", "voicebatch.cli", "synth", "--voice", str(voice), "--out", out]
+    options = ["--model", str(tiny_model_dir), "--device", "cpu"]
+    made = subprocess.run(
+        [*synth, "--text", "One here. Two there.", *options, "--nfe", "8"], capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    manifest_uri = made.stdout.strip().splitlines()[-1]
+    storage = open_storage(out)
+    old = json.loads(storage.get_bytes(manifest_uri.removeprefix(out + "/")))
+    result = retake_cli(manifest_uri, "--chunk", "0", "--seed", "5", *options, "--json")
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["manifest"] == f"{out}/audio/synth/{row['output_hash']}/manifest.json"
+    new = json.loads(storage.get_bytes(f"audio/synth/{row['output_hash']}/manifest.json"))
+    assert new["supersedes"] == {"output_hash": old["output_hash"], "manifest": manifest_uri}
+    assert json.loads(storage.get_bytes("audio/synth/latest.json"))["output_hash"] == row["output_hash"]
+    assert storage.exists(f"audio/synth/{old['output_hash']}/manifest.json")
+    assert [c["seed"] for c in new["chunks"]] == [5, old["chunks"][1]["seed"]]
