@@ -1,7 +1,5 @@
 """
-### voice_batch: batch voice cloning with F5-TTS
-
-Voice folders and scripts in; narration, subtitles, timings and a report out (local or S3).
+### voice_batch: voice folders and scripts in; narration, subtitles, timings and a report out
 
 1. **list_voices / ingest_voice**: a task per voice picks a reference clip whose text matches its audio.
 2. **plan**: loads the scripts (`{scripts_uri}/{YYYY-MM-DD}/` when it exists), skips what is published.
@@ -9,6 +7,7 @@ Voice folders and scripts in; narration, subtitles, timings and a report out (lo
 4. **publish**: audio, SRT, WebVTT, CSV, then the manifest, per script; Asset events.
 5. **report** (`runs/<dag_id>/<run_id>/report.html`) and **final_check**: a failed stage turns the run red.
 6. **notify** (a teardown): with `callback_url`, POSTs the run's signed summary, green or red.
+7. **review_list / review / apply_review** (Param `review`): quarantined chunks answered in the UI, re-taken.
 
 Trigger with the form (Params below), by schedule (daily) or with `airflow backfill create`.
 """
@@ -26,11 +25,13 @@ from f5_operator import F5SynthesizeOperator
 from report_operator import RunReportOperator
 from voicebatch_assets import AUDIO, VOICE_REGISTRY, add_publish_events
 from voicebatch_params import trigger_form
+from voicebatch_review import add_review
 
 PROJECT = Path(__file__).resolve().parent.parent
+# Where every operator's run keeps its bytes (an optional Param left empty is None: no connection).
+STORAGE = {"output_uri": "{{ params.output_uri }}", "aws_conn_id": "{{ params.aws_conn_id or '' }}"}
 GPU_QUEUE = "gpu"  # synthesize's Celery queue: only GPU workers consume it (deploy/worker.sh gpu)
-# The form: every setting from the catalogue; a deployment's environment variables change the
-# defaults (docs/params.md), and the demo's folders are the fallbacks.
+# The form from the settings catalogue; env variables change defaults, the demo's folders are fallbacks.
 DEMO_FOLDERS = {"voices_uri": "include/voices", "scripts_uri": "include/scripts", "output_uri": "output"}
 PARAMS = trigger_form({name: str(PROJECT / folder) for name, folder in DEMO_FOLDERS.items()})
 
@@ -118,9 +119,8 @@ def voice_batch() -> None:
         task_id="synthesize",
         pool="f5_gpu",
         queue=GPU_QUEUE,
-        output_uri="{{ params.output_uri }}",
-        aws_conn_id="{{ params.aws_conn_id or '' }}",  # optional Params are None when left empty
         model="{{ params.model }}",
+        **STORAGE,
         map_index_template="{{ batch_label }}",  # the UI labels each task with the scripts it speaks
     ).expand(batch_key=planned)
     voices >> planned
@@ -128,9 +128,8 @@ def voice_batch() -> None:
     reported = RunReportOperator(
         task_id="report",
         trigger_rule=TriggerRule.ALL_DONE,
-        output_uri="{{ params.output_uri }}",
-        aws_conn_id="{{ params.aws_conn_id or '' }}",
         strict="{{ params.strict }}",
+        **STORAGE,
     )
     synthesized >> published >> reported
     verdict = final_check()
@@ -140,11 +139,11 @@ def voice_batch() -> None:
     notify = RunCallbackOperator(
         task_id="notify",
         callback_url="{{ params.callback_url or '' }}",
-        output_uri="{{ params.output_uri }}",
-        aws_conn_id="{{ params.aws_conn_id or '' }}",
         strict="{{ params.strict }}",
+        **STORAGE,
     )
     [reported, verdict] >> notify.as_teardown()
+    add_review(reported, GPU_QUEUE, "f5_gpu") >> verdict  # re-takes before the verdict (and the callback)
 
 
 voice_batch()

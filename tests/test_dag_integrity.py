@@ -29,7 +29,11 @@ for dag_id, dag in bag.dags.items():
                               "mapped": hasattr(t, "expand_input"),
                               "leaf": not t.downstream_task_ids, "upstream": sorted(t.upstream_task_ids),
                               "teardown": t.is_teardown, "fails_run": t.on_failure_fail_dagrun,
-                              "outlets": [o.name for o in t.outlets]} for t in dag.tasks},
+                              "outlets": [o.name for o in t.outlets],
+                              "hitl": {"options": t.options, "defaults": t.defaults,
+                                       "timeout_s": t.response_timeout.total_seconds(),
+                                       "params": sorted(t.params.keys())} if hasattr(t, "options") else None}
+                  for t in dag.tasks},
     }
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy, "dags": dags}))
 """
@@ -70,6 +74,7 @@ def test_voice_batch_structure(parsed: dict) -> None:
         "report",
         "final_check",
         "notify",
+        *("review_list", "review", "apply_review"),
     }
     assert dag["catchup"] is False and dag["schedule"] == "@daily"
     assert tasks["synthesize"]["pool"] == "f5_gpu" and tasks["synthesize"]["queue"] == "gpu"
@@ -78,7 +83,16 @@ def test_voice_batch_structure(parsed: dict) -> None:
         assert tasks[name]["trigger_rule"] == "all_done", name
     # The run's verdict: downstream of every stage, it fails when any of them failed.
     assert tasks["final_check"]["trigger_rule"] == "none_failed"
-    assert set(tasks["final_check"]["upstream"]) == {"list_voices", "plan", "synthesize", "publish", "report"}
+    stages = {"list_voices", "plan", "synthesize", "publish", "report", "apply_review"}
+    assert set(tasks["final_check"]["upstream"]) == stages
+    # The review of quarantined chunks: after the report, one Human-in-the-loop task, accept on timeout,
+    # then the re-takes on the GPU queue.
+    assert tasks["review_list"]["upstream"] == ["report"] and tasks["review"]["upstream"] == ["review_list"]
+    assert tasks["apply_review"]["upstream"] == ["review", "review_list"]
+    assert (tasks["apply_review"]["pool"], tasks["apply_review"]["queue"]) == ("f5_gpu", "gpu")
+    review = tasks["review"]["hitl"]
+    assert review["options"][0] == "accept" and review["defaults"] == ["accept"] and len(review["options"]) == 4
+    assert review["timeout_s"] == 24 * 3600 and review["params"] == ["chunks", "text"]
     # The callback comes last, as a teardown that Airflow leaves out of the run's state: final_check
     # stays the leaf that decides it; after the report, which it reads.
     assert [n for n, t in tasks.items() if t["leaf"]] == ["notify"]
@@ -115,6 +129,7 @@ def test_voice_batch_structure(parsed: dict) -> None:
             "max_cer",
             "asr_model",
             "publish_unverified",
+            "review",
             "callback_url",
         ]
     )
@@ -166,6 +181,7 @@ CONFS = {
             "force",
             "strict",
             "publish_unverified",
+            "review",
             "batch_frames",
             "task_gpu_seconds",
             "chunks_per_task",

@@ -72,7 +72,7 @@ def test_publish_then_republish_uploads_nothing(counted) -> None:
     storage, writes = counted
     first = publish_all(storage)
     assert len(first) == 2 and all(not p.skipped for p in first)
-    assert len(writes) == 2 * 6  # audio, srt, vtt, csv, manifest, latest per script
+    assert len(writes) == 2 * 7  # audio, srt, vtt, csv, chunk audio, manifest, latest per script
     writes.clear()
     assert all(p.published for p in plans(storage))
     assert publish_all(storage) == [] and writes == []
@@ -92,7 +92,7 @@ def test_layout_manifest_and_latest(counted) -> None:
     prefix = intro.prefix
     assert prefix.startswith("audio/intro/") and intro.manifest_key == prefix + "manifest.json"
     names = sorted(k.rsplit("/", 1)[1] for k in storage.list(prefix))
-    assert names == ["intro.csv", "intro.srt", "intro.vtt", "intro.wav", "manifest.json"]
+    assert names == ["chunks.flac", "intro.csv", "intro.srt", "intro.vtt", "intro.wav", "manifest.json"]
     manifest = json.loads(storage.get_bytes(intro.manifest_key))
     assert manifest["schema"] == "voicebatch.publish.manifest/1" and manifest["run"] == {"dag_id": "d", "run_id": "r"}
     assert manifest["model"]["checksum"] == "c" * 64 and manifest["inputs"]["voices"]["anna"]["clip_hash"]
@@ -100,7 +100,7 @@ def test_layout_manifest_and_latest(counted) -> None:
     assert set(manifest) == {
         *("schema", "output_format_version", "script_id", "output_hash", "created_at", "inputs", "model"),
         *("parameters", "seeds", "chunks", "versions", "durations", "loudness", "run", "outputs", "qa"),
-        "subtitle_problems",
+        *("subtitle_problems", "chunk_audio", "supersedes"),
     }
     assert manifest["output_format_version"] == 2 and datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo
     assert set(manifest["inputs"]["script"]) == {"uri", "sha256", "speed", "voices", "parts"}
@@ -246,7 +246,7 @@ def test_subtitles_parse_back_and_keep_the_line_rules(counted) -> None:
 def test_audio_formats_decode_back(counted, fmt: str) -> None:
     storage, _ = counted
     publish_all(storage, RunSettings(options=OutputOptions(audio_format=fmt)))
-    (key,) = [k for k in storage.list("audio/intro/") if k.endswith("." + fmt)]
+    (key,) = [k for k in storage.list("audio/intro/") if k.endswith("/intro." + fmt)]
     samples, rate = sf.read(io.BytesIO(storage.get_bytes(key)))
     assert rate == 24_000 and samples.shape[0] > 24_000
 
@@ -438,9 +438,13 @@ def test_large_outputs_go_multipart_and_small_ones_in_one_put(s3_bucket: str) ->
     storage = open_storage(f"s3://{s3_bucket}/out", client=client, multipart_threshold=64 * 1024)
     published = publish_all(storage)
     wavs = [k for p in published for k in p.keys if k.endswith(".wav")]
-    assert calls.count("CreateMultipartUpload") == len(wavs) == 2
-    assert calls.count("UploadPart") == 2 and calls.count("CompleteMultipartUpload") == 2
-    assert calls.count("PutObject") == 2 * 5, "srt, vtt, csv, manifest and latest.json are single PUTs"
+    # The chunks' own audio (chunks.flac, not in the manifest's outputs) is a file upload too.
+    chunk_audio = [p.prefix + "chunks.flac" for p in published]
+    large = wavs + [k for k in chunk_audio if len(storage.get_bytes(k)) >= 64 * 1024]
+    assert len(wavs) == 2 and calls.count("CreateMultipartUpload") == len(large)
+    assert calls.count("UploadPart") == len(large) and calls.count("CompleteMultipartUpload") == len(large)
+    small = 2 * 5 + len(chunk_audio) - (len(large) - len(wavs))
+    assert calls.count("PutObject") == small, "srt, vtt, csv, manifest, latest.json and small files: single PUTs"
     for key in wavs:
         data = storage.get_bytes(key)
         assert len(data) > 64 * 1024

@@ -63,3 +63,9 @@ def take_seed(key: str, take: int, first_seed: int) -> int:
         return first_seed
     digest = hashlib.sha256(f"take:{take}:{key}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def retake_seed(key: str, seed: int) -> int:
+    """The seed a "new seed" re-take gets without one given: from the chunk's key and old seed."""
+    digest = hashlib.sha256(f"retake:{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

@@ -293,6 +293,16 @@ SETTINGS: tuple[Setting, ...] = (
         "boolean",
     ),
     Setting(
+        "review",
+        False,
+        "Review quarantined chunks",
+        "Wait for a reviewer (Human-in-the-loop task review) on the published scripts' quarantined chunks: "
+        "accept, re-take with a new seed or edited text, or drop; accept when nobody answers in time. "
+        "Off: publish them as they are.",
+        CONTROL,
+        "boolean",
+    ),
+    Setting(
         "callback_url",
         None,
         "Callback URL",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from voicebatch.cli.synth_records import SynthRequest
 
 INPUT, OUTPUT, MODEL = "input", "output", "model"
-POSITIONALS = {"file", "directory", "spec", "audio", "output"}
+POSITIONALS = {"file", "directory", "spec", "audio", "output", "manifest"}
 # command -> {argparse dest: what the location is}; --voice, --script and the TOML's paths of
 # `synth` are checked on the request they become (check_synth_request).
 COMMAND_LOCATIONS: dict[str, dict[str, str]] = {
@@ -33,6 +33,7 @@ COMMAND_LOCATIONS: dict[str, dict[str, str]] = {
     "synth": {"config": INPUT, "lexicon": INPUT},
     "verify": {"audio": INPUT, "text_file": INPUT},
     "report share": {"output": OUTPUT},
+    "retake": {"manifest": OUTPUT, "out": OUTPUT, "model": MODEL},
 }
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 # Commands whose INFO lines are progress a user waits for (the checks stay quiet unless -v).
-CHATTY = ("synth", "model tiny", "model resolve", "verify")
+CHATTY = ("synth", "retake", "model tiny", "model resolve", "verify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +68,7 @@ def error_message(error: BaseException, args: argparse.Namespace) -> str:
 
 def _storage_locations(args: argparse.Namespace) -> list[str]:
     """The locations a command reads or writes, in the order an error most likely concerns them."""
-    names = ("out", "output", "s3_prefix", "spec", "model")
+    names = ("out", "output", "manifest", "s3_prefix", "spec", "model")
     return [str(getattr(args, name)) for name in names if getattr(args, name, None)]
 
 

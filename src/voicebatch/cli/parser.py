@@ -23,6 +23,7 @@ from voicebatch.cli.input_commands import (
     text_normalize_command,
     voices_check_command,
 )
+from voicebatch.cli.retake import add_retake_command
 from voicebatch.cli.run_commands import (
     engine_versions,
     model_resolve_command,
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     from voicebatch.cli.books import add_check_commands
 
     add_check_commands(groups, _group, _command)
+    add_retake_command(groups, _command)
 
     verify = _command(
         groups,

@@ -59,5 +59,7 @@ def build_manifest(
         "loudness": dict(loudness) if loudness else None,
         "run": dict(run) if run else None,
         "subtitle_problems": [dict(p) for p in subtitle_problems],
+        "chunk_audio": None,  # each chunk's own audio (chunk_store), filled in by the publisher
+        "supersedes": None,  # a re-take: the output it replaces (voicebatch.retake)
         "outputs": [],
     }

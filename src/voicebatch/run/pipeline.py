@@ -22,9 +22,18 @@ from voicebatch.inputs.chunking import Chunk
 from voicebatch.inputs.scripts import MAX_SPEED, MIN_SPEED, Script
 from voicebatch.inputs.voices import PreparedVoice
 from voicebatch.keys import output_hash
+from voicebatch.locations.retry import retrying
 from voicebatch.locations.storage import Storage
 from voicebatch.publish.manifest import build_manifest
-from voicebatch.publish.publishing import Published, is_published, json_bytes, publish_script, voice_prefix
+from voicebatch.publish.publishing import (
+    Published,
+    is_published,
+    json_bytes,
+    output_prefix,
+    publish_script,
+    voice_prefix,
+)
+from voicebatch.render.chunk_store import CHUNK_AUDIO_FORMAT, CHUNK_AUDIO_NAME, ChunkAudioWriter
 from voicebatch.render.join import CROSS_FADE_SECONDS
 from voicebatch.render.join_file import assemble_to_file
 from voicebatch.render.outputs import DEFAULT_OUTPUT_OPTIONS, OutputOptions, render_files
@@ -133,6 +142,7 @@ class RenderedScript:
     files: Mapping[str, bytes | Path]
     content_types: Mapping[str, str]
     manifest: dict
+    chunk_audio: Path  # each chunk's own audio (render.chunk_store), kept beside the files
 
 
 def render_script(
@@ -157,6 +167,9 @@ def render_script(
     from voicebatch.verify.qa import script_qa, word_times
 
     qa = list(qa) if qa is not None else [None] * len(plan.chunks)
+    # Each chunk's own audio kept beside the files (render.chunk_store), so a chunk can be re-taken.
+    kept = ChunkAudioWriter(directory / CHUNK_AUDIO_NAME)
+    chunk_audio = kept.keep(chunk_audio)
     timed = None
     if plan.script.cues:  # a timed script: each take at its cue's start (voicebatch.render.timed_render)
         from voicebatch.render.timed_render import assemble_timed_to_file
@@ -171,6 +184,7 @@ def render_script(
             pauses=[c.pause_after for c in plan.chunks],
             word_times=[word_times(c.sentences, record) for c, record in zip(plan.chunks, qa, strict=True)],
         )
+    kept.close()
     rendered = render_files(joined, plan.script.id, directory, settings.options, chunks=plan.chunks)
     if timed is not None:  # the published subtitles are the source cues with their own times
         from voicebatch.render.timed_render import with_source_subtitles
@@ -189,13 +203,18 @@ def render_script(
             "spoken": c.text,  # what F5 spoke
             "speed": c.speed,
             "pause_after": c.pause_after,
+            # The chunk as planned, so a re-take rebuilds it (subtitles follow its sentences).
+            "sentences": list(c.sentences),
+            "spoken_sentences": list(c.spoken),
+            "sentence_ids": list(c.sentence_ids),
             "key": r.key,
             "seed": r.seed,
             "start": round(s.start_sample / rate, 3),
             "end": round(s.end_sample / rate, 3),
             "qa": record,
+            "audio": stored.as_json(),
         }
-        for c, r, s, record in zip(plan.chunks, plan.requests, spans, qa, strict=True)
+        for c, r, s, record, stored in zip(plan.chunks, plan.requests, spans, qa, kept.spans, strict=True)
     ]
     script_text = plan.script.text
     manifest = build_manifest(
@@ -225,7 +244,7 @@ def render_script(
     manifest["qa"] = script_qa(qa, settings.verify, verification)
     if timed is not None:
         manifest["timed"] = timed.record
-    return RenderedScript(rendered.files, rendered.content_types, manifest)
+    return RenderedScript(rendered.files, rendered.content_types, manifest, kept.path)
 
 
 def publish_script_outputs(
@@ -235,14 +254,19 @@ def publish_script_outputs(
     voices: Mapping[str, PreparedVoice],
     model: Mapping[str, object],
     settings: RunSettings,
+    *,
+    extra: Mapping[str, object] | None = None,
     **made: object,
 ) -> Published:
     """Render one script (``render_script``, whose keywords ``made`` are) and publish it through
-    the protocol: content-addressed under ``audio/<script>/<output_hash>/``, the manifest last,
-    then ``latest.json``."""
+    the protocol: content-addressed under ``audio/<script>/<output_hash>/``, the chunks' own audio
+    and the files, the manifest last, then ``latest.json``. ``extra``: manifest fields set last (a
+    re-take's ``supersedes``)."""
     lineage = {v: voice_lineage(voices[v], storage.uri_for(voice_prefix(v, voices[v].clip_hash))) for v in voices}
     with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp:
         script = render_script(plan, chunk_audio, lineage, model, settings, Path(tmp), **made)
+        script.manifest["chunk_audio"] = _keep_chunk_audio(storage, plan, script.chunk_audio)
+        script.manifest.update(extra or {})
         latest = {"needs_review": script.manifest["qa"]["needs_review"]}
         return publish_script(
             storage,
@@ -283,6 +307,14 @@ def write_script_outputs(
         manifest_name = local_manifest_name(plan.script.id)
         storage.put_bytes(manifest_name, json_bytes({**script.manifest, "outputs": outputs}), "application/json")
     return Published("", manifest_name, (*(o["key"] for o in outputs), manifest_name), False)
+
+
+def _keep_chunk_audio(storage: Storage, plan: ScriptPlan, path: Path) -> dict:
+    """Upload the chunks' own audio (before the manifest: complete or absent, like the files)."""
+    key = output_prefix(plan.script.id, plan.output_hash) + CHUNK_AUDIO_NAME
+    if not is_published(storage, plan.script.id, plan.output_hash):
+        retrying(lambda: storage.put_file(key, path, "audio/flac"), what=f"upload {key}")
+    return {"key": key, "size": path.stat().st_size, "sha256": file_sha256(path), **CHUNK_AUDIO_FORMAT}
 
 
 def local_manifest_name(script_id: str) -> str:
