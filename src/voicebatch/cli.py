@@ -39,7 +39,7 @@ CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
 AUDIO_FORMATS = ("wav", "flac", "mp3")
 DEFAULT_MODEL = "F5TTS_v1_Base"
 # Commands whose INFO lines are progress a user waits for (the checks stay quiet unless -v).
-CHATTY = ("synth", "model tiny", "model resolve", "verify")
+CHATTY = ("synth", "book", "model tiny", "model resolve", "verify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -284,8 +284,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _synth_parser(groups)
 
-    from voicebatch.cli_books import add_check_commands
+    from voicebatch.cli_books import add_book_command, add_check_commands
 
+    add_book_command(groups, _command)
     add_check_commands(groups, _group, _command)
 
     verify = _command(
@@ -368,29 +369,6 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
     synth.add_argument(
         "--out", help="output folder, or s3://bucket/prefix to publish (default: the config's output_dir)"
     )
-    synth.add_argument("--model", help=f"model name, model folder or s3:// prefix (default: {DEFAULT_MODEL})")
-    synth.add_argument(
-        "--nfe", type=ranged("nfe_steps", int), help=f"sampling steps, {LIMITS['nfe_steps'].span()} (default: 32)"
-    )
-    synth.add_argument(
-        "--cfg", type=ranged("cfg_strength"), help=f"guidance strength, {LIMITS['cfg_strength'].span()} (default: 2.0)"
-    )
-    synth.add_argument(
-        "--speed",
-        type=ranged("speed"),
-        help=f"speaking rate, {LIMITS['speed'].span()}; replaces the scripts' own (default: each script's, else 1.0)",
-    )
-    synth.add_argument("--seed", type=ranged("seed", int), help="same seed and inputs, same audio (default: 0)")
-    synth.add_argument(
-        "--batch-frames",
-        type=ranged("batch_frames", int),
-        help=f"padded mel frames per forward pass, {LIMITS['batch_frames'].span()} (default: 16384)",
-    )
-    synth.add_argument(
-        "--cross-fade",
-        type=ranged("cross_fade"),
-        help=f"seconds of cross-fade between chunks, {LIMITS['cross_fade'].span()} (default: 0.15)",
-    )
     synth.add_argument("--format", choices=AUDIO_FORMATS, help="audio format (default: wav, or the output_file's)")
     synth.add_argument(
         "--loudness",
@@ -398,17 +376,45 @@ def _synth_parser(groups: argparse._SubParsersAction) -> None:
         default=-16.0,
         help=f"integrated loudness target in LUFS, {LIMITS['loudness_lufs'].span()}, or off",
     )
-    synth.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
-    synth.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
-    _verify_options(synth)
-    synth.add_argument(
+    add_synthesis_options(synth)
+    synth.add_argument("--json", action="store_true", help="print JSON rows (one per script) instead of file names")
+
+
+def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
+    """The model, synthesis, verification and lexicon options of `voicebatch synth` (and `book`)."""
+    parser.add_argument("--model", help=f"model name, model folder or s3:// prefix (default: {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--nfe", type=ranged("nfe_steps", int), help=f"sampling steps, {LIMITS['nfe_steps'].span()} (default: 32)"
+    )
+    parser.add_argument(
+        "--cfg", type=ranged("cfg_strength"), help=f"guidance strength, {LIMITS['cfg_strength'].span()} (default: 2.0)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=ranged("speed"),
+        help=f"speaking rate, {LIMITS['speed'].span()}; replaces the scripts' own (default: each script's, else 1.0)",
+    )
+    parser.add_argument("--seed", type=ranged("seed", int), help="same seed and inputs, same audio (default: 0)")
+    parser.add_argument(
+        "--batch-frames",
+        type=ranged("batch_frames", int),
+        help=f"padded mel frames per forward pass, {LIMITS['batch_frames'].span()} (default: 16384)",
+    )
+    parser.add_argument(
+        "--cross-fade",
+        type=ranged("cross_fade"),
+        help=f"seconds of cross-fade between chunks, {LIMITS['cross_fade'].span()} (default: 0.15)",
+    )
+    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
+    parser.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
+    _verify_options(parser)
+    parser.add_argument(
         "--hold-unverified",
         dest="publish_unverified",
         action="store_false",
         help="do not write a script with a chunk that never passed verification (exit code 1)",
     )
-    synth.add_argument("--force", action="store_true", help="synthesize again even when the output is already there")
-    synth.add_argument("--json", action="store_true", help="print JSON rows (one per script) instead of file names")
+    parser.add_argument("--force", action="store_true", help="synthesize again even when the output is already there")
 
 
 def _verify_options(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,8 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -371,24 +372,9 @@ def synthesize_scripts(
         len(plans) - len(pending),
     )
     references = {name: Reference(name, v.samples, v.text) for name, v in voices.items()}
-    lease = None
     started = time.perf_counter()
-    try:
-        if engine is None:
-            from voicebatch.synthesis.devices import lease_device
-
-            lease = lease_device() if request.device is None else None
-            engine = Engine(files, device=request.device or lease.device)
-        with f5_output_to_log(log):  # F5's prints and known-noise warnings: not on stdout
-            audio = engine.synthesize(
-                references, requests, settings.params, batch_frames=request.batch_frames, progress=progress
-            )
-            verified, verification = _verify(
-                engine, references, requests, settings, audio, request.batch_frames, progress
-            )
-    finally:
-        if lease is not None:
-            lease.release()
+    with synthesis_engine(files, request.device, engine) as engine:
+        audio, verified, verification = speak(engine, references, requests, settings, request.batch_frames, progress)
     elapsed = time.perf_counter() - started
     kept = {r.key: v for r, v in zip(requests, verified, strict=True)} if verified else {}
     samples = {r.key: (kept[r.key].audio.samples if kept else a.samples) for r, a in zip(requests, audio, strict=True)}
@@ -399,6 +385,38 @@ def synthesize_scripts(
         results.append(_finish(storage, publishing, plan, samples, kept, voices, files, settings, verification, share))
     order = {p.script.id: i for i, p in enumerate(plans)}
     return sorted(results, key=lambda r: order.get(r.script, -1))
+
+
+@contextmanager
+def synthesis_engine(files: Any, device: str | None, engine: Engine | None = None) -> Iterator[Engine]:
+    """``engine`` when one is given (tests), else an engine on ``device``, or on a leased GPU
+    (else the CPU) released on the way out."""
+    if engine is not None:
+        yield engine
+        return
+    from voicebatch.synthesis.devices import lease_device
+
+    lease = lease_device() if device is None else None
+    try:
+        yield Engine(files, device=device or lease.device)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def speak(
+    engine: Engine,
+    references: dict,
+    requests: list,
+    settings: RunSettings,
+    batch_frames: int,
+    progress: Callable | None,
+) -> tuple[list, list, dict | None]:
+    """One engine call for ``requests`` and their checks: (audio, verified chunks, verification)."""
+    with f5_output_to_log(log):  # F5's prints and known-noise warnings: not on stdout
+        audio = engine.synthesize(references, requests, settings.params, batch_frames=batch_frames, progress=progress)
+        verified, verification = _verify(engine, references, requests, settings, audio, batch_frames, progress)
+    return audio, verified, verification
 
 
 def _finish(

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from voicebatch.names import key_segment
 from voicebatch.publish import json_bytes
+from voicebatch.report_acx import acx_html, acx_summary
 from voicebatch.storage import PRESIGN_SECONDS, Storage, retrying
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def build_report(
     for outcome in scripts:
         row = {**asdict(outcome), "duration": None, "rtf": None, "keys": [], "links": {}, "qa": None}
         row["quarantined"] = [_take_links(storage, c, expires) for c in outcome.quarantined]
-        row.update(voices=[], chunks=None, waveform=None)
+        row.update(voices=[], chunks=None, waveform=None, acx=None)
         if outcome.manifest_key and outcome.status in ("published", "skipped"):
             manifest = json.loads(retrying(lambda k=outcome.manifest_key: storage.get_bytes(k)))
             row["keys"] = [o["key"] for o in manifest["outputs"]] + [outcome.manifest_key]
@@ -117,6 +118,7 @@ def build_report(
             row["voices"] = list(manifest.get("inputs", {}).get("script", {}).get("voices", []))
             row["chunks"] = len(manifest.get("chunks", []))
             row["waveform"] = _waveform(storage, manifest)
+            row["acx"] = acx_summary(manifest)  # a book: the ACX checker's results per file
             audio_seconds += row["duration"] or 0.0
             if outcome.status == "published":
                 synthesis_seconds += manifest["durations"].get("synthesis_seconds") or 0.0
@@ -148,6 +150,7 @@ def build_report(
         "voices": [asdict(v) for v in voices],
     }
     report["totals"]["held"] = sum(r["status"] == "held" for r in rows)
+    report["totals"]["acx_failed"] = sum(bool(r["acx"]) and not r["acx"]["passed"] for r in rows)
     report["totals"]["quarantined_chunks"] = report["qa"]["quarantined"]
     report["files"] = sorted(referenced_keys(report))  # what a server of this report may hand out
     prefix = report_prefix(dag_id, run_id)
@@ -519,6 +522,7 @@ def render_html(report: dict, link: Link, captions: Mapping[str, str] | None = N
         if script.get("waveform"):
             parts.append(waveform_svg(script["waveform"], sid))
         parts.append("<p>" + " · ".join(f"<a href='{e(link(k))}'>{e(k.rsplit('/', 1)[1])}</a>" for k in keys) + "</p>")
+        parts += acx_html(script)
         if captions.get(sid):
             parts.append(f"<details><summary>subtitles</summary><pre>{e(captions[sid])}</pre></details>")
         parts.append("</section>")

@@ -277,6 +277,11 @@ def plan_run(
     # Only the folder's own files are scripts (dated sub-folders are other days' scripts).
     with materialize(location, open_uri, only=lambda key: "/" not in key, depth=1) as found:
         scripts, problems = load_scripts(found.root, set(listing["voices"]), load_vocabulary())
+        from voicebatch.run_books import plan_books  # .epub files: books, their chapters planned as scripts
+
+        books, book_plans = plan_books(
+            found, listing["voices"], voices, model.checksum, config.settings, out, staging, force=config.force
+        )
     scripts = [replace(s, source=found.label(s.source)) for s in scripts]
     entries = [_failed_entry(found.relabel(p)) for p in problems]
     entries += [{"id": "(refused input)", "status": "failed", "error": str(e)} for e in found.rejected]
@@ -289,8 +294,8 @@ def plan_run(
         else:
             ready.append(script)
     plans = plan_scripts(ready, voices, model.checksum, config.settings, out, force=config.force)
-    entries += [_plan_json(p) for p in plans]
-    pending = [p for p in plans if not p.published]
+    entries += [_plan_json(p) for p in plans] + books
+    pending = [p for p in plans if not p.published] + book_plans
     batches = _batch_specs(
         pending,
         voices,
@@ -316,7 +321,10 @@ def plan_run(
     for entry in entries:  # what was decided for each script, and why
         if entry["status"] == "pending":
             log.info(
-                "planned %s: %d chunk(s), output %s", entry["id"], len(entry["requests"]), entry["output_hash"][:12]
+                "planned %s: %d chunk(s), output %s",
+                entry["id"],
+                len(entry.get("requests") or [r for s in entry.get("sections", ()) for r in s["plan"]["requests"]]),
+                entry["output_hash"][:12],
             )
         elif entry["status"] == "skipped":
             log.info(
@@ -602,6 +610,11 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
                     "error": entry.get("error"),
                 }
             )
+            continue
+        if entry.get("kind") == "book":  # a book's sections become its files (run_books)
+            from voicebatch.run_books import publish_book
+
+            outcomes.append(publish_book(entry, out, staging, settings, run, voices, document["model"], verification))
             continue
         plan = _plan_from_json(entry)
         missing = [r.key for r in plan.requests if not out.exists(f"{staging}chunks/{r.key}.json")]
