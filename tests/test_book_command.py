@@ -106,3 +106,28 @@ def test_a_file_that_is_not_a_book_is_one_line_naming_it(tmp_path: Path, demo_vo
     code = cli.main(["book", str(bad), "--voice", str(demo_voices / "nature"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "broken.epub" in err[0], err
+
+
+def test_publishing_to_s3_with_another_profile_and_fewer_formats(made: dict, s3_bucket: str) -> None:
+    """`--out s3://` publishes through the protocol (manifest last, latest.json); `--master
+    podcast` keeps the synthesis rate and is not held to ACX's rules; `--formats mp3,m4b`
+    writes no EPUB."""
+    from voicebatch.storage import open_storage
+
+    argv = [a for a in made["argv"]]
+    argv[argv.index("--out") + 1] = f"s3://{s3_bucket}/out"
+    code, row = run_cli([*argv, "--master", "podcast", "--formats", "m4b,mp3"])
+    assert code == 0 and row["status"] == "published", row
+    out = open_storage(f"s3://{s3_bucket}/out")
+    prefix = f"audio/little-book/{row['output_hash']}/"
+    names = sorted(k[len(prefix) :] for k in out.list(prefix))
+    assert names == sorted([f"{s}.mp3" for s in SECTIONS] + ["little-book.m4b", "manifest.json"])
+    assert row["files"][-1].endswith(prefix + "manifest.json")
+    assert json.loads(out.get_bytes("audio/little-book/latest.json"))["output_hash"] == row["output_hash"]
+    manifest = json.loads(out.get_bytes(prefix + "manifest.json"))
+    assert manifest["book"]["mastering"]["profile"] == "podcast" and manifest["acx"]["required"] is False
+    local = made["out"].parent / "from-s3.mp3"
+    out.get_file(prefix + "chapter-002.mp3", local)
+    _, rate, _ = decode(local)
+    assert rate == 24_000  # as synthesized: podcast does not resample
+    assert row["output_hash"] != made["row"]["output_hash"]
