@@ -149,12 +149,10 @@ class BookRenderer:
                 for sentence, (a, b) in zip(
                     records[part.first : part.last], times[part.first : part.last], strict=True
                 ):
-                    begin = max(0.0, result.file_time(a))
-                    self._clips.append(
-                        Clip(
-                            sentence.href, sentence.element_id, mp3.name, begin, max(begin + 0.001, result.file_time(b))
-                        )
-                    )
+                    # Within the file: a sentence's edge the mastering's cut moved past either end stops there.
+                    begin = min(max(0.0, result.file_time(a)), result.duration - 0.001)
+                    end = min(result.duration, max(begin + 0.001, result.file_time(b)))
+                    self._clips.append(Clip(sentence.href, sentence.element_id, mp3.name, begin, end))
             made.append(
                 RenderedFile(
                     mp3.name,
