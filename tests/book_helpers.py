@@ -1,15 +1,20 @@
 """Test books built here: an EPUB 3 (nav) and an EPUB 2 (NCX) of the same little book, with a
 title page outside the table of contents, three short chapters, a footnote, an image, a table
-and a cover; EPUBCheck (Debian's package) to judge what the project writes."""
+and a cover; EPUBCheck (Debian's package) to judge what the project writes; and finished books
+read back from the files alone: an M4B's chapter marks as PyAV reads them, a read-along EPUB's
+overlays walked in its own XML (which sentence of which document each clip plays, from which
+audio entry, at which times)."""
 
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import struct
 import subprocess
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -179,3 +184,144 @@ def spoken(sentences: tuple[str, ...] | list[str], rate: int = 24_000, pause: fl
         out += [samples, gap]
         position += samples.shape[0] + gap.shape[0]
     return np.concatenate(out), times
+
+
+SMIL = "{http://www.w3.org/ns/SMIL}"
+OPF = "{http://www.idpf.org/2007/opf}"
+
+
+def m4b_chapters(path: Path) -> list[tuple[str, float, float]]:
+    """(title, start, end) seconds of each chapter mark."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [
+            (c["metadata"]["title"], float(c["start"] * c["time_base"]), float(c["end"] * c["time_base"]))
+            for c in container.chapters()
+        ]
+
+
+@dataclass(frozen=True)
+class Par:
+    document: str  # the content document's entry
+    fragment: str  # the element id the clip highlights
+    text: str  # that element's text, whitespace collapsed
+    audio: str  # the audio entry
+    audio_type: str  # its media type in the package
+    begin: float
+    end: float
+
+
+def _seconds(value: str) -> float:
+    h, m, s = value.split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def overlays(path: Path) -> tuple[list[Par], zipfile.ZipFile]:
+    """Every <par> of every SMIL the package lists, in spine-document order, resolved."""
+    from lxml import etree
+
+    zf = zipfile.ZipFile(path)
+    container = etree.fromstring(zf.read("META-INF/container.xml"))
+    opf = next(container.iter("{*}rootfile")).get("full-path")
+    package = etree.fromstring(zf.read(opf))
+    base = posixpath.dirname(opf)
+    items = {i.get("id"): i for i in package.iter(f"{OPF}item")}
+    by_href = {posixpath.normpath(posixpath.join(base, i.get("href"))): i for i in items.values()}
+    pars, documents = [], {}
+    for ref in package.iter(f"{OPF}itemref"):
+        item = items[ref.get("idref")]
+        if not item.get("media-overlay"):
+            continue
+        smil = posixpath.normpath(posixpath.join(base, items[item.get("media-overlay")].get("href")))
+        for par in etree.fromstring(zf.read(smil)).iter(f"{SMIL}par"):
+            text, audio = par.find(f"{SMIL}text"), par.find(f"{SMIL}audio")
+            doc, fragment = text.get("src").split("#")
+            doc = posixpath.normpath(posixpath.join(posixpath.dirname(smil), doc))
+            src = posixpath.normpath(posixpath.join(posixpath.dirname(smil), audio.get("src")))
+            root = documents.setdefault(doc, etree.fromstring(zf.read(doc)))
+            element = next(e for e in root.iter() if e.get("id") == fragment)
+            pars.append(
+                Par(
+                    doc,
+                    fragment,
+                    " ".join("".join(element.itertext()).split()),
+                    src,
+                    by_href[src].get("media-type") if src in by_href else "",
+                    _seconds(audio.get("clipBegin")),
+                    _seconds(audio.get("clipEnd")),
+                )
+            )
+    return pars, zf
+
+
+# --- a book made by `voicebatch book` with the tiny model, and its read-along checked ---
+
+NARRATOR = "Nora Reader"
+FAST = ("--nfe", "4", "--device", "cpu", "--seed", "3")
+SECTIONS = ["opening-credits", "chapter-001", "chapter-002", "chapter-003", "closing-credits"]
+
+
+def make_book(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, demo_voices: Path) -> dict:
+    """The test book (EPUB 3) narrated by the demo voice ``nature`` with the tiny model into a
+    local folder: its paths, the command's exit code and JSON row, and the command line."""
+    root = tmp_path_factory.mktemp("book")
+    epub = build_epub(root / "little-book.epub", epub3=True)
+    out = root / "out"
+    argv = ["book", str(epub), "--voice", str(demo_voices / "nature"), "--out", str(out), "--model"]
+    argv += [str(tiny_model_dir), *FAST, "--narrator", NARRATOR, "--max-takes", "1", "--json"]
+    code, row = run_cli(argv)
+    return {"epub": epub, "out": out, "code": code, "row": row, "argv": argv}
+
+
+def run_cli(argv: list[str]) -> tuple[int, dict]:
+    """`voicebatch book ... --json` in this process: (exit code, the JSON row)."""
+    import contextlib
+    import io
+    import json
+
+    from voicebatch import cli
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli.main(argv)
+    return code, json.loads(buffer.getvalue())
+
+
+def check_synced(book: Path, mp3s: Path | None, source: Path) -> None:
+    """Every sentence of the three chapters, once, in reading order, played from audio inside
+    the book (``mp3s``: the folder holding the chapter MP3s it must be, byte for byte), within
+    that audio's length and on its sound, not on the room tone between sentences."""
+    import tempfile
+
+    import numpy as np
+
+    from voicebatch.inputs.books.epub import read_epub
+
+    from acx_helpers import decode
+
+    pars, zf = overlays(book)
+    expected = [s for chapter in CHAPTER_SENTENCES for s in chapter]
+    assert [p.text for p in pars] == expected  # every sentence, once, in reading order
+    original = read_epub(source)
+    assert [(p.document.rsplit("/", 1)[-1]) for p in pars] == [
+        s.href.rsplit("/", 1)[-1] for c in original.chapters for s in c.sentences
+    ]
+    audio = {}
+    scratch = Path(tempfile.mkdtemp(prefix="book-audio-"))
+    for n, par in enumerate(pars):
+        assert par.audio_type == "audio/mpeg"  # in the package's manifest: inside the book
+        if par.audio not in audio:
+            data = zf.read(par.audio)
+            if mp3s is not None:  # the chapter's MP3, byte for byte
+                assert data == (mp3s / par.audio.rsplit("/", 1)[-1]).read_bytes()
+            path = scratch / par.audio.replace("/", "_")
+            path.write_bytes(data)
+            audio[par.audio] = decode(path)[:2]
+        samples, rate = audio[par.audio]
+        assert 0 <= par.begin < par.end <= samples.shape[0] / rate + 0.05, par
+        if n + 1 < len(pars) and pars[n + 1].audio == par.audio:
+            assert pars[n + 1].begin >= par.begin
+        clip = samples[int(par.begin * rate) : int(par.end * rate)]
+        # On the sentence's sound: far above the room tone (near -66 dBFS) that fills the pauses.
+        assert 20 * np.log10(np.sqrt(np.mean(clip**2)) + 1e-12) > -40, par

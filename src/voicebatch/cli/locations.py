@@ -31,6 +31,7 @@ COMMAND_LOCATIONS: dict[str, dict[str, str]] = {
     "model tiny": {"directory": MODEL},
     "model resolve": {"spec": MODEL, "s3_prefix": MODEL},
     "synth": {"config": INPUT, "lexicon": INPUT},
+    "book": {"lexicon": INPUT},  # the book, --voice, --out and --model: on the request (check_synth_request)
     "verify": {"audio": INPUT, "text_file": INPUT},
     "report share": {"output": OUTPUT},
     "retake": {"manifest": OUTPUT, "out": OUTPUT, "model": MODEL},

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 # Commands whose INFO lines are progress a user waits for (the checks stay quiet unless -v).
-CHATTY = ("synth", "retake", "model tiny", "model resolve", "verify")
+CHATTY = ("synth", "book", "retake", "model tiny", "model resolve", "verify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

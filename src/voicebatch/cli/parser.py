@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from voicebatch.inputs.reference import ClipRules
 from voicebatch.inputs.transcripts.detect import TRANSCRIPT_TYPES
 from voicebatch.settings import DEFAULTS, LIMITS
-from voicebatch.verify.settings import DEFAULT_ASR_MODEL, MODES
+from voicebatch.verify.settings import DEFAULT_ASR_MODEL
 
 if TYPE_CHECKING:
     pass
+from voicebatch.cli.flags import ranged, synth_parser
 from voicebatch.cli.input_commands import (
     convert_command,
     scripts_check_command,
@@ -29,7 +30,6 @@ from voicebatch.cli.run_commands import (
     model_resolve_command,
     model_tiny_command,
     report_share_command,
-    synth_command,
     verify_command,
 )
 
@@ -37,9 +37,6 @@ log = logging.getLogger(__name__)
 
 
 CONVERT_FORMATS = ("json", "txt", "srt", "vtt", "csv")
-
-
-AUDIO_FORMATS = ("wav", "flac", "mp3")
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):
@@ -82,28 +79,6 @@ def _group(groups: argparse._SubParsersAction, name: str, summary: str) -> argpa
     group = groups.add_parser(name, help=summary, description=summary, formatter_class=_Help, parents=[_common()])
     group.set_defaults(group_parser=group)
     return group.add_subparsers(title="actions", metavar="ACTION")
-
-
-def ranged(name: str, kind: Callable[[str], float] = float) -> Callable[[str], float]:
-    """An argparse type: a number within ``voicebatch.settings.LIMITS[name]`` (the DAG Param's range)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        if problem := LIMITS[name].problem(value):
-            raise argparse.ArgumentTypeError(problem)
-        return value
-
-    parse.__name__ = name  # argparse names the type in its messages
-    return parse
-
-
-def _loudness(text: str) -> float | None:
-    if text.strip().lower() in ("off", "none"):
-        return None
-    return ranged("loudness_lufs")(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,9 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--s3-prefix", help="s3://bucket/prefix holding models (warm starts)")
     resolve.add_argument("--json", action="store_true", help="print a JSON row instead of a line")
 
-    _synth_parser(groups)
+    synth_parser(groups, _command)
 
-    from voicebatch.cli.books import add_check_commands
+    from voicebatch.cli.books import add_book_command, add_check_commands
+
+    add_book_command(groups, _command)
 
     add_check_commands(groups, _group, _command)
     add_retake_command(groups, _command)
@@ -277,109 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
     share.add_argument("--expires", type=int, default=7 * 24 * 3600, help="seconds the links work, at most 7 days")
     share.add_argument("--json", action="store_true", help="print a JSON row instead of the link")
     return parser
-
-
-def _synth_parser(groups: argparse._SubParsersAction) -> None:
-    synth = _command(
-        groups,
-        "synth",
-        "synthesize texts or scripts with one or more voices (no Airflow)",
-        "  voicebatch synth --voice include/voices/nature --text 'Hello there.' --out out/\n"
-        "  voicebatch synth --voice include/voices/narrator --script include/scripts --out out/   # every script\n"
-        "  voicebatch synth --voice anna=voices/anna --voice ben=voices/ben --text '[anna] Hi. [ben] Hello.' \\\n"
-        "      --out out/\n"
-        "  voicebatch synth --config basic.toml --model /tmp/tiny          # F5-TTS infer-cli's TOML\n"
-        "  voicebatch synth --voice voices/anna --script book.md --out s3://bucket/output --format mp3\n"
-        "Already written outputs (same inputs and settings) are skipped: local --out and S3 alike.",
-        "synth",
-        synth_command,
-    )
-    synth.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE.toml",
-        help="an F5-TTS infer-cli TOML (ref_audio, ref_text, gen_text/gen_file, [voices.NAME], speed, nfe_step, "
-        "cfg_strength, cross_fade_duration, remove_silence, output_dir, output_file); flags override it",
-    )
-    synth.add_argument(
-        "--voice",
-        action="append",
-        metavar="[NAME=]PATH",
-        help="a voice folder, prepared voice, or recording beside its transcript; repeat for several voices, "
-        "named NAME= for [NAME] tags (the first is the default voice)",
-    )
-    synth.add_argument("--text", help="the text to speak ([voice] tags switch voices)")
-    synth.add_argument(
-        "--script",
-        action="append",
-        type=Path,
-        metavar="FILE_OR_DIR",
-        help="a script file (.txt, .md, .jsonl, .csv, .docx, .html, .ssml; a subtitle file .srt, .vtt, .ttml, .ass, "
-        ".sbv is a timed script, each cue spoken in its slot) or a folder of them; repeat for several",
-    )
-    synth.add_argument(
-        "--out", help="output folder, or s3://bucket/prefix to publish (default: the config's output_dir)"
-    )
-    synth.add_argument("--model", help=f"model name, model folder or s3:// prefix (default: {DEFAULTS['model']})")
-    synth.add_argument(
-        "--nfe", type=ranged("nfe_steps", int), help=f"sampling steps, {LIMITS['nfe_steps'].span()} (default: 32)"
-    )
-    synth.add_argument(
-        "--cfg", type=ranged("cfg_strength"), help=f"guidance strength, {LIMITS['cfg_strength'].span()} (default: 2.0)"
-    )
-    synth.add_argument(
-        "--speed",
-        type=ranged("speed"),
-        help=f"speaking rate, {LIMITS['speed'].span()}; replaces the scripts' own (default: each script's, else 1.0)",
-    )
-    synth.add_argument("--seed", type=ranged("seed", int), help="same seed and inputs, same audio (default: 0)")
-    synth.add_argument(
-        "--batch-frames",
-        type=ranged("batch_frames", int),
-        help=f"padded mel frames per forward pass, {LIMITS['batch_frames'].span()} "
-        f"(default: {DEFAULTS['batch_frames']})",
-    )
-    synth.add_argument(
-        "--cross-fade",
-        type=ranged("cross_fade"),
-        help=f"seconds of cross-fade between chunks, {LIMITS['cross_fade'].span()} (default: 0.15)",
-    )
-    synth.add_argument("--format", choices=AUDIO_FORMATS, help="audio format (default: wav, or the output_file's)")
-    synth.add_argument(
-        "--loudness",
-        type=_loudness,
-        default=-16.0,
-        help=f"integrated loudness target in LUFS, {LIMITS['loudness_lufs'].span()}, or off",
-    )
-    synth.add_argument("--device", help="cuda, cuda:N or cpu (default: a free GPU, else the CPU)")
-    synth.add_argument("--lexicon", help="pronunciation lexicon: .csv or .pls, a folder of them, or s3://")
-    _verify_options(synth)
-    synth.add_argument(
-        "--hold-unverified",
-        dest="publish_unverified",
-        action="store_false",
-        help="do not write a script with a chunk that never passed verification (exit code 1)",
-    )
-    synth.add_argument("--force", action="store_true", help="synthesize again even when the output is already there")
-    synth.add_argument("--json", action="store_true", help="print JSON rows (one per script) instead of file names")
-
-
-def _verify_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--verify", choices=MODES, default=DEFAULTS["verify"], help="checks on every chunk")
-    parser.add_argument(
-        "--max-takes",
-        type=ranged("max_takes", int),
-        default=DEFAULTS["max_takes"],
-        help=f"takes per chunk, the first included, {LIMITS['max_takes'].span()} (default: {DEFAULTS['max_takes']})",
-    )
-    parser.add_argument(
-        "--max-cer",
-        type=ranged("max_cer"),
-        help=f"pass threshold, {LIMITS['max_cer'].span()} (default: the backend's calibrated one)",
-    )
-    parser.add_argument(
-        "--asr-model", default=DEFAULT_ASR_MODEL, help="pocketsphinx:en-us or whisper:<size> (weights: model store)"
-    )
 
 
 def _clip_options(parser: argparse.ArgumentParser) -> None:

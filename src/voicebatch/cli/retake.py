@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 def add_retake_command(groups: argparse._SubParsersAction, command: Callable) -> None:
     """The ``retake`` command (``command``: the main parser's builder)."""
-    from voicebatch.cli.parser import ranged
+    from voicebatch.cli.flags import ranged
     from voicebatch.settings import DEFAULTS
 
     retake = command(

@@ -73,7 +73,7 @@ def report_share_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify_settings(args: argparse.Namespace, **extra: object) -> object:
+def verify_settings(args: argparse.Namespace, **extra: object) -> object:
     from voicebatch.verify.settings import VerifySettings
 
     try:
@@ -88,7 +88,7 @@ def _verify_settings(args: argparse.Namespace, **extra: object) -> object:
         raise InputError("verification options", str(e)) from None
 
 
-def _check_device(device: str | None) -> None:
+def check_device(device: str | None) -> None:
     """Fail before any work when the requested device does not exist here."""
     if device is None or device == "cpu":
         return
@@ -107,9 +107,9 @@ def synth_command(args: argparse.Namespace) -> int:
     from voicebatch.cli.synth import synthesize_scripts
     from voicebatch.cli.synth_request import synth_request
 
-    request = synth_request(args, _verify_settings(args, publish_unverified=args.publish_unverified))
+    request = synth_request(args, verify_settings(args, publish_unverified=args.publish_unverified))
     check_synth_request(request)
-    _check_device(request.device)
+    check_device(request.device)
     results = synthesize_scripts(request, progress=progress_reporter(args))
     if args.json:
         print_json([r.as_json() for r in results])
@@ -174,7 +174,7 @@ def verify_command(args: argparse.Namespace) -> int:
             raise InputError(args.text_file, f"cannot read the text: {e}") from None
     else:
         text = args.text
-    result = verify_recording(args.audio, text, language=args.lang, settings=_verify_settings(args, language=args.lang))
+    result = verify_recording(args.audio, text, language=args.lang, settings=verify_settings(args, language=args.lang))
     if args.json:
         print_json(result)
     else:

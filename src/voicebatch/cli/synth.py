@@ -25,7 +25,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicebatch.audio import MODEL_SAMPLE_RATE
@@ -39,8 +38,9 @@ from voicebatch.run.pipeline import (
     local_manifest_name,
     publish_script_outputs,
     write_script_outputs,
+    written_locally,
 )
-from voicebatch.run.speak import speak
+from voicebatch.run.speak import engine_for, speak
 from voicebatch.synthesis.engine import Engine, Progress, Reference
 from voicebatch.synthesis.f5_output import f5_output_to_log
 from voicebatch.synthesis.jobs import log_progress
@@ -91,7 +91,7 @@ def synthesize_scripts(
         done = not request.force and (
             is_published(storage, plan.script.id, plan.output_hash)
             if publishing
-            else _written(storage, plan.script.id, plan.output_hash)
+            else written_locally(storage, plan.script.id, plan.output_hash)
         )
         if done:
             results.append(_skipped(storage, plan, publishing))
@@ -115,28 +115,19 @@ def synthesize_scripts(
     qa: dict[str, dict] = {}
     seconds: dict[str, float] = {}  # chunk key -> its share of the wall time (by frames)
     verification = None
-    lease, started, audio_seconds = None, time.perf_counter(), 0.0
-    try:
-        if engine is None:
-            from voicebatch.synthesis.devices import lease_device
-
-            lease = lease_device() if request.device is None else None
-            engine = Engine(files, device=request.device or lease.device)
-        # The same path as the synthesize stage: synthesis batches, each verified beside the next.
-        with f5_output_to_log(log):  # F5's prints and known-noise warnings: not on stdout
-            for spoken in speak(engine, references, requests, settings.params, request.batch_frames, settings.verify):
-                frames = sum(a.frames for a in spoken.audio) or 1
-                for audio in spoken.audio:
-                    kept[audio.key] = audio
-                    seconds[audio.key] = spoken.seconds * audio.frames / frames
-                qa.update(spoken.qa)
-                verification = spoken.verification
-                audio_seconds += sum(a.samples.shape[0] for a in spoken.audio) / MODEL_SAMPLE_RATE
-                if progress is not None:
-                    progress(Progress(len(kept), len(requests), audio_seconds, time.perf_counter() - started))
-    finally:
-        if lease is not None:
-            lease.release()
+    started, audio_seconds = time.perf_counter(), 0.0
+    # The same path as the synthesize stage: synthesis batches, each verified beside the next.
+    with engine_for(files, request.device, engine) as loaded, f5_output_to_log(log):  # F5's prints: not on stdout
+        for spoken in speak(loaded, references, requests, settings.params, request.batch_frames, settings.verify):
+            frames = sum(a.frames for a in spoken.audio) or 1
+            for audio in spoken.audio:
+                kept[audio.key] = audio
+                seconds[audio.key] = spoken.seconds * audio.frames / frames
+            qa.update(spoken.qa)
+            verification = spoken.verification
+            audio_seconds += sum(a.samples.shape[0] for a in spoken.audio) / MODEL_SAMPLE_RATE
+            if progress is not None:
+                progress(Progress(len(kept), len(requests), audio_seconds, time.perf_counter() - started))
     write = publish_script_outputs if publishing else write_script_outputs
     for plan in pending:
         records = [qa.get(r.key) for r in plan.requests] if qa else None
@@ -187,25 +178,6 @@ def _finish(
         manifest["durations"]["audio_seconds"],
         bool(quarantined),
     )
-
-
-def _written(storage: Storage, script_id: str, output_hash: str) -> bool:
-    """A local --out already holds this output: its manifest (written last) names the same hash,
-    and every file it lists is there with its size."""
-    name = local_manifest_name(script_id)
-    if not storage.exists(name):
-        return False
-    try:
-        manifest = json.loads(storage.get_bytes(name))
-    except (ValueError, OSError):
-        return False
-    if manifest.get("output_hash") != output_hash:
-        return False
-    for entry in manifest.get("outputs", []):
-        path = Path(storage.uri_for(entry["key"]))
-        if not path.is_file() or path.stat().st_size != entry["size"]:
-            return False
-    return True
 
 
 def _skipped(storage: Storage, plan: ScriptPlan, publishing: bool) -> ScriptResult:

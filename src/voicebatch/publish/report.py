@@ -26,6 +26,7 @@ from voicebatch.locations.names import key_segment
 from voicebatch.locations.retry import retrying
 from voicebatch.locations.storage import PRESIGN_SECONDS, Storage
 from voicebatch.publish.publishing import json_bytes
+from voicebatch.publish.report_acx import acx_summary
 from voicebatch.publish.report_html import render_html
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def build_report(
     for outcome in scripts:
         row = {**asdict(outcome), "duration": None, "rtf": None, "keys": [], "links": {}, "qa": None}
         row["quarantined"] = [_take_links(storage, c, expires) for c in outcome.quarantined]
-        row.update(voices=[], chunks=None, waveform=None, timed=None)
+        row.update(voices=[], chunks=None, waveform=None, timed=None, acx=None)
         if outcome.manifest_key and outcome.status in ("published", "skipped"):
             manifest = json.loads(retrying(lambda k=outcome.manifest_key: storage.get_bytes(k)))
             row["keys"] = [o["key"] for o in manifest["outputs"]] + [outcome.manifest_key]
@@ -123,6 +124,7 @@ def build_report(
             row["chunks"] = len(manifest.get("chunks", []))
             row["waveform"] = _waveform(storage, manifest)
             row["timed"] = timed_summary(manifest.get("timed"))
+            row["acx"] = acx_summary(manifest)  # a book: the ACX checker's results per file
             audio_seconds += row["duration"] or 0.0
             if outcome.status == "published":
                 synthesis_seconds += manifest["durations"].get("synthesis_seconds") or 0.0
@@ -154,6 +156,7 @@ def build_report(
         "voices": [asdict(v) for v in voices],
     }
     report["totals"]["held"] = sum(r["status"] == "held" for r in rows)
+    report["totals"]["acx_failed"] = sum(bool(r["acx"]) and not r["acx"]["passed"] for r in rows)
     report["totals"]["quarantined_chunks"] = report["qa"]["quarantined"]
     report["files"] = sorted(referenced_keys(report))  # what a server of this report may hand out
     prefix = report_prefix(dag_id, run_id)

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from voicebatch.publish.report_acx import acx_html
+
 if TYPE_CHECKING:
     from voicebatch.publish.report import Link  # storage key -> href in the page
 
@@ -303,6 +305,7 @@ def render_html(report: dict, link: Link, captions: Mapping[str, str] | None = N
         if script.get("waveform"):
             parts.append(waveform_svg(script["waveform"], sid))
         parts.append("<p>" + " · ".join(f"<a href='{e(link(k))}'>{e(k.rsplit('/', 1)[1])}</a>" for k in keys) + "</p>")
+        parts += acx_html(script)
         if captions.get(sid):
             parts.append(f"<details><summary>subtitles</summary><pre>{e(captions[sid])}</pre></details>")
         parts.append("</section>")

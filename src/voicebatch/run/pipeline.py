@@ -9,6 +9,7 @@ the protocol and ``write_script_outputs`` writes into a plain folder.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import platform
 import tempfile
@@ -340,3 +341,22 @@ def voice_lineage(voice: PreparedVoice, uri: str | None) -> dict:
         "source_audio": meta.get("sources", {}).get("audio"),
         "source_transcript": meta.get("sources", {}).get("transcript"),
     }
+
+
+def written_locally(storage: Storage, script_id: str, output_hash: str) -> bool:
+    """A local --out already holds this output: its manifest (written last) names the same hash,
+    and every file it lists is there with its size."""
+    name = local_manifest_name(script_id)
+    if not storage.exists(name):
+        return False
+    try:
+        manifest = json.loads(storage.get_bytes(name))
+    except (ValueError, OSError):
+        return False
+    if manifest.get("output_hash") != output_hash:
+        return False
+    for entry in manifest.get("outputs", []):
+        path = Path(storage.uri_for(entry["key"]))
+        if not path.is_file() or path.stat().st_size != entry["size"]:
+            return False
+    return True

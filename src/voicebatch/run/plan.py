@@ -64,6 +64,11 @@ def plan_run(
             refused = "".join(f"; {e}" for e in found.rejected)  # a file refused is not there either
             raise InputError(location, f"script files not found: {', '.join(missing)} (script_files){refused}")
         scripts, problems = load_scripts(found.root, set(listing["voices"]), load_vocabulary())
+        from voicebatch.run.books import plan_books  # .epub files: books, their chapters planned as scripts
+
+        books, book_plans = plan_books(
+            found, listing["voices"], voices, model.checksum, config.settings, out, staging, force=config.force
+        )
     scripts = [replace(s, source=found.label(s.source)) for s in scripts]
     entries = [_failed_entry(found.relabel(p)) for p in problems]
     entries += [{"id": "(refused input)", "status": "failed", "error": str(e)} for e in found.rejected]
@@ -76,8 +81,8 @@ def plan_run(
         else:
             ready.append(script)
     plans = plan_scripts(ready, voices, model.checksum, config.settings, out, force=config.force)
-    entries += [_plan_json(p) for p in plans]
-    pending = [p for p in plans if not p.published]
+    entries += [plan_json(p) for p in plans] + books
+    pending = [p for p in plans if not p.published] + book_plans
     batches = _batch_specs(
         pending,
         voices,
@@ -104,7 +109,10 @@ def plan_run(
     for entry in entries:  # what was decided for each script, and why
         if entry["status"] == "pending":
             log.info(
-                "planned %s: %d chunk(s), output %s", entry["id"], len(entry["requests"]), entry["output_hash"][:12]
+                "planned %s: %d chunk(s), output %s",
+                entry["id"],
+                len(entry.get("requests") or [r for s in entry.get("sections", ()) for r in s["plan"]["requests"]]),
+                entry["output_hash"][:12],
             )
         elif entry["status"] == "skipped":
             log.info(
@@ -120,7 +128,7 @@ def _failed_entry(problem: ScriptError) -> dict:
     return {"id": script_label(problem), "status": "failed", "error": str(problem)}
 
 
-def _plan_json(plan: ScriptPlan) -> dict:
+def plan_json(plan: ScriptPlan) -> dict:
     return {
         "id": plan.script.id,
         "status": "skipped" if plan.published else "pending",

@@ -45,6 +45,11 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
                 }
             )
             continue
+        if entry.get("kind") == "book":  # a book's sections become its files (run.books)
+            from voicebatch.run.books import publish_book
+
+            outcomes.append(publish_book(entry, out, staging, settings, run, voices, document["model"], verification))
+            continue
         plan = plan_from_json(entry)
         missing = [r.key for r in plan.requests if not out.exists(chunk_record_key(staging, r.key))]
         if missing:
@@ -61,7 +66,7 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
             sf.read(io.BytesIO(out.get_bytes(chunk_audio_key(staging, r.key))), dtype="float32")[0]
             for r in plan.requests
         )
-        review = _quarantined(plan, qa)
+        review = quarantined_chunks(plan, qa)
         if review and not settings.verify.publish_unverified:
             error = f"held back: {len(review)} chunk(s) never passed verification (publish_unverified is off)"
             log.warning("%s: %s", plan.script.id, error)
@@ -116,7 +121,7 @@ def _verification(out: Storage, staging: str) -> dict | None:
     }
 
 
-def _quarantined(plan: ScriptPlan, qa: Sequence[dict | None]) -> list[dict]:
+def quarantined_chunks(plan: ScriptPlan, qa: Sequence[dict | None]) -> list[dict]:
     """The script's chunks that never passed, with their takes (for the report)."""
     return [
         {"index": c.index, "key": r.key, "text": c.text, "kept_take": q["kept_take"], "takes": q["takes"]}

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voicebatch.synthesis.batching import estimate_frames, plan_batches
 from voicebatch.synthesis.buckets import FrameBuckets, plan_bucketed_batches
@@ -22,6 +24,9 @@ from voicebatch.synthesis.engine import ChunkAudio, ChunkRequest, Engine, Refere
 from voicebatch.synthesis.jobs import log_progress
 from voicebatch.verify.overlap import Checked, SharedEngine, overlap_enabled, synthesize_then_verify
 from voicebatch.verify.settings import VerifySettings
+
+if TYPE_CHECKING:
+    from voicebatch.synthesis.models import ModelFiles
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +119,23 @@ class ChunkVerification:
             store = self.speech_models if isinstance(self.speech_models, SpeechModelStore) else SpeechModelStore()
             self.verifier = build_verifier(self.settings, models=store, device=self.engine.device)
         return self.verifier
+
+
+@contextmanager
+def engine_for(files: ModelFiles, device: str | None, engine: Engine | None = None) -> Iterator[Engine]:
+    """``engine`` when one is given (tests), else an engine on ``device``, or on a leased GPU
+    (else the CPU), the lease released on the way out."""
+    if engine is not None:
+        yield engine
+        return
+    from voicebatch.synthesis.devices import lease_device
+
+    lease = lease_device() if device is None else None
+    try:
+        yield Engine(files, device=device or lease.device)
+    finally:
+        if lease is not None:
+            lease.release()
 
 
 def speak(

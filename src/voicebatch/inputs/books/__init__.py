@@ -1,6 +1,7 @@
 """Books in: EPUB 2 and 3 (``epub``) and Markdown or text (``markdown``) read into one record
 (``records.Book``): metadata and chapters, each chapter's sentences tied to element ids of its
-XHTML (``xhtml``), from a zip opened without trusting it (``archive``)."""
+XHTML (``xhtml``), from a zip opened without trusting it (``archive``); a book as sections to
+speak (``narration``) and ``voicebatch book`` (``produce``)."""
 
 from __future__ import annotations
 
