@@ -153,7 +153,7 @@ def child(hours: float, workdir: Path) -> dict:
     planned = stage("plan", lambda: plan_run(config, out, staging, engine.files, open_storage, None))
     stage(
         "synthesize",
-        lambda: [synthesize_batch(k, out, staging, engine, config.batch_frames) for k in planned["batches"]],
+        lambda: [synthesize_batch(k, out, staging, engine) for k in planned["batches"]],
     )
     published = stage("publish", lambda: publish_run(out, staging, settings, {"dag_id": "bench", "run_id": "bench"}))
     assert published["published"] == 1, published

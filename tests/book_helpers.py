@@ -280,7 +280,7 @@ def run_cli(argv: list[str]) -> tuple[int, dict]:
     import io
     import json
 
-    from voicebatch import cli
+    from voicebatch.cli import main as cli
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):

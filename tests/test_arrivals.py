@@ -139,8 +139,10 @@ def test_a_local_scripts_location_takes_no_arrivals(caplog: pytest.LogCaptureFix
 
 
 def test_every_script_suffix_counts_and_no_other() -> None:
-    suffixes = (".txt", ".md", ".jsonl", ".csv", ".docx", ".html", ".htm", ".ssml")  # what load_scripts reads
+    # What a run reads: scripts, documents, timed subtitle tracks, and EPUB books.
+    suffixes = (".txt", ".md", ".jsonl", ".csv", ".docx", ".html", ".htm", ".ssml", ".srt", ".vtt", ".ttml")
+    suffixes += (".dfxp", ".ass", ".ssa", ".sbv", ".epub")
     arrivals = [Arrival("media", f"scripts/x{suffix.upper()}", "m") for suffix in suffixes]
-    arrivals += [Arrival("media", f"scripts/x{suffix}", "m") for suffix in (".wav", ".srt", ".json", ".txt.bak", "")]
+    arrivals += [Arrival("media", f"scripts/x{suffix}", "m") for suffix in (".wav", ".json", ".txt.bak", ".mp3", "")]
     (run,) = arrival_runs(arrivals, ROOT)
     assert run.script_files == tuple(sorted(f"x{suffix.upper()}" for suffix in suffixes))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebatch import cli
+from voicebatch.cli import main as cli
 
 from acx_helpers import assert_acx, decode
 from book_helpers import (

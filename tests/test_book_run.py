@@ -143,12 +143,12 @@ def test_a_book_whose_synthesize_task_died_resumes_and_publishes(tmp_path: Path)
     (spec,) = planned["batches"]
     dying = DiesAfterOneBatch()
     with pytest.raises(RuntimeError, match="worker lost"):
-        synthesize_batch(spec, out, staging, dying, config.batch_frames)
+        synthesize_batch(spec, out, staging, dying)
     staged = len([k for k in out.list(f"{staging}chunks/") if k.endswith(".json")])
     total = planned["chunks"]
     assert 0 < staged < total
     retry = FakeEngine()
-    synthesize_batch(spec, out, staging, retry, config.batch_frames)
+    synthesize_batch(spec, out, staging, retry)
     assert len(retry.spoken) == total - staged  # only what the dead try had not staged
     assert not set(retry.spoken) & set(dying.spoken)
     published = publish_run(out, staging, settings, {"dag_id": "test", "run_id": "r1"})

@@ -360,7 +360,7 @@ def arrivals_parse(tmp_path: Path, how: str, **extra: str) -> dict:
 
     copied = tmp_path / "copied"
     copied.mkdir(exist_ok=True)
-    shutil.copy(ROOT / "src" / "voicebatch" / "limits.py", copied / "voicebatch_limits.py")
+    shutil.copy(ROOT / "src" / "voicebatch" / "settings.py", copied / "voicebatch_settings.py")
     env = airflow_env(tmp_path / "airflow", **extra)
     result = subprocess.run(
         [sys.executable, "-c", ARRIVALS_CHECK, str(ROOT / "dags"), how, str(copied)],

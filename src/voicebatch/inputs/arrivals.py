@@ -28,6 +28,9 @@ from voicebatch.locations.storage import is_s3_uri, key_problem
 
 log = logging.getLogger(__name__)
 
+# What a run reads from its scripts folder: scripts (timed subtitle tracks included) and EPUB books.
+RUN_SUFFIXES = (*SCRIPT_SUFFIXES, ".epub")
+
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
@@ -144,6 +147,6 @@ def _left_out(arrival: Arrival, bucket: str, prefix: str) -> str | None:
         return "is a folder marker"
     if problem := key_problem(key):
         return f"is no safe key: it {problem}"
-    if not key.lower().endswith(SCRIPT_SUFFIXES):
-        return f"is not a script (a script ends in {', '.join(SCRIPT_SUFFIXES)})"
+    if not key.lower().endswith(RUN_SUFFIXES):
+        return f"is not a script (a script ends in {', '.join(RUN_SUFFIXES)})"
     return None
