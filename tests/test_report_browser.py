@@ -88,6 +88,7 @@ def test_report_html_shows_players_captions_waveforms_summary_and_failures(brows
         "voices_failed": 1,
         "synthesis_seconds": 4.0,
         "held": 0,
+        "acx_failed": 0,  # no book in this run
         "quarantined_chunks": 0,
         "stages_failed": 1,
         "inputs_rejected": 1,
