@@ -341,7 +341,11 @@ def test_synthesize_runs_on_the_gpu_queue_and_worker_one_at_a_time(
     synth = [r for r in rows if r[0] == "synthesize"]
     assert len(synth) >= 3, "several synthesize tasks are needed to see the pool at work"
     assert all(r[2] == "success" and r[3] == "gpu" and r[4] == "worker-gpu" and r[5] == "f5_gpu" for r in synth)
-    others = [r for r in rows if r[0] != "synthesize"]
+    # The review's tasks (Param review off) are skipped by the scheduler without running anywhere.
+    never_ran = [r for r in rows if not r[4]]
+    assert {r[0] for r in never_ran} <= {"review", "apply_review"}, table
+    assert all(r[2] == "skipped" for r in never_ran), table
+    others = [r for r in rows if r[0] != "synthesize" and r[4]]
     assert all(r[3] == "default" and r[4] == "worker-cpu" for r in others), table
     spans = sorted((r[6], r[7]) for r in synth)
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), (
