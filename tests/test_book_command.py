@@ -67,7 +67,7 @@ def test_the_manifest_holds_the_checkers_results_for_every_file(made: dict) -> N
     assert manifest["book"]["title"] == TITLE and manifest["book"]["authors"] == [AUTHOR]
     assert manifest["book"]["mastering"]["profile"] == "acx"
     for name in ("little-book.m4b", "little-book.epub", *(f"{s}.mp3" for s in SECTIONS)):
-        entry = next(f for f in manifest["files"] if f["name"] == name)
+        entry = next(f for f in manifest["outputs"] if f["key"] == name)
         assert entry["size"] == (made["out"] / name).stat().st_size
 
 
