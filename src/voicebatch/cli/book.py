@@ -26,6 +26,7 @@ from typing import Any
 
 from voicebatch.cli.synth_inputs import plan_with_voice_speeds, prepare_inputs
 from voicebatch.cli.synth_records import SynthRequest
+from voicebatch.cli.synth_request import model_and_settings
 from voicebatch.errors import InputError
 from voicebatch.inputs.vocab import load_vocabulary
 from voicebatch.locations.storage import is_s3_uri, open_storage
@@ -33,7 +34,7 @@ from voicebatch.publish.publishing import is_published, json_bytes, publish_scri
 from voicebatch.render.mastering.narration import BookOptions, book_id, check_sections, section_scripts
 from voicebatch.render.mastering.render import BookRenderer, RenderedBook, book_output_hash, file_sha256, join_section
 from voicebatch.run.books import book_manifest, chunk_rows
-from voicebatch.run.pipeline import RunSettings, local_manifest_name, written_locally
+from voicebatch.run.pipeline import local_manifest_name, written_locally
 from voicebatch.run.speak import engine_for, speak
 from voicebatch.synthesis.engine import Engine, Reference
 from voicebatch.synthesis.jobs import log_progress
@@ -89,17 +90,7 @@ def produce_book(
     identifier = book_id(path)
     found = section_scripts(book, identifier, narrator_voice, options.narrator, vocab)
     check_sections(found, book)
-    files = (models or ModelStore()).resolve(request.model)
-    if files.random_weights:
-        log.warning("model %s has random weights: the audio is noise, not a voice", files.name)
-    settings = RunSettings(
-        request.params,
-        request.options,
-        seed=request.seed,
-        cross_fade=request.cross_fade,
-        verify=request.verify,
-        lexicon=lexicon,
-    )
+    files, settings = model_and_settings(request, lexicon, models)
     scripts = [s if request.speed is None else replace(s, speed=request.speed) for _, s in found]
     plans = plan_with_voice_speeds(scripts, voices, speeds, files.checksum, settings)
     key = book_output_hash([p.output_hash for p in plans], options, file_sha256(path))

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     pass
 from voicebatch.cli.synth_inputs import plan_with_voice_speeds, prepare_inputs, request_scripts
 from voicebatch.cli.synth_records import ScriptResult, SynthRequest
+from voicebatch.cli.synth_request import model_and_settings
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,7 @@ def synthesize_scripts(
     scripts, results = request_scripts(request, voices, vocab)
     if not scripts:
         return results
-    files = (models or ModelStore()).resolve(request.model)
-    if files.random_weights:
-        log.warning("model %s has random weights: the audio is noise, not a voice", files.name)
-    settings = RunSettings(
-        request.params,
-        request.options,
-        seed=request.seed,
-        cross_fade=request.cross_fade,
-        verify=request.verify,
-        lexicon=lexicon,
-    )
+    files, settings = model_and_settings(request, lexicon, models)
     storage = open_storage(request.out)
     publishing = is_s3_uri(request.out)
     if request.speed is not None:

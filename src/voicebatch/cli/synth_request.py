@@ -11,12 +11,16 @@ from typing import TYPE_CHECKING, Any
 from voicebatch.errors import InputError
 from voicebatch.render.join import CROSS_FADE_SECONDS
 from voicebatch.render.outputs import OutputOptions
+from voicebatch.run.pipeline import RunSettings
 from voicebatch.settings import DEFAULTS
 from voicebatch.synthesis.engine import SynthesisParams
+from voicebatch.synthesis.model_store import ModelStore
 from voicebatch.verify.settings import VerifySettings
 
 if TYPE_CHECKING:
     import argparse
+
+    from voicebatch.text.lexicon import Lexicon
 from voicebatch.cli.f5_toml import read_config
 from voicebatch.cli.synth_records import SynthRequest, VoiceInput
 
@@ -80,3 +84,19 @@ def _voice_flag(value: str, position: int) -> VoiceInput:
     if sep and name and "/" not in name and not Path(value).exists():
         return VoiceInput(name, Path(path), where=f"--voice {value}")
     return VoiceInput("", Path(value), where=f"--voice {value}")  # named after its folder or file
+
+
+def model_and_settings(request: SynthRequest, lexicon: Lexicon | None, models: ModelStore | None) -> tuple:
+    """The request's model files (random weights announced) and its run settings."""
+    files = (models or ModelStore()).resolve(request.model)
+    if files.random_weights:
+        log.warning("model %s has random weights: the audio is noise, not a voice", files.name)
+    settings = RunSettings(
+        request.params,
+        request.options,
+        seed=request.seed,
+        cross_fade=request.cross_fade,
+        verify=request.verify,
+        lexicon=lexicon,
+    )
+    return files, settings
