@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -61,6 +62,20 @@ def post(port: int, path: str, body: dict, bearer: str) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
+
+
+def trigger(port: int, body: dict, bearer: str, tries: int = 5) -> tuple[int, dict]:
+    """POST a run. `airflow standalone` keeps its metadata in SQLite: a write that meets the
+    scheduler's (database locked) is answered 500 "Database error" and rolled back, so the same
+    request is sent again (a run that was created after all answers 409, and counts as created)."""
+    for attempt in range(tries):
+        status, answer = post(port, "/api/v2/dags/voice_batch/dagRuns", body, bearer)
+        if status == 409 and attempt:
+            return 200, answer
+        if not (status == 500 and "Database error" in json.dumps(answer)):
+            return status, answer
+        time.sleep(1 + attempt)
+    return status, answer
 
 
 def api(port: int, path: str) -> dict:
@@ -274,7 +289,7 @@ def probes(local: dict, scheduled_run: dict, tiny_model_dir: Path) -> dict:
     bearer = token(local["port"])
     for run_id, (name, value, _) in conf.items():
         body = {"dag_run_id": run_id, "logical_date": None, "conf": {name: value}}
-        status, answer = post(local["port"], "/api/v2/dags/voice_batch/dagRuns", body, bearer)
+        status, answer = trigger(local["port"], body, bearer)
         assert status == 200, answer
     runs = {run_id: wait_for_run(local, run_id) for run_id in conf}
     return {"conf": conf, "runs": runs, "secret": planted, "marker": marker, "private": private, "before": before}
