@@ -15,7 +15,6 @@ manifest last, as the pipeline does.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -34,7 +33,7 @@ from voicebatch.publish.publishing import is_published, json_bytes, publish_scri
 from voicebatch.render.mastering.narration import BookOptions, book_id, check_sections, section_scripts
 from voicebatch.render.mastering.render import BookRenderer, RenderedBook, book_output_hash, file_sha256, join_section
 from voicebatch.run.books import book_manifest, chunk_rows
-from voicebatch.run.pipeline import local_manifest_name, written_locally
+from voicebatch.run.pipeline import existing_output, local_manifest_name, written_locally
 from voicebatch.run.speak import engine_for, speak
 from voicebatch.synthesis.engine import Engine, Reference
 from voicebatch.synthesis.jobs import log_progress
@@ -181,16 +180,7 @@ def _write_local(storage: Any, identifier: str, rendered: RenderedBook, manifest
 
 
 def _skipped(storage: Any, identifier: str, key: str, source: str, publishing: bool) -> BookResult:
-    if publishing:
-        manifest_key = f"audio/{identifier}/{key}/manifest.json"
-        manifest = json.loads(storage.get_bytes(manifest_key))
-        names = [o["key"] for o in manifest["outputs"]] + [manifest_key]
-        reason = "already published"
-    else:
-        manifest_name = local_manifest_name(identifier)
-        manifest = json.loads(storage.get_bytes(manifest_name))
-        names = [o["key"] for o in manifest["outputs"]] + [manifest_name]
-        reason = "already written"
+    manifest, names, reason = existing_output(storage, identifier, key, publishing)
     log.info("%s: %s, nothing to do", identifier, reason)
     return BookResult(
         identifier,

@@ -35,7 +35,7 @@ from voicebatch.publish.publishing import Published, is_published, point_latest,
 from voicebatch.run.pipeline import (
     RunSettings,
     ScriptPlan,
-    local_manifest_name,
+    existing_output,
     publish_script_outputs,
     write_script_outputs,
     written_locally,
@@ -176,12 +176,9 @@ def _skipped(storage: Storage, plan: ScriptPlan, publishing: bool) -> ScriptResu
     if publishing:
         log.info("%s is already published under %s: nothing to do", sid, storage.uri_for(f"audio/{sid}/"))
         point_latest(storage, sid, plan.output_hash)  # latest.json names what the latest run asked for
-        manifest_key, why = f"audio/{sid}/{plan.output_hash}/manifest.json", "already published"
     else:
         log.info("%s is already written in %s: nothing to do", sid, storage.uri_for(""))
-        manifest_key, why = local_manifest_name(sid), "already written"
-    manifest = json.loads(storage.get_bytes(manifest_key))
-    keys = [o["key"] for o in manifest["outputs"]] + [manifest_key]
+    manifest, keys, why = existing_output(storage, sid, plan.output_hash, publishing)
     return ScriptResult(
         sid,
         "skipped",

@@ -318,6 +318,17 @@ def _keep_chunk_audio(storage: Storage, plan: ScriptPlan, path: Path) -> dict:
     return {"key": key, "size": path.stat().st_size, "sha256": file_sha256(path), **CHUNK_AUDIO_FORMAT}
 
 
+def existing_output(
+    storage: Storage, script_id: str, output_hash: str, publishing: bool
+) -> tuple[dict, tuple[str, ...], str]:
+    """An output already there (published, or written in a plain folder): its manifest, every key
+    it lists with the manifest last, and why it is skipped."""
+    key = output_prefix(script_id, output_hash) + "manifest.json" if publishing else local_manifest_name(script_id)
+    manifest = json.loads(storage.get_bytes(key))
+    keys = (*(o["key"] for o in manifest["outputs"]), key)
+    return manifest, keys, "already published" if publishing else "already written"
+
+
 def local_manifest_name(script_id: str) -> str:
     return f"{script_id}.manifest.json"
 
