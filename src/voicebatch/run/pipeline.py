@@ -263,7 +263,9 @@ def publish_script_outputs(
     the protocol: content-addressed under ``audio/<script>/<output_hash>/``, the chunks' own audio
     and the files, the manifest last, then ``latest.json``. ``extra``: manifest fields set last (a
     re-take's ``supersedes``)."""
-    lineage = {v: voice_lineage(voices[v], storage.uri_for(voice_prefix(v, voices[v].clip_hash))) for v in voices}
+    lineage = {
+        v: voice_lineage(voices[v], storage.uri_for(voice_prefix(v, voices[v].clip_hash))) for v in plan.script.voices
+    }
     with tempfile.TemporaryDirectory(prefix="voicebatch-publish-") as tmp:
         script = render_script(plan, chunk_audio, lineage, model, settings, Path(tmp), **made)
         script.manifest["chunk_audio"] = _keep_chunk_audio(storage, plan, script.chunk_audio)
@@ -292,7 +294,7 @@ def write_script_outputs(
     """Render one script (``render_script``) into a plain folder: the same files and the same
     manifest as a published output, flat (``<script>.wav`` ...), then ``<script>.manifest.json``
     last (its presence means the output is complete; it names the output hash)."""
-    lineage = {v: voice_lineage(voices[v], None) for v in voices}  # not registered anywhere: no URI
+    lineage = {v: voice_lineage(voices[v], None) for v in plan.script.voices}  # not registered anywhere: no URI
     with tempfile.TemporaryDirectory(prefix="voicebatch-write-") as tmp:
         script = render_script(plan, chunk_audio, lineage, model, settings, Path(tmp), **made)
         outputs = []
