@@ -51,6 +51,10 @@ def airflow_env(
             **extra,
         }
     )
+    if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
+        # Airflow's default database is SQLite in AIRFLOW_HOME: wait for its lock (plugins/voicebatch_sqlite.py).
+        env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", "voicebatch_sqlite.CONNECT_ARGS")
+        env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC", "voicebatch_sqlite.CONNECT_ARGS_ASYNC")
     return env
 
 
