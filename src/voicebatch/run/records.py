@@ -7,7 +7,7 @@ stage's own outcome (every stage -> report). These records are that JSON with a 
 
 - the fields are declared in the order their keys are written, so ``to_json`` gives the same
   document, byte for byte once ``json_bytes`` writes it, as the stages wrote before there were
-  records (the report, the review and the tests read these files);
+  records (the report reads them, and tests and tools outside the run);
 - a field that is ``None`` is left out of the document unless the record names it in
   ``_ALWAYS`` (readers of those keys expect them, null or not);
 - lists are held as tuples (a frozen record's fields should not change under it), nested
@@ -42,6 +42,9 @@ class Record:
     _STATUSES: ClassVar[tuple[str, ...]] = ()
     _ALWAYS: ClassVar[frozenset[str]] = frozenset()
 
+    # Keys the record does not model (a stage outcome's: what the stage's body added).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         status = getattr(self, "status", None)
         if status not in self._STATUSES:
@@ -56,7 +59,7 @@ class Record:
             value = getattr(self, f.name)
             if value is not None or f.name in self._ALWAYS:
                 document[f.name] = list(value) if isinstance(value, tuple) else value
-        for key, value in self.extra.items():  # type: ignore[attr-defined]
+        for key, value in self.extra.items():
             document.setdefault(key, value)
         return document
 
@@ -93,7 +96,6 @@ class StageOutcome(Record):
     part: str | None = None  # a mapped stage's part (a synthesize task's batch), else None
     status: StageStatus
     error: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # what the stage's body added
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +115,6 @@ class VoiceRecord(Record):
     warnings: tuple[str, ...] | None = None
     reused: bool | None = None  # already registered by an earlier run
     reason: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -147,7 +148,6 @@ class PlanEntry(Record):
     requests: tuple[dict[str, Any], ...] | None = None  # its ChunkRequests
     sections: tuple[dict[str, Any], ...] | None = None  # a book's: {"section": ..., "plan": ...}
     error: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_book(self) -> bool:
@@ -180,7 +180,6 @@ class PublishOutcome(Record):
     keys: tuple[str, ...] | None = None  # what was published, the manifest last
     qa: tuple[dict[str, Any], ...] | None = None  # quarantined chunks, each with its takes
     acx: Mapping[str, Any] | None = None  # a book's ACX summary: required, passed, failed
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def manifest_key(self) -> str | None:
