@@ -35,6 +35,7 @@ from voicebatch.locations.storage import Storage
 from voicebatch.publish.publishing import is_published, publish_script
 from voicebatch.render.mastering.narration import BookOptions, Section, book_id, check_sections, section_scripts
 from voicebatch.render.mastering.render import BookRenderer, RenderedBook, book_output_hash, file_sha256, join_section
+from voicebatch.run.records import PlanEntry, PublishOutcome, RecordError
 
 if TYPE_CHECKING:
     from voicebatch.inputs.materialize import Materialized
@@ -92,12 +93,12 @@ def plan_books(
     staging: str,
     *,
     force: bool = False,
-) -> tuple[list[dict], list[ScriptPlan]]:
+) -> tuple[list[PlanEntry], list[ScriptPlan]]:
     """(plan entries, one per book; the section plans still to synthesize)."""
     from voicebatch.inputs.books import read_book
     from voicebatch.inputs.vocab import load_vocabulary
     from voicebatch.run.pipeline import plan_scripts
-    from voicebatch.run.plan import plan_json
+    from voicebatch.run.plan import plan_entry
 
     entries, pending = [], []
     for path in book_files(found.root):
@@ -114,7 +115,7 @@ def plan_books(
         except InputError as e:
             error = found.relabel(e)
             log.warning("failed book %s: %s", path.name, error)
-            entries.append({"id": identifier, "kind": "book", "status": "failed", "error": str(error)})
+            entries.append(PlanEntry(id=identifier, kind="book", status="failed", error=str(error)))
             continue
         plans = plan_scripts([s for _, s in sections], voices, model_checksum, settings)
         key = book_output_hash([p.output_hash for p in plans], options, file_sha256(path))
@@ -130,25 +131,26 @@ def plan_books(
             sum(len(p.requests) for p in plans),
         )
         entries.append(
-            {
-                "id": identifier,
-                "kind": "book",
-                "status": "skipped" if done else "pending",
-                "output_hash": key,
-                "source": label,
-                "voice": voice,
-                "options": asdict(options),
-                "book": {**book.to_dict(), "source": label},
-                "sections": [
-                    {"section": asdict(s), "plan": plan_json(p)} for (s, _), p in zip(sections, plans, strict=True)
-                ],
-            }
+            PlanEntry(
+                id=identifier,
+                kind="book",
+                status="skipped" if done else "pending",
+                output_hash=key,
+                source=label,
+                voice=voice,
+                options=asdict(options),
+                book={**book.to_dict(), "source": label},
+                sections=tuple(
+                    {"section": asdict(s), "plan": plan_entry(p).to_json()}
+                    for (s, _), p in zip(sections, plans, strict=True)
+                ),
+            )
         )
     return entries, pending
 
 
 def publish_book(
-    entry: dict,
+    entry: PlanEntry,
     out: Storage,
     staging: str,
     settings: RunSettings,
@@ -156,22 +158,24 @@ def publish_book(
     voices: Mapping[str, PreparedVoice],
     model: Mapping[str, object],
     verification: dict | None,
-) -> dict:
+) -> PublishOutcome:
     """Finish and publish one planned book; its outcome (as ``runs.publish_run`` records them)."""
     import soundfile as sf
 
     from voicebatch.inputs.books.records import book_from_dict
-    from voicebatch.run.plan import plan_from_json
+    from voicebatch.run.plan import script_plan
     from voicebatch.run.publish import quarantined_chunks
 
-    identifier, key = entry["id"], entry["output_hash"]
-    plans = [plan_from_json(s["plan"]) for s in entry["sections"]]
-    sections = [Section(**s["section"]) for s in entry["sections"]]
+    identifier, key, narrator = entry.id, entry.output_hash, entry.voice
+    if key is None or narrator is None or entry.source is None:
+        raise RecordError(f"PlanEntry: book {identifier} is {entry.status} but has no book plan")
+    plans = [script_plan(s) for s in entry.section_entries()]
+    sections = [Section(**s["section"]) for s in entry.sections or ()]
     requests = [r for p in plans for r in p.requests]
     missing = [r.key for r in requests if not out.exists(f"{staging}chunks/{r.key}.json")]
     if missing:
         error = f"{len(missing)} of {len(requests)} chunks were not synthesized (a synthesize task failed)"
-        return {"id": identifier, "kind": "book", "status": "failed", "output_hash": key, "error": error}
+        return PublishOutcome(id=identifier, kind="book", status="failed", output_hash=key, error=error)
     seconds, qa = 0.0, {}
     for r in requests:
         staged = json.loads(out.get_bytes(f"{staging}chunks/{r.key}.json"))
@@ -180,12 +184,13 @@ def publish_book(
     review = [c for p in plans for c in quarantined_chunks(p, [qa[r.key] for r in p.requests])]
     if review and not settings.verify.publish_unverified:
         error = f"held back: {len(review)} chunk(s) never passed verification (publish_unverified is off)"
-        return {"id": identifier, "kind": "book", "status": "held", "output_hash": key, "error": error, "qa": review}
-    options = BookOptions(**{**entry["options"], "formats": tuple(entry["options"]["formats"])})
+        return PublishOutcome(id=identifier, kind="book", status="held", output_hash=key, error=error, qa=tuple(review))
+    given = dict(entry.options or {})
+    options = BookOptions(**{**given, "formats": tuple(given["formats"])})
     with tempfile.TemporaryDirectory(prefix="voicebatch-book-") as tmp:
         epub = Path(tmp) / f"{identifier}.epub"
         out.get_file(f"{staging}books/{identifier}.epub", epub)
-        book = replace(book_from_dict(entry["book"]), source=str(epub))
+        book = replace(book_from_dict(dict(entry.book or {})), source=str(epub))
         renderer = BookRenderer(book, identifier, options, Path(tmp), seed=settings.seed)
         rows: list[dict] = []
         for section, plan in zip(sections, plans, strict=True):
@@ -204,7 +209,7 @@ def publish_book(
             key,
             book,
             epub,
-            voices[entry["voice"]],
+            voices[narrator],
             dict(model),
             settings,
             options,
@@ -214,23 +219,22 @@ def publish_book(
             verification,
             seconds,
             run=dict(run),
-            uri=entry["source"],
+            uri=entry.source,
         )
         latest = {"needs_review": manifest["qa"]["needs_review"]}
         published = publish_script(
             out, identifier, key, rendered.files, rendered.content_types, manifest, latest=latest
         )
     acx = rendered.acx
-    return {
-        "id": identifier,
-        "kind": "book",
-        "status": "skipped" if published.skipped else "published",
-        "output_hash": key,
-        "error": None,
-        "keys": list(published.keys),
-        "qa": review,
-        "acx": {"required": acx["required"], "passed": acx["passed"], "failed": acx["failed"]},
-    }
+    return PublishOutcome(
+        id=identifier,
+        kind="book",
+        status="skipped" if published.skipped else "published",
+        output_hash=key,
+        keys=tuple(published.keys),
+        qa=tuple(review),
+        acx={"required": acx["required"], "passed": acx["passed"], "failed": acx["failed"]},
+    )
 
 
 def chunk_rows(plan: Any, joined: Any, qa: list) -> list[dict]:

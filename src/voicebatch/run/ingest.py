@@ -9,6 +9,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from voicebatch.errors import InputError
@@ -18,6 +19,7 @@ from voicebatch.inputs.voices import PreparedVoice, discover_voices, prepare_voi
 from voicebatch.locations.storage import Storage
 from voicebatch.publish.publishing import json_bytes, publish_voice, voice_prefix
 from voicebatch.run.outcomes import error_line
+from voicebatch.run.records import VoiceRecord
 
 if TYPE_CHECKING:
     pass
@@ -56,7 +58,7 @@ def list_voice_names(config: RunConfig, out: Storage, staging: str, open_uri: Op
 
 def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_uri: Opener) -> dict:
     """Prepare one voice and register it; its outcome is staged either way. Raises InputError."""
-    record = {"voice": name, "status": "error"}
+    record = VoiceRecord(voice=name, status="error")
 
     def belongs(key: str) -> bool:  # the voice's own files only: a folder or a flat stem
         return key.startswith(f"{name}/") or key.rsplit(".", 1)[0] == name
@@ -68,17 +70,17 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
             voice = prepare_voice(voice_source(found.root / name), vocab=load_vocabulary())
         published = publish_voice(out, voice)
         window = voice.metadata["window"]
-        record = {
-            "voice": name,
-            "status": "ok",
-            "clip_hash": voice.clip_hash,
-            "registry": published.prefix,
-            "start": window["start"],
-            "end": window["end"],
-            "text": voice.text,
-            "warnings": list(voice.warnings),
-            "reused": published.skipped,
-        }
+        record = VoiceRecord(
+            voice=name,
+            status="ok",
+            clip_hash=voice.clip_hash,
+            registry=published.prefix,
+            start=window["start"],
+            end=window["end"],
+            text=voice.text,
+            warnings=tuple(voice.warnings),
+            reused=published.skipped,
+        )
         log.info(
             "voice %s: clip %.2f–%.2f s of %s (%s), text %r%s",
             name,
@@ -89,16 +91,16 @@ def ingest_voice(name: str, config: RunConfig, out: Storage, staging: str, open_
             voice.text,
             "".join(f"; warning: {w}" for w in voice.warnings),
         )
-        return {k: record[k] for k in ("voice", "status", "clip_hash")}
+        return record.summary()
     except InputError as e:
         error = found.relabel(e) if found else e  # name the input's own location, not a temporary copy
-        record["reason"] = str(error)
+        record = replace(record, reason=str(error))
         raise error from None
     except Exception as e:  # unexpected: retried by Airflow, and the report still says why
-        record["reason"] = error_line(e)
+        record = replace(record, reason=error_line(e))
         raise
     finally:
-        out.put_bytes(voice_record_key(staging, name), json_bytes(record), "application/json")
+        out.put_bytes(voice_record_key(staging, name), json_bytes(record.to_json()), "application/json")
 
 
 def _names_a_voice(key: str) -> bool:
@@ -114,8 +116,8 @@ def ingest_voices(names: Sequence[str], config: RunConfig, out: Storage, staging
     results, bad, unexpected = [], [], []
     for name in names:
         staged = voice_record_key(staging, name)
-        if out.exists(staged) and (done := json.loads(out.get_bytes(staged)))["status"] == "ok":
-            results.append({k: done[k] for k in ("voice", "status", "clip_hash")})
+        if out.exists(staged) and (done := VoiceRecord.from_json(json.loads(out.get_bytes(staged)))).ok:
+            results.append(done.summary())
             continue
         try:
             results.append(ingest_voice(name, config, out, staging, open_uri))
@@ -141,9 +143,10 @@ def load_registered_voice(out: Storage, name: str, clip_hash: str) -> PreparedVo
     return PreparedVoice(name, samples, metadata["reference_text"], clip_hash, metadata, tuple(metadata["warnings"]))
 
 
-def voice_records(out: Storage, staging: str) -> dict[str, dict]:
-    records = [json.loads(out.get_bytes(k)) for k in out.list(voice_record_prefix(staging)) if k.endswith(".json")]
-    return {r["voice"]: r for r in records}
+def voice_records(out: Storage, staging: str) -> dict[str, VoiceRecord]:
+    keys = [k for k in out.list(voice_record_prefix(staging)) if k.endswith(".json")]
+    records = [VoiceRecord.from_json(json.loads(out.get_bytes(k))) for k in keys]
+    return {r.voice: r for r in records}
 
 
 def voices_listed(out: Storage, staging: str) -> dict:

@@ -18,6 +18,7 @@ from voicebatch.errors import InputError
 from voicebatch.locations.retry import describe_error, is_permanent, is_transient
 from voicebatch.locations.storage import Storage
 from voicebatch.publish.publishing import json_bytes
+from voicebatch.run.records import StageOutcome
 
 log = logging.getLogger(__name__)
 
@@ -48,42 +49,44 @@ def error_line(error: BaseException) -> str:
 
 @contextlib.contextmanager
 def record_stage(out: Storage, staging: str, stage: str, part: str | None = None) -> Iterator[dict]:
-    """Record the stage's outcome however it ends. The body may add fields to the record."""
+    """Record the stage's outcome however it ends. The body may add fields to the record: it
+    gets a dict of them, written after the record's own (``StageOutcome.extra``)."""
     key = stage_key(staging, stage, part)
-    record: dict = {"stage": stage, "part": part, "status": "failed", "error": None}
+    added: dict = {}
     try:
-        yield record
+        yield added
     except StageNotReady as e:
-        record.update(status="skipped", error=str(e))
-        _write_quietly(out, key, record)
+        _write_quietly(out, key, StageOutcome(stage=stage, part=part, status="skipped", error=str(e), extra=added))
         raise
     except BaseException as e:
-        record["error"] = error_line(e)
-        _write_quietly(out, key, record)
+        failed = StageOutcome(stage=stage, part=part, status="failed", error=error_line(e), extra=added)
+        _write_quietly(out, key, failed)
         raise
-    record["status"] = "ok"
-    out.put_bytes(key, json_bytes(record), "application/json")  # a stage is done only once this is written
+    done = StageOutcome(stage=stage, part=part, status="ok", extra=added)
+    out.put_bytes(key, json_bytes(done.to_json()), "application/json")  # a stage is done only once this is written
 
 
-def _write_quietly(out: Storage, key: str, record: dict) -> None:
+def _write_quietly(out: Storage, key: str, record: StageOutcome) -> None:
     try:
-        out.put_bytes(key, json_bytes(record), "application/json")
+        out.put_bytes(key, json_bytes(record.to_json()), "application/json")
     except Exception as e:  # the stage's own error matters more than this one
         log.warning("could not record the outcome of %s: %s", key, error_line(e))
 
 
-def stage_outcomes(out: Storage, staging: str, batches: Sequence[str]) -> list[dict]:
+def stage_outcomes(out: Storage, staging: str, batches: Sequence[str]) -> list[StageOutcome]:
     """The outcome of every stage the run should have had, in order: list_voices, plan, one
     synthesize per batch spec, publish. A stage without a record did not finish."""
     records = {}
     for key in out.list(f"{staging}stages/"):
         if key.endswith(".json"):
-            record = json.loads(out.get_bytes(key))
-            records[(record["stage"], record.get("part"))] = record
+            record = StageOutcome.from_json(json.loads(out.get_bytes(key)))
+            records[(record.stage, record.part)] = record
     expected = [("list_voices", None), ("plan", None), *(("synthesize", batch_part(b)) for b in batches)]
     expected.append(("publish", None))
-    missing = {"status": "failed", "error": NO_RECORD}
-    return [records.get((stage, part)) or {"stage": stage, "part": part, **missing} for stage, part in expected]
+    return [
+        records.get((stage, part)) or StageOutcome(stage=stage, part=part, status="failed", error=NO_RECORD)
+        for stage, part in expected
+    ]
 
 
 def batch_part(batch_key: str) -> str:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 from voicebatch.run.config import DEFAULT_MAX_TASKS, Opener, RunConfig, scripts_location
 from voicebatch.run.ingest import load_registered_voice, task_groups, voice_records, voices_listed
 from voicebatch.run.layout import batch_key, plan_key, staged_json
+from voicebatch.run.records import PlanEntry, RecordError, count
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def plan_run(
     """Load and check the scripts, skip what is published, write batch specs. Returns counts and keys."""
     listing = voices_listed(out, staging)
     records = voice_records(out, staging)
-    usable = {n: records[n]["clip_hash"] for n in listing["voices"] if records.get(n, {}).get("status") == "ok"}
+    usable = {n: records[n].clip_hash for n in listing["voices"] if n in records and records[n].ok}
     voices = {n: load_registered_voice(out, n, h) for n, h in usable.items()}
     location = scripts_location(config.scripts_uri, day, open_uri)
     log.info("scripts from %s; voices ready: %s", location, ", ".join(sorted(voices)) or "none")
@@ -71,17 +72,17 @@ def plan_run(
         )
     scripts = [replace(s, source=found.label(s.source)) for s in scripts]
     entries = [_failed_entry(found.relabel(p)) for p in problems]
-    entries += [{"id": "(refused input)", "status": "failed", "error": str(e)} for e in found.rejected]
+    entries += [PlanEntry(id="(refused input)", status="failed", error=str(e)) for e in found.rejected]
     ready = []
     for script in scripts:
         missing = [v for v in script.voices if v not in voices]
         if missing:
             error = f"{script.source}: voice(s) {', '.join(missing)} unusable (see the voice tasks)"
-            entries.append({"id": script.id, "status": "failed", "error": error})
+            entries.append(PlanEntry(id=script.id, status="failed", error=error))
         else:
             ready.append(script)
     plans = plan_scripts(ready, voices, model.checksum, config.settings, out, force=config.force)
-    entries += [plan_json(p) for p in plans] + books
+    entries += [plan_entry(p) for p in plans] + books
     pending = [p for p in plans if not p.published] + book_plans
     batches = _batch_specs(
         pending,
@@ -98,56 +99,58 @@ def plan_run(
         keys.append(batch_key(staging, n))
         out.put_bytes(keys[-1], json_bytes(spec), "application/json")
     document = {
-        "scripts": entries,
+        "scripts": [e.to_json() for e in entries],
         "voices": usable,
         "model": model.lineage(),  # publish and report read it here instead of resolving the model again
         "batches": keys,
     }
     out.put_bytes(plan_key(staging), json_bytes(document), "application/json")  # last: publish waits for it
-    counts = {s: sum(e["status"] == s for e in entries) for s in ("pending", "skipped", "failed")}
+    counts = count(entries, "pending", "skipped", "failed")
     chunks = sum(len(b["requests"]) for b in batches)
     for entry in entries:  # what was decided for each script, and why
-        if entry["status"] == "pending":
+        if entry.status == "pending":
             log.info(
-                "planned %s: %d chunk(s), output %s",
-                entry["id"],
-                len(entry.get("requests") or [r for s in entry.get("sections", ()) for r in s["plan"]["requests"]]),
-                entry["output_hash"][:12],
+                "planned %s: %d chunk(s), output %s", entry.id, entry.chunk_count(), (entry.output_hash or "")[:12]
             )
-        elif entry["status"] == "skipped":
+        elif entry.status == "skipped":
             log.info(
-                "skipped %s: already published (output %s; force re-does it)", entry["id"], entry["output_hash"][:12]
+                "skipped %s: already published (output %s; force re-does it)", entry.id, (entry.output_hash or "")[:12]
             )
         else:
-            log.warning("failed %s: %s", entry["id"], entry["error"])
+            log.warning("failed %s: %s", entry.id, entry.error)
     log.info("plan: %d scripts (%s), %d chunks in %d synthesize tasks", len(entries), counts, chunks, len(keys))
     return {"batches": keys, "scripts": len(entries), "chunks": chunks, **counts}
 
 
-def _failed_entry(problem: ScriptError) -> dict:
-    return {"id": script_label(problem), "status": "failed", "error": str(problem)}
+def _failed_entry(problem: ScriptError) -> PlanEntry:
+    return PlanEntry(id=script_label(problem), status="failed", error=str(problem))
 
 
-def plan_json(plan: ScriptPlan) -> dict:
-    return {
-        "id": plan.script.id,
-        "status": "skipped" if plan.published else "pending",
-        "output_hash": plan.output_hash,
-        "source": plan.script.source,
-        "speed": plan.script.speed,
-        "parts": [asdict(p) for p in plan.script.parts],
-        "cues": [[c.start, c.end, c.text, c.speaker] for c in plan.script.cues],  # a timed script's
-        "chunks": [asdict(c) for c in plan.chunks],
-        "requests": [asdict(r) for r in plan.requests],
-    }
+def plan_entry(plan: ScriptPlan) -> PlanEntry:
+    """A planned script's entry: everything synthesize and publish need to rebuild its plan."""
+    return PlanEntry(
+        id=plan.script.id,
+        status="skipped" if plan.published else "pending",
+        output_hash=plan.output_hash,
+        source=plan.script.source,
+        speed=plan.script.speed,
+        parts=tuple(asdict(p) for p in plan.script.parts),
+        cues=tuple([c.start, c.end, c.text, c.speaker] for c in plan.script.cues),  # a timed script's
+        chunks=tuple(asdict(c) for c in plan.chunks),
+        requests=tuple(asdict(r) for r in plan.requests),
+    )
 
 
-def plan_from_json(entry: dict) -> ScriptPlan:
-    cues = tuple(Segment(*c) for c in entry.get("cues", ()))
-    parts = tuple(ScriptPart(**p) for p in entry["parts"])
-    script = Script(entry["id"], entry["source"], parts, entry["speed"], cues=cues)
-    chunks = tuple(Chunk(**{**c, "sentences": tuple(c["sentences"])}) for c in entry["chunks"])
-    return ScriptPlan(script, entry["output_hash"], chunks, tuple(ChunkRequest(**r) for r in entry["requests"]), False)
+def script_plan(entry: PlanEntry) -> ScriptPlan:
+    """The plan a script's entry was made from (``plan_entry``)."""
+    if entry.source is None or entry.speed is None or entry.output_hash is None:
+        raise RecordError(f"PlanEntry: {entry.id} is {entry.status} but has no script plan")
+    cues = tuple(Segment(*c) for c in entry.cues or ())
+    parts = tuple(ScriptPart(**p) for p in entry.parts or ())
+    script = Script(entry.id, entry.source, parts, entry.speed, cues=cues)
+    chunks = tuple(Chunk(**{**c, "sentences": tuple(c["sentences"])}) for c in entry.chunks or ())
+    requests = tuple(ChunkRequest(**r) for r in entry.requests or ())
+    return ScriptPlan(script, entry.output_hash, chunks, requests, False)
 
 
 def _batch_specs(

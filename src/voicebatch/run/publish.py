@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     pass
 from voicebatch.run.ingest import load_registered_voice, voice_records
 from voicebatch.run.layout import chunk_audio_key, chunk_record_key, outcomes_key, verification_prefix
-from voicebatch.run.plan import plan_from_json, planned
+from voicebatch.run.plan import planned, script_plan
+from voicebatch.run.records import PlanEntry, PublishOutcome, count, unpublished
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +32,24 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
     document = planned(out, staging)
     voices = {n: load_registered_voice(out, n, h) for n, h in document["voices"].items()}
     verification = _verification(out, staging)
-    outcomes = []
-    for entry in document["scripts"]:
-        if entry["status"] == "skipped":  # already published: latest.json still names what this run asked for
-            point_latest(out, entry["id"], entry["output_hash"], run)
-        if entry["status"] != "pending":
-            outcomes.append(
-                {
-                    "id": entry["id"],
-                    "status": entry["status"],
-                    "output_hash": entry.get("output_hash"),
-                    "error": entry.get("error"),
-                }
-            )
+    outcomes: list[PublishOutcome] = []
+    for entry in map(PlanEntry.from_json, document["scripts"]):
+        if entry.status == "skipped" and entry.output_hash:  # latest.json still names what this run asked for
+            point_latest(out, entry.id, entry.output_hash, run)
+        if entry.status != "pending":
+            outcomes.append(unpublished(entry))
             continue
-        if entry.get("kind") == "book":  # a book's sections become its files (run.books)
+        if entry.is_book:  # a book's sections become its files (run.books)
             from voicebatch.run.books import publish_book
 
             outcomes.append(publish_book(entry, out, staging, settings, run, voices, document["model"], verification))
             continue
-        plan = plan_from_json(entry)
+        plan = script_plan(entry)
         missing = [r.key for r in plan.requests if not out.exists(chunk_record_key(staging, r.key))]
         if missing:
             error = f"{len(missing)} of {len(plan.requests)} chunks were not synthesized (a synthesize task failed)"
-            outcomes.append({"id": plan.script.id, "status": "failed", "output_hash": plan.output_hash, "error": error})
+            failed = PublishOutcome(id=plan.script.id, status="failed", output_hash=plan.output_hash, error=error)
+            outcomes.append(failed)
             continue
         seconds, qa = 0.0, []
         for r in plan.requests:
@@ -71,7 +66,9 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
             error = f"held back: {len(review)} chunk(s) never passed verification (publish_unverified is off)"
             log.warning("%s: %s", plan.script.id, error)
             outcomes.append(
-                {"id": plan.script.id, "status": "held", "output_hash": plan.output_hash, "error": error, "qa": review}
+                PublishOutcome(
+                    id=plan.script.id, status="held", output_hash=plan.output_hash, error=error, qa=tuple(review)
+                )
             )
             continue
         published = publish_script_outputs(
@@ -87,24 +84,23 @@ def publish_run(out: Storage, staging: str, settings: RunSettings, run: Mapping[
             verification=verification,
         )
         outcomes.append(
-            {
-                "id": plan.script.id,
-                "status": "skipped" if published.skipped else "published",
-                "output_hash": plan.output_hash,
-                "error": None,
-                "keys": list(published.keys),
-                "qa": review,
-            }
+            PublishOutcome(
+                id=plan.script.id,
+                status="skipped" if published.skipped else "published",
+                output_hash=plan.output_hash,
+                keys=tuple(published.keys),
+                qa=tuple(review),
+            )
         )
-    out.put_bytes(outcomes_key(staging), json_bytes(outcomes), "application/json")
+    out.put_bytes(outcomes_key(staging), json_bytes([o.to_json() for o in outcomes]), "application/json")
     records = voice_records(out, staging).values()
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("published", "skipped", "failed", "held")}
-    counts["needs_review"] = sum(bool(o.get("qa")) for o in outcomes if o["status"] == "published")
+    counts = count(outcomes, "published", "skipped", "failed", "held")
+    counts["needs_review"] = sum(bool(o.qa) for o in outcomes if o.status == "published")
     return {
         **counts,
-        "voices_registered": sum(r["status"] == "ok" and not r.get("reused") for r in records),
-        "voices_reused": sum(r["status"] == "ok" and bool(r.get("reused")) for r in records),
-        "voices_failed": sum(r["status"] != "ok" for r in records),
+        "voices_registered": sum(r.ok and not r.reused for r in records),
+        "voices_reused": sum(r.ok and bool(r.reused) for r in records),
+        "voices_failed": sum(not r.ok for r in records),
     }
 
 

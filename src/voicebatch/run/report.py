@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from voicebatch.locations.names import key_segment
 from voicebatch.locations.storage import PRESIGN_SECONDS, Storage
@@ -19,6 +19,7 @@ from voicebatch.publish.report import (
     report_prefix,
 )
 from voicebatch.run.outcomes import stage_outcomes
+from voicebatch.run.records import PlanEntry, PublishOutcome, unpublished
 
 if TYPE_CHECKING:
     pass
@@ -42,43 +43,38 @@ def report_run(
     every stage that failed (or never finished) with its error, and every input refused."""
     voices = [
         VoiceOutcome(
-            r["voice"],
-            r["status"],
-            r.get("reason"),
-            r.get("clip_hash"),
-            r.get("start"),
-            r.get("end"),
-            tuple(r.get("warnings", ())),
-            r.get("text"),
-            f"{r['registry']}reference.wav" if r.get("registry") else None,
+            r.voice,
+            r.status,
+            r.reason,
+            r.clip_hash,
+            r.start,
+            r.end,
+            tuple(r.warnings or ()),
+            r.text,
+            f"{r.registry}reference.wav" if r.registry else None,
         )
-        for r in sorted(voice_records(out, staging).values(), key=lambda r: r["voice"])
+        for r in sorted(voice_records(out, staging).values(), key=lambda r: r.voice)
     ]
     plan = _staged_or(out, plan_key(staging), {"scripts": [], "batches": []})
     listing = _staged_or(out, voices_key(staging), {"voices": [], "rejected": []})
     failed_stages = [
-        StageFailure(s["stage"], s.get("part"), s.get("error") or "failed")
+        StageFailure(s.stage, s.part, s.error or "failed")
         for s in stage_outcomes(out, staging, plan["batches"])
-        if s["status"] == "failed"
+        if s.status == "failed"
     ]
-    outcomes = _staged_or(out, outcomes_key(staging), None)
-    if outcomes is None:  # publishing did not finish: nothing pending was published
-        outcomes = [
-            {
-                "id": e["id"],
-                "status": "failed" if e["status"] == "pending" else e["status"],
-                "output_hash": e.get("output_hash"),
-                "error": e.get("error") or "not published: the publish stage did not finish",
-            }
-            for e in plan["scripts"]
-        ]
+    staged = _staged_or(out, outcomes_key(staging), None)
+    if staged is None:  # publishing did not finish: nothing pending was published
+        not_finished = "not published: the publish stage did not finish"
+        outcomes = [unpublished(PlanEntry.from_json(e), not_finished) for e in plan["scripts"]]
+    else:
+        outcomes = [PublishOutcome.from_json(o) for o in staged]
     scripts = [
         ScriptOutcome(
-            o["id"],
-            o["status"],
-            o.get("output_hash"),
-            f"audio/{o['id']}/{o['output_hash']}/manifest.json" if o["status"] in ("published", "skipped") else None,
-            o.get("error"),
+            o.id,
+            o.status,
+            o.output_hash,
+            o.manifest_key,
+            o.error,
             tuple(_publish_takes(out, staging, report_prefix(dag_id, run_id), o)),
         )
         for o in outcomes
@@ -103,15 +99,15 @@ def report_run(
     return {"report": html_key, "report_json": json_key, **report["totals"], "failed_stages": failed}
 
 
-def _publish_takes(out: Storage, staging: str, prefix: str, outcome: dict) -> list[dict]:
+def _publish_takes(out: Storage, staging: str, prefix: str, outcome: PublishOutcome) -> list[dict]:
     """Every take of the script's quarantined chunks, copied next to the report (the staging
     prefix is about to go), each take with the key of its audio."""
     chunks = []
-    for chunk in outcome.get("qa") or []:
+    for chunk in outcome.qa or ():
         takes = []
         for take in chunk["takes"]:
             staged = take_key(staging, chunk["key"], take["take"])
-            key = f"{prefix}takes/{key_segment(outcome['id'])}/{chunk['index']:04d}-take{take['take']}.wav"
+            key = f"{prefix}takes/{key_segment(outcome.id)}/{chunk['index']:04d}-take{take['take']}.wav"
             if out.exists(staged):
                 out.put_bytes(key, out.get_bytes(staged), "audio/wav")
                 take = {**take, "audio_key": key}
@@ -120,5 +116,5 @@ def _publish_takes(out: Storage, staging: str, prefix: str, outcome: dict) -> li
     return chunks
 
 
-def _staged_or(out: Storage, key: str, default: object) -> object:
+def _staged_or(out: Storage, key: str, default: Any) -> Any:
     return json.loads(out.get_bytes(key)) if out.exists(key) else default
