@@ -24,6 +24,36 @@ SRC = ROOT / "src"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+# `make test` runs the files on parallel workers (pytest-xdist, one file per worker at a time:
+# `--dist loadfile`, so a file's Airflow or Celery cluster starts once). The longest files go first,
+# longest first, so no worker starts one of them near the end while the other sits idle; the rest
+# keep pytest-randomly's order. Longest by `pytest --durations` on this 2-core machine (figures in
+# benchmarks/RESULTS.md); an order only: no test depends on another having run.
+SLOW_FIRST = (
+    "test_local_airflow.py",
+    "test_dag_run.py",
+    "test_synth_cli.py",
+    "test_celery.py",
+    "test_deployment.py",
+    "test_gpu_check.py",
+    "test_arrivals_airflow.py",
+    "test_longform.py",
+    "test_warm_engine.py",
+    "test_review_airflow.py",
+    "test_demo_subtitles.py",
+    "test_callbacks_dag.py",
+    "test_compiled.py",
+    "test_retake.py",
+    "test_book_run.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which it keeps within each rank
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
+
+
 # The tests run the tree they sit in, not whichever voicebatch the environment has installed
 # (an editable install of another checkout, a wheel): this tree's src/ comes first here, and
 # subprocesses get it first on PYTHONPATH (tree_env(), airflow_helpers.airflow_env()).
