@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
+from voicebatch.publish.publishing import output_prefix
+
 R = TypeVar("R", bound="Record")
 
 StageStatus = Literal["ok", "failed", "skipped"]
@@ -186,7 +188,7 @@ class PublishOutcome(Record):
         """The published manifest, for an output this run published or found published."""
         if self.status not in ("published", "skipped"):
             return None
-        return f"audio/{self.id}/{self.output_hash}/manifest.json"
+        return output_prefix(self.id, str(self.output_hash)) + "manifest.json"
 
 
 def unpublished(entry: PlanEntry, error: str | None = None) -> PublishOutcome:
